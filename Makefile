@@ -1,0 +1,38 @@
+# Quick start: `make demo` runs the seed's examples against a local server;
+# `make test` runs lint, types and the whole suite. Both install what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+NODE_DIR := .cache/node
+
+.PHONY: demo test bench conformance clean
+
+$(VENV)/.demo: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[serve,fast]'
+	touch $@
+
+$(VENV)/.dev: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,serve,fast]'
+	touch $@ $(VENV)/.demo
+
+# The Node.js ws package: a WebSocket peer from another ecosystem for the tests.
+$(NODE_DIR)/node_modules/ws/package.json:
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --silent --no-audit --no-fund --prefix $(NODE_DIR) ws@8; \
+	else \
+		echo "npm not found: tests against the Node.js ws server will be skipped"; \
+	fi
+
+demo: $(VENV)/.demo
+	$(BIN)/python examples/demo.py
+
+test: $(VENV)/.dev $(NODE_DIR)/node_modules/ws/package.json
+	$(BIN)/ruff format --check src tests examples
+	$(BIN)/ruff check src tests examples
+	$(BIN)/mypy
+	$(BIN)/pytest --cov --cov-report=term
+
+clean:
+	rm -rf $(VENV) .cache .coverage .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,69 @@
+"""wsprobe: check WebSocket services from scripts.
+
+``send_recv(url, data)`` opens a WebSocket, sends one text message, returns the first
+text reply and closes, under one deadline. Every error is a :class:`wsprobe.Error`.
+
+The calls are imported on first use, so that ``import wsprobe`` stays cheap for a
+command line that a scheduler starts thousands of times.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    BINARY_MESSAGE,
+    NO_RESPONSE,
+    BinaryMessage,
+    ConnectError,
+    Error,
+    InvalidOption,
+    InvalidURL,
+    NoResponse,
+    ProtocolViolation,
+    ReplyTooLarge,
+)
+
+if TYPE_CHECKING:
+    from .client import CallOptions, probe, probe_async, send_recv, send_recv_async
+    from .exchange import Result, Timings
+
+__all__ = [
+    "BINARY_MESSAGE",
+    "NO_RESPONSE",
+    "BinaryMessage",
+    "CallOptions",
+    "ConnectError",
+    "Error",
+    "InvalidOption",
+    "InvalidURL",
+    "NoResponse",
+    "ProtocolViolation",
+    "ReplyTooLarge",
+    "Result",
+    "Timings",
+    "probe",
+    "probe_async",
+    "send_recv",
+    "send_recv_async",
+]
+
+_LAZY = {
+    "CallOptions": "client",
+    "probe": "client",
+    "probe_async": "client",
+    "send_recv": "client",
+    "send_recv_async": "client",
+    "Result": "exchange",
+    "Timings": "exchange",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wsprobe' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

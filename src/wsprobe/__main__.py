@@ -1,0 +1,5 @@
+"""``python -m wsprobe``: the command line."""
+
+from .cli import main_entry
+
+main_entry()

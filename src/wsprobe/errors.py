@@ -1,0 +1,134 @@
+"""The exceptions of wsprobe.
+
+Every error the public API raises is an :class:`Error`; ``str(exc)`` is exactly the
+one-line message a user sees (a Lua script gets the same text as its error value).
+The two messages documented by the ``ws`` module are constants here so that nothing
+else spells them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+__all__ = [
+    "BINARY_MESSAGE",
+    "NO_RESPONSE",
+    "BinaryMessage",
+    "ConnectError",
+    "ConnectErrorKind",
+    "Error",
+    "InvalidOption",
+    "InvalidURL",
+    "NoResponse",
+    "ProtocolViolation",
+    "ReplyTooLarge",
+]
+
+NO_RESPONSE = "no response from web socket"
+BINARY_MESSAGE = "ws binary messages not supported"
+
+ConnectErrorKind = Literal["refused", "dns", "tls", "http", "timeout", "protocol", "network"]
+
+
+class Error(Exception):
+    """Root of every wsprobe error; ``str()`` is the user-facing message."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidURL(Error):
+    """The caller passed a URL that is not a usable ``ws://`` or ``wss://`` URL.
+
+    ``url`` is shown without any ``user:password@`` part.
+    """
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f'invalid url "{url}": {reason}')
+        self.url = url
+        self.reason = reason
+
+
+class InvalidOption(Error):
+    """The caller passed an option (or argument) with an unknown name or a wrong value."""
+
+    def __init__(self, name: str, reason: str, *, kind: str = "option") -> None:
+        super().__init__(f"invalid {kind} {name}: {reason}")
+        self.name = name
+        self.reason = reason
+
+
+class ConnectError(Error):
+    """The connection could not be opened: the server, the network or TLS failed.
+
+    ``kind`` says which, ``url`` is the URL without credentials and ``status`` is
+    the HTTP status when the server refused the upgrade.
+    """
+
+    def __init__(
+        self, url: str, kind: ConnectErrorKind, detail: str, *, status: int | None = None
+    ) -> None:
+        super().__init__(f"connect {url}: {detail}")
+        self.url = url
+        self.kind: ConnectErrorKind = kind
+        self.detail = detail
+        self.status = status
+
+
+class NoResponse(Error):
+    """The connection ended, or the deadline passed, before any data message arrived.
+
+    The message is always exactly ``no response from web socket``. When the server
+    sent a close frame, ``close_code`` and ``close_reason`` carry it; ``timed_out``
+    tells a deadline apart from a close.
+    """
+
+    def __init__(
+        self,
+        *,
+        close_code: int | None = None,
+        close_reason: str = "",
+        timed_out: bool = False,
+    ) -> None:
+        super().__init__(NO_RESPONSE)
+        self.close_code = close_code
+        self.close_reason = close_reason
+        self.timed_out = timed_out
+
+    def describe(self) -> str:
+        """What happened, for people: the message plus the close or the timeout."""
+        if self.timed_out:
+            return f"{self.message} (timed out)"
+        if self.close_code is None:
+            return f"{self.message} (connection closed without a close frame)"
+        reason = f" {self.close_reason}" if self.close_reason else ""
+        return f"{self.message} (server closed with {self.close_code}{reason})"
+
+
+class BinaryMessage(Error):
+    """The first data message of the reply was binary; the message is exact."""
+
+    def __init__(self) -> None:
+        super().__init__(BINARY_MESSAGE)
+
+
+class ProtocolViolation(Error):
+    """The server broke RFC 6455 after the upgrade (bad UTF-8, masked frames, ...)."""
+
+    def __init__(self, url: str, detail: str) -> None:
+        super().__init__(f"receive {url}: protocol error: {detail}")
+        self.url = url
+        self.detail = detail
+
+
+class ReplyTooLarge(Error):
+    """The reply was larger than ``max_size``."""
+
+    def __init__(self, url: str, max_size: int) -> None:
+        super().__init__(f"receive {url}: reply larger than max_size of {max_size} bytes")
+        self.url = url
+        self.max_size = max_size

@@ -1,0 +1,242 @@
+"""The options of a call, validated once, and the TLS contexts they select.
+
+The same validation serves Python keyword arguments, the Lua options table and the
+command line, so a wrong value gets the same message wherever it comes from.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import re
+import ssl
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidOption
+
+__all__ = [
+    "CLOSE_WAIT",
+    "DEFAULT_MAX_SIZE",
+    "DEFAULT_TIMEOUT",
+    "OPTION_NAMES",
+    "Options",
+    "default_timeout",
+    "make_options",
+    "tls_context",
+]
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_MAX_SIZE = 16 * 1024 * 1024
+#: After the reply, how long the caller may wait for the server's side of the close.
+CLOSE_WAIT = 0.25
+
+OPTION_NAMES = (
+    "timeout",
+    "headers",
+    "subprotocols",
+    "origin",
+    "cafile",
+    "insecure",
+    "max_size",
+    "compression",
+)
+
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# Headers that carry the handshake itself: letting a caller set them would break it.
+_RESERVED_HEADERS = frozenset(
+    {
+        "upgrade",
+        "connection",
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-extensions",
+        "sec-websocket-protocol",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Validated options of one call (see :func:`wsprobe.send_recv` for meanings)."""
+
+    timeout: float = DEFAULT_TIMEOUT
+    headers: tuple[tuple[str, str], ...] = ()
+    subprotocols: tuple[str, ...] | None = None
+    origin: str | None = None
+    cafile: str | None = None
+    insecure: bool = False
+    max_size: int = DEFAULT_MAX_SIZE
+    compression: bool = True
+
+
+def default_timeout() -> float:
+    """The run-wide timeout: ``WSPROBE_TIMEOUT`` when set, else 10 seconds."""
+    raw = os.environ.get("WSPROBE_TIMEOUT")
+    if raw is None or raw == "":
+        return DEFAULT_TIMEOUT
+    return _seconds("WSPROBE_TIMEOUT", raw)
+
+
+def make_options(
+    *,
+    timeout: Any = None,
+    headers: Any = None,
+    subprotocols: Any = None,
+    origin: Any = None,
+    cafile: Any = None,
+    insecure: Any = False,
+    max_size: Any = DEFAULT_MAX_SIZE,
+    compression: Any = True,
+) -> Options:
+    """Check every option and return them as :class:`Options`.
+
+    Raises :class:`~wsprobe.errors.InvalidOption` naming the first bad option.
+    """
+    options = Options(
+        timeout=default_timeout() if timeout is None else _seconds("timeout", timeout),
+        headers=_headers(headers),
+        subprotocols=_subprotocols(subprotocols),
+        origin=None if origin is None else _header_value("origin", origin),
+        cafile=None if cafile is None else _string("cafile", cafile),
+        insecure=_boolean("insecure", insecure),
+        max_size=_max_size(max_size),
+        compression=_boolean("compression", compression),
+    )
+    if options.cafile is not None:
+        # A bad bundle is the caller's mistake: say so now, whatever the URL.
+        tls_context(options.cafile, options.insecure)
+    return options
+
+
+def options_from_mapping(values: Mapping[str, Any], base: Options | None = None) -> Options:
+    """Build options from a mapping (a Lua table), rejecting unknown keys by name.
+
+    Keys absent from ``values`` keep their value from ``base``.
+    """
+    for key in values:
+        if key not in OPTION_NAMES:
+            raise InvalidOption(str(key), "unknown option")
+    merged = {name: getattr(base or Options(), name) for name in OPTION_NAMES}
+    merged.update(values)
+    return make_options(**merged)
+
+
+def tls_context(cafile: str | None, insecure: bool) -> ssl.SSLContext:
+    """The client TLS context for these settings, built once and then reused.
+
+    Building one from the system store costs about 20 ms; a call must not pay it.
+    ``SSL_CERT_FILE``/``SSL_CERT_DIR`` are part of the key, so changing them
+    takes effect on the next call.
+    """
+    return _cached_context(
+        cafile, insecure, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_context(
+    cafile: str | None, insecure: bool, _cert_file: str | None, _cert_dir: str | None
+) -> ssl.SSLContext:
+    try:
+        context = ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InvalidOption("cafile", f"cannot load {cafile}: {reason.lower()}") from exc
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _seconds(name: str, value: Any) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise InvalidOption(name, f'"{value}" is not a number of seconds') from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidOption(name, f"expected a number of seconds, got {_kind(value)}")
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidOption(name, f"must be a positive number of seconds, got {value}")
+    return float(value)
+
+
+def _max_size(value: Any) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidOption("max_size", f"expected a number of bytes, got {_kind(value)}")
+    if value <= 0:
+        raise InvalidOption("max_size", f"must be a positive number of bytes, got {value}")
+    return value
+
+
+def _boolean(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidOption(name, f"expected true or false, got {_kind(value)}")
+    return value
+
+
+def _string(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidOption(name, f"expected a string, got {_kind(value)}")
+    return value
+
+
+def _header_value(name: str, value: Any) -> str:
+    text = _string(name, value)
+    if any(c in text for c in "\r\n\0"):
+        raise InvalidOption(name, "must not contain line breaks")
+    return text
+
+
+def _headers(value: Any) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    pairs: Iterable[Any]
+    if isinstance(value, Mapping):
+        pairs = value.items()
+    elif isinstance(value, list | tuple):
+        pairs = value
+    else:
+        raise InvalidOption("headers", f"expected a table of name = value, got {_kind(value)}")
+    result = []
+    for pair in pairs:
+        if not (isinstance(pair, tuple | list) and len(pair) == 2):
+            raise InvalidOption("headers", "expected name = value pairs")
+        name, text = pair
+        if not isinstance(name, str) or not _TOKEN.match(name):
+            raise InvalidOption("headers", f"invalid header name {name!r}")
+        if name.lower() in _RESERVED_HEADERS:
+            raise InvalidOption("headers", f"{name} is set by the WebSocket handshake")
+        result.append((name, _header_value(f"headers.{name}", text)))
+    return tuple(result)
+
+
+def _subprotocols(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise InvalidOption("subprotocols", f"expected a list of names, got {_kind(value)}")
+    for item in value:
+        if not isinstance(item, str) or not _TOKEN.match(item):
+            raise InvalidOption("subprotocols", f"invalid subprotocol name {item!r}")
+    return tuple(value) or None
+
+
+def _kind(value: Any) -> str:
+    """Name a value's type in words a Lua or Python user both understand."""
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, Mapping | list | tuple):
+        return "table"
+    return type(value).__name__

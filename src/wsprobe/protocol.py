@@ -1,0 +1,335 @@
+"""RFC 6455 through ``websockets``: the only module that imports it.
+
+:class:`ClientCore` turns bytes from the network into whole messages, a close, or a
+wsprobe :class:`~wsprobe.errors.Error`, and tells which bytes to write back. It does
+no I/O and keeps no clock, so the blocking driver and the asyncio driver share every
+protocol decision. ``websockets`` exceptions are translated here and nowhere else.
+
+Why the sans-I/O core and not ``websockets``' asyncio client: a whole one-shot
+exchange costs about 52 µs of CPU in ``ClientProtocol``, while the asyncio client
+spends 2.7–3.6× the time of a raw C client per call (proxy detection from the
+environment, tasks, an assembler); a lean transport around the core keeps the
+validated handshake, UTF-8 checks, masking and the close handshake at a fraction
+of that cost (measured in ``bench/``).
+
+:func:`start_server` is the server side (``wsprobe serve``, the demo, the tests):
+there, ``websockets``' own asyncio server is the right tool as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import ssl
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
+
+from websockets.client import ClientProtocol
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidMessage,
+    InvalidStatus,
+    PayloadTooBig,
+    ProtocolError,
+)
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.protocol import State
+from websockets.typing import Subprotocol
+from websockets.uri import WebSocketURI
+
+from .errors import ConnectError, Error, NoResponse, ProtocolViolation, ReplyTooLarge
+
+if TYPE_CHECKING:
+    from websockets.asyncio.server import Server, ServerConnection
+
+    from .options import Options
+    from .url import Target
+
+__all__ = ["ClientCore", "Message", "Peer", "RunningServer", "start_server"]
+
+# websockets logs parser failures at ERROR; with no handler configured, logging's
+# last resort would print them. A library does not print: route them to a logger
+# the application may configure.
+_LOGGER = logging.getLogger("wsprobe.protocol")
+_LOGGER.addHandler(logging.NullHandler())
+
+Message = tuple[str, str | bytes]
+"""A whole data message: ``("text", str)`` or ``("binary", bytes)``."""
+
+
+class ClientCore:
+    """The client side of one WebSocket connection, without I/O.
+
+    Feed it what the socket reads (:meth:`receive_data`, :meth:`receive_eof`) and
+    write what :meth:`data_to_send` returns. Whole data messages arrive in
+    :attr:`messages`; the first failure is in :attr:`error`.
+    """
+
+    def __init__(self, target: Target, options: Options) -> None:
+        self.display = target.display
+        self._max_size = options.max_size
+        uri = WebSocketURI(
+            secure=target.secure,
+            host=target.host,
+            port=target.port,
+            path=target.path or "/",
+            query=target.query,
+            username=target.username,
+            password=target.password,
+        )
+        self._protocol = ClientProtocol(
+            uri,
+            origin=options.origin,  # type: ignore[arg-type]
+            extensions=[ClientPerMessageDeflateFactory()] if options.compression else None,
+            subprotocols=[Subprotocol(name) for name in options.subprotocols]
+            if options.subprotocols
+            else None,
+            max_size=options.max_size,
+            logger=_LOGGER,
+        )
+        request = self._protocol.connect()
+        for name, value in options.headers:
+            if name.lower() in ("host", "authorization"):
+                del request.headers[name]
+            request.headers[name] = value
+        self._protocol.send_request(request)
+        self.status: int | None = None
+        self.upgraded = False
+        self.messages: deque[Message] = deque()
+        self.error: Error | None = None
+        self._fragments: list[bytes | bytearray | memoryview] = []
+        self._fragment_kind = ""
+        # Kept only until the upgrade: an HTTP/1.0 refusal is reported by websockets
+        # without its status, which we read back from the status line.
+        self._head = b""
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The subprotocol the server chose, if any."""
+        return self._protocol.subprotocol
+
+    @property
+    def close_code(self) -> int | None:
+        """The code of the server's close frame, once one was received."""
+        close = self._protocol.close_rcvd
+        return None if close is None else int(close.code)
+
+    @property
+    def close_reason(self) -> str:
+        """The reason of the server's close frame, or ``""``."""
+        close = self._protocol.close_rcvd
+        return "" if close is None else close.reason
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection is over: nothing more will be read."""
+        return self._protocol.state is State.CLOSED or self.error is not None
+
+    @property
+    def close_received(self) -> bool:
+        """True once the server sent its close frame."""
+        return self._protocol.close_rcvd is not None
+
+    def data_to_send(self) -> list[bytes]:
+        """The bytes to write now, in order; an empty chunk means half-close."""
+        return self._protocol.data_to_send()
+
+    def send_text(self, text: str) -> None:
+        """Queue one text message."""
+        self._protocol.send_text(text.encode())
+
+    def send_close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake, unless it has started already."""
+        if self._protocol.state is State.OPEN:
+            self._protocol.send_close(code, reason)
+
+    def receive_data(self, data: bytes) -> None:
+        """Process bytes read from the network."""
+        if not self.upgraded and self.status is None:
+            self._head += data[: max(0, 200 - len(self._head))]
+        self._protocol.receive_data(data)
+        self._process()
+
+    def receive_eof(self) -> None:
+        """Process the end of the stream."""
+        self._protocol.receive_eof()
+        self._process()
+        if self.error is None and not self.upgraded:
+            self.error = ConnectError(
+                self.display, "network", "connection closed by the server during the upgrade"
+            )
+
+    def no_response(self) -> NoResponse:
+        """The documented error for a connection that ended before any data message."""
+        return NoResponse(close_code=self.close_code, close_reason=self.close_reason)
+
+    def _process(self) -> None:
+        protocol = self._protocol
+        for event in protocol.events_received():
+            if isinstance(event, Response):
+                self.status = event.status_code
+                self.upgraded = protocol.handshake_exc is None
+                self._head = b""
+            elif isinstance(event, Frame):
+                self._frame(event)
+        if self.error is not None:
+            return
+        if protocol.handshake_exc is not None:
+            self.error = self._handshake_error(protocol.handshake_exc)
+        elif protocol.parser_exc is not None:
+            self.error = self._parser_error(protocol.parser_exc)
+
+    def _frame(self, frame: Frame) -> None:
+        opcode = frame.opcode
+        if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+            self._fragment_kind = "text" if opcode is Opcode.TEXT else "binary"
+            self._fragments = [frame.data]
+        elif opcode is Opcode.CONT:
+            self._fragments.append(frame.data)
+        else:
+            return
+        if not frame.fin:
+            return
+        payload = b"".join(self._fragments)
+        self._fragments = []
+        if self._fragment_kind == "binary":
+            self.messages.append(("binary", payload))
+            return
+        try:
+            self.messages.append(("text", payload.decode()))
+        except UnicodeDecodeError:
+            self._protocol.fail(1007, "invalid UTF-8")
+            self.error = ProtocolViolation(self.display, "invalid UTF-8 in text message")
+
+    def _handshake_error(self, exc: Exception) -> Error:
+        if isinstance(exc, InvalidStatus):
+            response = exc.response
+            return self._rejected(response.status_code, response.reason_phrase)
+        if isinstance(exc, InvalidMessage):
+            status_line = self._head.split(b"\r\n", 1)[0].decode("latin-1")
+            version, _, rest = status_line.partition(" ")
+            code, _, phrase = rest.partition(" ")
+            if version.startswith("HTTP/") and code.isdigit():
+                return self._rejected(int(code), phrase)
+            if isinstance(exc.__cause__, EOFError):
+                return ConnectError(
+                    self.display,
+                    "network",
+                    "connection closed by the server during the upgrade",
+                )
+            return ConnectError(self.display, "protocol", "the server's reply is not HTTP")
+        assert isinstance(exc, InvalidHandshake)
+        return ConnectError(self.display, "protocol", f"invalid upgrade response: {exc}")
+
+    def _rejected(self, status: int, phrase: str) -> ConnectError:
+        text = f"HTTP {status} {phrase}".rstrip()
+        return ConnectError(
+            self.display, "http", f"server rejected WebSocket upgrade: {text}", status=status
+        )
+
+    def _parser_error(self, exc: Exception) -> Error:
+        if isinstance(exc, PayloadTooBig):
+            return ReplyTooLarge(self.display, self._max_size)
+        if isinstance(exc, ProtocolError):
+            return ProtocolViolation(self.display, str(exc))
+        if isinstance(exc, UnicodeDecodeError):
+            return ProtocolViolation(self.display, "invalid UTF-8 in close reason")
+        if isinstance(exc, EOFError):
+            # The TCP connection ended without a close frame.
+            return self.no_response()
+        # permessage-deflate reports corrupt data with zlib's own error.
+        return ProtocolViolation(self.display, str(exc))
+
+
+class Peer:
+    """One client connected to a server started by :func:`start_server`."""
+
+    def __init__(self, connection: ServerConnection) -> None:
+        self._connection = connection
+
+    @property
+    def path(self) -> str:
+        """The request target of the upgrade: path and query."""
+        request = self._connection.request
+        assert request is not None
+        return request.path
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The subprotocol chosen for this client, if any."""
+        return self._connection.subprotocol
+
+    def header(self, name: str) -> str | None:
+        """A header of the client's upgrade request."""
+        request = self._connection.request
+        assert request is not None
+        return request.headers.get(name)
+
+    async def recv(self) -> str | bytes | None:
+        """The next message, or ``None`` once the connection is closed."""
+        try:
+            return await self._connection.recv()
+        except ConnectionClosed:
+            return None
+
+    async def send(self, message: str | bytes) -> None:
+        """Send a text (``str``) or binary (``bytes``) message; a closed peer is ignored."""
+        with contextlib.suppress(ConnectionClosed):
+            await self._connection.send(message)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close with this code and reason."""
+        await self._connection.close(code, reason)
+
+    async def wait_closed(self) -> None:
+        """Return once the client has gone."""
+        await self._connection.wait_closed()
+
+
+class RunningServer:
+    """A server from :func:`start_server`; :meth:`close` stops it."""
+
+    def __init__(self, server: Server) -> None:
+        self._server = server
+        self.addresses = [sock.getsockname()[:2] for sock in server.sockets]
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (useful after asking for port 0)."""
+        return int(self.addresses[0][1])
+
+    async def close(self) -> None:
+        """Stop listening, close every connection and wait for handlers to end."""
+        self._server.close()
+        await self._server.wait_closed()
+
+
+async def start_server(
+    handler: Callable[[Peer], Awaitable[None]],
+    host: str,
+    port: int,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    subprotocols: Sequence[str] | None = None,
+) -> RunningServer:
+    """Listen for WebSocket clients and run ``handler`` for each one."""
+    # Imported here: the client path must not pay for asyncio and the server.
+    from websockets.asyncio.server import serve
+
+    async def handle(connection: ServerConnection) -> None:
+        await handler(Peer(connection))
+
+    server = await serve(
+        handle,
+        host,
+        port,
+        ssl=ssl_context,
+        subprotocols=[Subprotocol(name) for name in subprotocols] if subprotocols else None,
+        max_size=None,
+        logger=_LOGGER,
+    )
+    return RunningServer(server)

@@ -1,0 +1,290 @@
+"""``wsprobe run``: many Lua scripts at once on one event loop, each bounded.
+
+Each script is a coroutine in its own Lua state; a ``ws`` call yields to this
+module, which performs it with the asyncio client and resumes the script with the
+reply or the error. A script waiting on a slow server costs a socket, not a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import os
+import time
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from .client import probe_with_async
+from .errors import Error, InvalidOption, InvalidURL
+from .exchange import Result
+from .lua import ConversionError, LuaScript, ScriptLimits, Step
+from .options import Options, options_from_mapping
+
+__all__ = ["RunSettings", "ScriptOutcome", "run_scripts"]
+
+_LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """Everything ``wsprobe run`` was told, validated."""
+
+    options: Options
+    env_names: tuple[str, ...] = ()
+    script_timeout: float = 60.0
+    memory_limit_mib: int = 64
+    instruction_limit: int = 100_000_000
+    concurrency: int = 200
+    log_level: str = "info"
+    json_output: bool = False
+
+    @classmethod
+    def from_text(
+        cls,
+        *,
+        options: Options,
+        env_names: Sequence[str],
+        script_timeout: str,
+        memory_limit: str,
+        instruction_limit: str,
+        concurrency: str,
+        log_level: str,
+        json_output: bool,
+    ) -> RunSettings:
+        """Validate the command line's text values; errors name the flag."""
+        return cls(
+            options=options,
+            env_names=tuple(env_names),
+            script_timeout=_positive("--script-timeout", script_timeout, float),
+            memory_limit_mib=_positive("--memory-limit", memory_limit, int),
+            instruction_limit=_positive("--instruction-limit", instruction_limit, int) * 1_000_000,
+            concurrency=_positive("--concurrency", concurrency, int),
+            log_level=log_level,
+            json_output=json_output,
+        )
+
+    def limits(self) -> ScriptLimits:
+        """The per-script bounds, with the messages a script that hits them gets."""
+        return ScriptLimits(
+            memory=self.memory_limit_mib * 1024 * 1024,
+            instructions=self.instruction_limit,
+            seconds=self.script_timeout,
+            memory_message=f"script exceeded its memory limit of {self.memory_limit_mib} MiB",
+            cpu_message="script exceeded its CPU limit of "
+            f"{self.instruction_limit // 1_000_000} million instructions",
+            time_message=f"script exceeded its time limit of {self.script_timeout:g}s",
+        )
+
+
+@dataclass
+class ScriptOutcome:
+    """How one script ended."""
+
+    name: str
+    ok: bool
+    result: Any = None
+    error: str | None = None
+    duration: float = 0.0
+
+
+def run_scripts(
+    paths: Sequence[str], settings: RunSettings, *, stdout: TextIO, stderr: TextIO
+) -> int:
+    """Run every script; return 0 when all succeeded, 1 otherwise."""
+    output = _Output(paths, settings, stdout, stderr)
+    outcomes = _event_loop_run(_run_all(paths, settings, output))
+    return 0 if all(outcome.ok for outcome in outcomes) else 1
+
+
+def _event_loop_run(
+    coroutine: Coroutine[Any, Any, list[ScriptOutcome]],
+) -> list[ScriptOutcome]:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coroutine)
+
+
+async def _run_all(
+    paths: Sequence[str], settings: RunSettings, output: _Output
+) -> list[ScriptOutcome]:
+    gate = asyncio.Semaphore(settings.concurrency)
+    environment = {name: os.environ[name] for name in settings.env_names if name in os.environ}
+
+    async def one(path: str) -> ScriptOutcome:
+        async with gate:
+            outcome = await _run_one(path, settings, environment, output)
+        output.finished(outcome)
+        return outcome
+
+    return list(await asyncio.gather(*(one(path) for path in paths)))
+
+
+async def _run_one(
+    path: str, settings: RunSettings, environment: dict[str, str], output: _Output
+) -> ScriptOutcome:
+    name = output.name_of(path)
+    started = time.monotonic()
+    try:
+        source = Path("/dev/stdin" if path == "-" else path).read_bytes()
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        return ScriptOutcome(name, ok=False, error=f"{name}: cannot read script: {reason}")
+    script = LuaScript(
+        name,
+        source,
+        limits=settings.limits(),
+        environment=environment,
+        write=lambda line: output.write(name, line),
+        log=lambda level, line: output.log(name, level, line),
+    )
+    try:
+        async with asyncio.timeout(settings.script_timeout):
+            step = script.start()
+            while step.kind == "yield":
+                step = await _serve_request(script, step, settings.options)
+    except TimeoutError:
+        step = Step("error", message=settings.limits().time_message)
+    duration = time.monotonic() - started
+    if step.kind == "error":
+        return ScriptOutcome(name, ok=False, error=step.message, duration=duration)
+    result = step.values[0] if step.values else None
+    return ScriptOutcome(name, ok=True, result=result, duration=duration)
+
+
+async def _serve_request(script: LuaScript, step: Step, base: Options) -> Step:
+    url, data, options = step.args
+    try:
+        result = await probe_with_async(
+            _argument_text(url, "url"),
+            _argument_text(data, "data"),
+            _options(script, options, base),
+        )
+    except Error as exc:
+        return script.resume(False, exc)
+    return script.resume(True, result.reply if step.op == "send_recv" else _probe_table(result))
+
+
+def _argument_text(value: bytes, name: str) -> str:
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        if name == "url":
+            raise InvalidURL(value.decode(errors="replace"), "not valid UTF-8") from None
+        raise InvalidOption(name, "not valid UTF-8 text", kind="argument") from None
+
+
+def _options(script: LuaScript, table: Any, base: Options) -> Options:
+    if table is None:
+        return base
+    try:
+        values = script.to_python(table)
+    except ConversionError as exc:
+        raise InvalidOption("options", str(exc)) from None
+    if isinstance(values, list) and not values:
+        return base
+    if not isinstance(values, dict):
+        raise InvalidOption("options", "expected a table of name = value")
+    return options_from_mapping(values, base)
+
+
+def _probe_table(result: Result) -> dict[str, Any]:
+    timings = result.timings
+    return {
+        "reply": result.reply,
+        "url": result.url,
+        "peer": result.peer,
+        "status": result.status,
+        "subprotocol": result.subprotocol,
+        "close_code": result.close_code,
+        "close_reason": result.close_reason,
+        "cert_expires": result.cert_expires.timestamp() if result.cert_expires else None,
+        "timings": {
+            "dns": timings.dns,
+            "connect": timings.connect,
+            "tls": timings.tls,
+            "upgrade": timings.upgrade,
+            "reply": timings.reply,
+            "total": timings.total,
+        },
+    }
+
+
+class _Output:
+    """Whole lines only, each written at once, so concurrent scripts never interleave."""
+
+    def __init__(
+        self, paths: Sequence[str], settings: RunSettings, stdout: TextIO, stderr: TextIO
+    ) -> None:
+        self._settings = settings
+        self._stdout = stdout
+        self._stderr = stderr
+        self._tagged = len(paths) > 1
+        self._min_level = _LEVELS[settings.log_level]
+
+    @staticmethod
+    def name_of(path: str) -> str:
+        return "stdin" if path == "-" else Path(path).name
+
+    def write(self, name: str, text: str) -> None:
+        # With --json, stdout carries only the JSON lines; printed text goes to stderr.
+        stream = self._stderr if self._settings.json_output else self._stdout
+        stream.write(self._tag(name, text) + "\n")
+        stream.flush()
+
+    def log(self, name: str, level: str, text: str) -> None:
+        if _LEVELS[level] < self._min_level:
+            return
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+        self._stderr.write(f"{stamp}Z {level.upper():5} {name}: {text}\n")
+        self._stderr.flush()
+
+    def finished(self, outcome: ScriptOutcome) -> None:
+        if self._settings.json_output:
+            record = {
+                "name": outcome.name,
+                "ok": outcome.ok,
+                "result": outcome.result,
+                "error": outcome.error,
+                "duration": round(outcome.duration, 6),
+            }
+            self._stdout.write(_compact_json(record) + "\n")
+            self._stdout.flush()
+        elif not outcome.ok:
+            assert outcome.error is not None
+            self._stderr.write(self._error_line(outcome) + "\n")
+            self._stderr.flush()
+        elif outcome.result is not None:
+            value = outcome.result
+            shown = value if isinstance(value, str) else _compact_json(value)
+            self.write(outcome.name, shown)
+
+    @staticmethod
+    def _error_line(outcome: ScriptOutcome) -> str:
+        error = outcome.error or ""
+        return error if error.startswith(f"{outcome.name}:") else f"{outcome.name}: {error}"
+
+    def _tag(self, name: str, text: str) -> str:
+        if not self._tagged:
+            return text
+        return "\n".join(f"[{name}] {line}" for line in text.split("\n"))
+
+
+def _positive(flag: str, text: str, kind: type[int] | type[float]) -> Any:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise InvalidOption(flag, f'"{text}" is not a number') from None
+    if not value > 0:
+        raise InvalidOption(flag, f"must be positive, got {text}")
+    return value
+
+
+def _compact_json(value: Any) -> str:
+    # The same shape json.encode gives a script.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,229 @@
+-- The trusted prelude of every script's Lua state (see lua.py).
+-- It receives `host`, a table of Python callables, keeps them and the few unsafe
+-- functions it needs as locals (no script can reach a local of another chunk
+-- without `debug`), builds the script's globals from a whitelist, and returns the
+-- functions Python drives the script with.
+local host, settings = ...
+
+local co_create, co_resume, co_status, co_yield = coroutine.create, coroutine.resume,
+  coroutine.status, coroutine.yield
+local co_running, co_isyieldable, co_close = coroutine.running, coroutine.isyieldable,
+  coroutine.close
+local sethook, getinfo = debug.sethook, debug.getinfo
+local error, select, type, tostring, load = error, select, type, tostring, load
+local pack, unpack, concat = table.pack, table.unpack, table.concat
+local setmetatable, rawequal = setmetatable, rawequal
+local monotonic = host.monotonic
+
+-- Marks a yield that asks Python for work (a ws call), as opposed to a script's
+-- own coroutine.yield.
+local REQUEST = setmetatable({}, { __metatable = false })
+
+-- Module functions report failures as plain strings, without a position, so that
+-- pcall returns `false, "no response from web socket"`.
+local function unwrap(ok, ...)
+  if ok then return ... end
+  error((...), 0)
+end
+
+local function request(...)
+  return unwrap(co_yield(REQUEST, ...))
+end
+
+local function check_string(name, position, value)
+  local kind = type(value)
+  if kind == "number" then return tostring(value) end
+  if kind ~= "string" then
+    error("bad argument #" .. position .. " to '" .. name .. "' (string expected, got " .. kind .. ")", 0)
+  end
+  return value
+end
+
+local function check_options(name, position, value)
+  if value ~= nil and type(value) ~= "table" then
+    error("bad argument #" .. position .. " to '" .. name .. "' (table expected, got " .. type(value) .. ")", 0)
+  end
+  return value
+end
+
+-- The CPU guard: an instruction-count hook on every coroutine of the script. Once
+-- it trips it fires on every instruction, so a script cannot pcall its way out.
+local HOOK_EVERY = 10000
+local budget = settings.instruction_limit // HOOK_EVERY
+local wall_deadline = settings.wall_deadline
+local tripped = nil
+
+local function guard()
+  if tripped == nil then
+    budget = budget - 1
+    if budget < 0 then
+      tripped = settings.cpu_message
+    elseif monotonic() > wall_deadline then
+      tripped = settings.time_message
+    else
+      return
+    end
+    sethook(guard, "", 1)
+  end
+  error(tripped, 0)
+end
+
+local function guarded(f)
+  local co = co_create(f)
+  sethook(co, guard, "", HOOK_EVERY)
+  return co
+end
+
+-- The script's own coroutines pass our requests through to the driver.
+local function forward(co, ok, first, ...)
+  if ok and rawequal(first, REQUEST) and co_status(co) == "suspended" then
+    return forward(co, co_resume(co, co_yield(REQUEST, ...)))
+  end
+  return ok, first, ...
+end
+
+local function resume(co, ...)
+  return forward(co, co_resume(co, ...))
+end
+
+local function wrap(f)
+  local co = guarded(f)
+  return function(...)
+    return unwrap(resume(co, ...))
+  end
+end
+
+-- Modules.
+local function joined(separator, ...)
+  local parts = pack(...)
+  for i = 1, parts.n do parts[i] = tostring(parts[i]) end
+  return concat(parts, separator, 1, parts.n)
+end
+
+local json_null = setmetatable({}, {
+  __tostring = function() return "null" end,
+  __newindex = function() error("json.null cannot be changed", 2) end,
+  __metatable = false,
+})
+
+local ws = {
+  send_recv = function(url, data, options)
+    return request("send_recv", check_string("ws.send_recv", 1, url),
+      check_string("ws.send_recv", 2, data), check_options("ws.send_recv", 3, options))
+  end,
+  probe = function(url, data, options)
+    return request("probe", check_string("ws.probe", 1, url),
+      check_string("ws.probe", 2, data), check_options("ws.probe", 3, options))
+  end,
+}
+
+local json = {
+  null = json_null,
+  encode = function(value) return unwrap(host.json_encode(value)) end,
+  decode = function(text)
+    return unwrap(host.json_decode(check_string("json.decode", 1, text)))
+  end,
+}
+
+local log = {}
+for _, level in ipairs({ "debug", "info", "warn", "error" }) do
+  log[level] = function(...) host.log(level, joined(" ", ...)) end
+end
+
+local environment = settings.environment
+local safe_os = {
+  time = os.time,
+  date = os.date,
+  clock = os.clock,
+  difftime = os.difftime,
+  getenv = function(name) return environment[check_string("os.getenv", 1, name)] end,
+}
+
+local function copy(library)
+  local result = {}
+  for key, value in pairs(library) do result[key] = value end
+  return result
+end
+
+local safe_coroutine = copy(coroutine)
+safe_coroutine.create = guarded
+safe_coroutine.resume = resume
+safe_coroutine.wrap = wrap
+
+local modules = { ws = ws, json = json, log = log }
+
+local env = {
+  ws = ws, json = json, log = log,
+  print = function(...) host.write(joined("\t", ...)) end,
+  string = copy(string), table = copy(table), math = copy(math), utf8 = copy(utf8),
+  coroutine = safe_coroutine, os = safe_os,
+  assert = assert, error = error, pcall = pcall, xpcall = xpcall,
+  ipairs = ipairs, pairs = pairs, next = next, select = select,
+  tonumber = tonumber, tostring = tostring, type = type,
+  rawget = rawget, rawset = rawset, rawequal = rawequal, rawlen = rawlen,
+  setmetatable = setmetatable, getmetatable = getmetatable,
+  _VERSION = _VERSION,
+  require = function(name)
+    local module = modules[name]
+    if module == nil then error("module '" .. tostring(name) .. "' not found (only ws, json, log)", 2) end
+    return module
+  end,
+}
+env._G = env
+env.load = function(chunk, name, _mode, chunk_env)
+  -- Text only: binary chunks can crash the interpreter.
+  return load(chunk, name, "t", chunk_env or env)
+end
+-- now() as a plain function value: the callable from Python is not exposed itself.
+local python_now = host.now
+env.now = function() return python_now() end
+
+-- The driver: Python compiles the script with `start`, then calls `step` until the
+-- script ends. `step` returns "yield", op, args... | "done", values... |
+-- "error", message, line.
+local main = nil
+
+local function located(value)
+  return type(value) == "string"
+    and (value:match("^[^%s:]+:%d+: ") or value:match("^%[string .-%]:%d+: ")) ~= nil
+end
+
+local function where(co, value)
+  if located(value) then return value end
+  local message = type(value) == "string" and value
+    or ("(error object is a " .. type(value) .. " value)")
+  local level = 0
+  while true do
+    local info = getinfo(co, level, "Sl")
+    if info == nil then return message end
+    if info.source == settings.chunk_name and info.currentline > 0 then
+      return settings.display_name .. ":" .. info.currentline .. ": " .. message
+    end
+    level = level + 1
+  end
+end
+
+local function finish(ok, ...)
+  if co_status(main) ~= "dead" then
+    if rawequal(..., REQUEST) then return "yield", select(2, ...) end
+    -- A plain coroutine.yield from the script's main body has nowhere to go.
+    return "error", where(main, "attempt to yield from outside a coroutine")
+  end
+  if ok then return "done", ... end
+  local value = ...
+  if tripped ~= nil then return "error", tripped end
+  return "error", where(main, value)
+end
+
+local function start(source)
+  local chunk, message = load(source, settings.chunk_name, "t", env)
+  if chunk == nil then return "error", message end
+  main = guarded(chunk)
+  return finish(co_resume(main))
+end
+
+local function step(...)
+  return finish(co_resume(main, ...))
+end
+
+return start, step, json_null

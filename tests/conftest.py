@@ -1,0 +1,258 @@
+"""Real servers on loopback for the tests: a websockets server, raw sockets, TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import trustme
+from websockets.asyncio.server import ServerConnection, serve
+
+T = TypeVar("T")
+ROOT = Path(__file__).resolve().parent.parent
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+class LoopThread:
+    """An event loop on a daemon thread, for servers the blocking client talks to."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+        self.loop.close()
+
+
+async def _behave(conn: ServerConnection) -> None:
+    """Test behaviours by path (the product's own server has fewer, on purpose)."""
+    assert conn.request is not None
+    path = conn.request.path
+    if path == "/silent":
+        await conn.wait_closed()
+        return
+    message = await conn.recv()
+    if path == "/binary":
+        await conn.send(b"\x00\x01binary")
+    elif path == "/close":
+        await conn.close()
+    elif path == "/close1008":
+        await conn.close(1008, "go away")
+    elif path == "/drop":
+        assert conn.transport is not None
+        conn.transport.abort()
+    elif path == "/ping":
+        await conn.ping(b"are you there")
+        await conn.send(message)
+    elif path == "/fragments":
+        await conn.send(["frag", "mented ", "réply"])
+    elif path == "/big":
+        await conn.send("x" * (2 * 1024 * 1024))
+    elif path == "/inspect":
+        headers = {k.lower(): v for k, v in conn.request.headers.raw_items()}
+        await conn.send(json.dumps({"headers": headers, "subprotocol": conn.subprotocol}))
+    else:
+        await conn.send(message)
+    await conn.wait_closed()
+
+
+async def _greet(conn: ServerConnection) -> None:
+    await conn.send("welcome")
+    async for message in conn:
+        await conn.send(message)
+
+
+class Servers:
+    """The websockets servers the suite shares, plain and TLS."""
+
+    def __init__(self, loop: LoopThread, tls_dir: Path) -> None:
+        self.ca = trustme.CA()
+        cert = self.ca.issue_cert("127.0.0.1", "localhost", "::1")
+        self.ca_file = tls_dir / "ca.pem"
+        self.ca.cert_pem.write_to_path(str(self.ca_file))
+        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert.configure_cert(server_context)
+
+        async def start() -> list[Any]:
+            return [
+                await serve(_behave, "127.0.0.1", 0, max_size=None),
+                await serve(_greet, "127.0.0.1", 0),
+                await serve(_behave, "127.0.0.1", 0, ssl=server_context, max_size=None),
+                await serve(_behave, "127.0.0.1", 0, subprotocols=["chat.v2", "chat.v1"]),  # type: ignore[list-item]
+            ]
+
+        self._servers = loop.run(start())
+        ports = [s.sockets[0].getsockname()[1] for s in self._servers]
+        self.ws = f"ws://127.0.0.1:{ports[0]}"
+        self.greeting = f"ws://127.0.0.1:{ports[1]}"
+        self.wss = f"wss://127.0.0.1:{ports[2]}"
+        self.subprotocol = f"ws://127.0.0.1:{ports[3]}"
+        self._loop = loop
+
+    def close(self) -> None:
+        async def stop() -> None:
+            for server in self._servers:
+                server.close()
+                await server.wait_closed()
+
+        self._loop.run(stop())
+
+
+@pytest.fixture(scope="session")
+def loop_thread() -> Iterator[LoopThread]:
+    thread = LoopThread()
+    yield thread
+    thread.stop()
+
+
+@pytest.fixture(scope="session")
+def servers(
+    loop_thread: LoopThread, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Servers]:
+    running = Servers(loop_thread, tmp_path_factory.mktemp("tls"))
+    yield running
+    running.close()
+
+
+# --- raw sockets: servers that misbehave below the level websockets would allow ---
+
+RawHandler = Callable[[socket.socket], None]
+
+
+class RawServer:
+    """A TCP server that runs ``handler`` on a thread for every connection."""
+
+    def __init__(self, handler: RawHandler) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.handler = handler
+        self.connections: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            self.handler(conn)
+
+    def close(self) -> None:
+        self.listener.close()
+        for conn in self.connections:
+            conn.close()
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Callable[[RawHandler], str]]:
+    started: list[RawServer] = []
+
+    def start(handler: RawHandler) -> str:
+        server = RawServer(handler)
+        started.append(server)
+        return f"ws://127.0.0.1:{server.port}/"
+
+    yield start
+    for server in started:
+        server.close()
+
+
+def read_request(conn: socket.socket) -> bytes:
+    """Read an HTTP request head from ``conn``."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def accept_upgrade(conn: socket.socket, *, accept: str | None = None) -> None:
+    """Answer the upgrade correctly (or with the given Sec-WebSocket-Accept)."""
+    request = read_request(conn).decode()
+    key = next(
+        line.split(":", 1)[1].strip()
+        for line in request.split("\r\n")
+        if line.lower().startswith("sec-websocket-key:")
+    )
+    if accept is None:
+        accept = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
+    conn.sendall(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        + f"Sec-WebSocket-Accept: {accept}\r\n\r\n".encode()
+    )
+
+
+def frame(
+    opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, mask: bool = False
+) -> bytes:
+    """Serialize one frame as a (possibly misbehaving) server would."""
+    head = bytes([(0x80 if fin else 0) | rsv | opcode])
+    length = len(payload)
+    mask_bit = 0x80 if mask else 0
+    if length < 126:
+        head += bytes([mask_bit | length])
+    elif length < 65536:
+        head += bytes([mask_bit | 126]) + length.to_bytes(2, "big")
+    else:
+        head += bytes([mask_bit | 127]) + length.to_bytes(8, "big")
+    if mask:
+        key = b"\x01\x02\x03\x04"
+        payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+        head += key
+    return head + payload
+
+
+# --- a peer from another ecosystem: the Node.js ws package ---
+
+
+@pytest.fixture(scope="session")
+def node_echo() -> Iterator[str]:
+    """A Node.js ``ws`` echo server (installed under .cache/node by make test)."""
+    node = shutil.which("node")
+    modules = ROOT / ".cache" / "node" / "node_modules"
+    if node is None or not (modules / "ws").is_dir():
+        pytest.skip("Node.js or its ws package is absent (make test installs ws with npm)")
+    script = (
+        "const {WebSocketServer} = require('ws');"
+        "const s = new WebSocketServer({host: '127.0.0.1', port: 0});"
+        "s.on('listening', () => console.log(s.address().port));"
+        "s.on('connection', c => c.on('message', (m, bin) => c.send(m, {binary: bin})));"
+    )
+    process = subprocess.Popen(
+        [node, "-e", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={"NODE_PATH": str(modules), "PATH": "/usr/bin:/bin"},
+    )
+    assert process.stdout is not None
+    port = int(process.stdout.readline())
+    yield f"ws://127.0.0.1:{port}/"
+    process.terminate()
+    process.wait(timeout=5)
+    process.stdout.close()
