@@ -64,6 +64,9 @@ async def _behave(conn: ServerConnection) -> None:
         await conn.send(message)
     elif path == "/fragments":
         await conn.send(["frag", "mented ", "réply"])
+    elif path == "/delay":
+        await asyncio.sleep(1)
+        await conn.send(message)
     elif path == "/big":
         await conn.send("x" * (2 * 1024 * 1024))
     elif path == "/inspect":

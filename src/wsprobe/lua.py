@@ -23,7 +23,8 @@ import lupa.lua54 as lupa
 __all__ = ["ConversionError", "LuaScript", "ScriptLimits", "Step"]
 
 _PRELUDE = files("wsprobe").joinpath("sandbox.lua").read_bytes()
-_MAX_DEPTH = 1000
+# Conversion recurses in Python (a few frames a level, under its limit of 1000).
+_MAX_DEPTH = 200
 _INT64 = (-(2**63), 2**63 - 1)
 
 
@@ -95,6 +96,8 @@ class LuaScript:
         )
         self._lua = cast(Any, runtime)
         self._identity = self._lua.eval(b'function(t) return string.format("%p", t) end')
+        # Lua's own type(): lupa calls a thread a "function".
+        self._type = self._lua.eval(b"type")
         host = self._table(
             {
                 b"write": lambda text: write(_text(text)),
@@ -181,9 +184,9 @@ class LuaScript:
                 return value.decode()
             except UnicodeDecodeError:
                 raise ConversionError("string is not valid UTF-8") from None
-        kind = lupa.lua_type(value)
+        kind = self._type(value).decode()
         if kind != "table":
-            raise ConversionError(f"cannot encode a {kind or 'Python object'}")
+            raise ConversionError(f"cannot encode a {kind}")
         identity = self._identity(value)
         if identity == self._null_id:
             return None
@@ -205,7 +208,7 @@ class LuaScript:
 
     def to_lua(self, value: Any, depth: int = 0) -> Any:
         """A Python value as Lua; ``None`` inside a list or dict becomes ``json.null``."""
-        if depth > _MAX_DEPTH:
+        if depth >= _MAX_DEPTH:
             raise ConversionError(f"nesting deeper than {_MAX_DEPTH} levels")
         if isinstance(value, str):
             return value.encode()
@@ -237,6 +240,8 @@ class LuaScript:
             document = self.to_python(value)
         except ConversionError as exc:
             return False, f"json.encode: {exc}".encode()
+        except RecursionError:
+            return False, f"json.encode: nesting deeper than {_MAX_DEPTH} levels".encode()
         text = json.dumps(
             document, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
         )

@@ -195,7 +195,15 @@ def _options(script: LuaScript, table: Any, base: Options) -> Options:
 
 def _probe_table(result: Result) -> dict[str, Any]:
     timings = result.timings
-    return {
+    phases = {
+        "dns": timings.dns,
+        "connect": timings.connect,
+        "tls": timings.tls,
+        "upgrade": timings.upgrade,
+        "reply": timings.reply,
+        "total": timings.total,
+    }
+    table = {
         "reply": result.reply,
         "url": result.url,
         "peer": result.peer,
@@ -204,15 +212,10 @@ def _probe_table(result: Result) -> dict[str, Any]:
         "close_code": result.close_code,
         "close_reason": result.close_reason,
         "cert_expires": result.cert_expires.timestamp() if result.cert_expires else None,
-        "timings": {
-            "dns": timings.dns,
-            "connect": timings.connect,
-            "tls": timings.tls,
-            "upgrade": timings.upgrade,
-            "reply": timings.reply,
-            "total": timings.total,
-        },
+        "timings": {name: value for name, value in phases.items() if value is not None},
     }
+    # Absent facts are left out, so that a script sees nil rather than json.null.
+    return {name: value for name, value in table.items() if value is not None}
 
 
 class _Output:
@@ -241,7 +244,7 @@ class _Output:
         if _LEVELS[level] < self._min_level:
             return
         stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
-        self._stderr.write(f"{stamp}Z {level.upper():5} {name}: {text}\n")
+        self._stderr.write(f"{stamp}Z {level.upper()} {name}: {text}\n")
         self._stderr.flush()
 
     def finished(self, outcome: ScriptOutcome) -> None:
@@ -287,4 +290,4 @@ def _positive(flag: str, text: str, kind: type[int] | type[float]) -> Any:
 
 def _compact_json(value: Any) -> str:
     # The same shape json.encode gives a script.
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)

@@ -145,6 +145,12 @@ local function copy(library)
   return result
 end
 
+-- string.dump only makes binary chunks, which load() refuses anyway; the string
+-- metatable's __index is the library itself, so the copy must serve it too.
+local safe_string = copy(string)
+safe_string.dump = nil
+getmetatable("").__index = safe_string
+
 local safe_coroutine = copy(coroutine)
 safe_coroutine.create = guarded
 safe_coroutine.resume = resume
@@ -155,7 +161,7 @@ local modules = { ws = ws, json = json, log = log }
 local env = {
   ws = ws, json = json, log = log,
   print = function(...) host.write(joined("\t", ...)) end,
-  string = copy(string), table = copy(table), math = copy(math), utf8 = copy(utf8),
+  string = safe_string, table = copy(table), math = copy(math), utf8 = copy(utf8),
   coroutine = safe_coroutine, os = safe_os,
   assert = assert, error = error, pcall = pcall, xpcall = xpcall,
   ipairs = ipairs, pairs = pairs, next = next, select = select,
