@@ -359,6 +359,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     import asyncio
+    import os
     from pathlib import Path
 
     from .serve import start_local
@@ -388,9 +389,8 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         asyncio.run(serve_forever())
     except OSError as exc:
-        print(
-            f"wsprobe serve: cannot listen on {args.host}: {exc.strerror or exc}", file=sys.stderr
-        )
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        print(f"wsprobe serve: cannot listen on {args.host}: {reason}", file=sys.stderr)
         return 1
     except Error as exc:
         print(f"wsprobe serve: {exc}", file=sys.stderr)

@@ -94,7 +94,10 @@ class OneShot:
         core = self.core
         if core.upgraded and not self.upgraded_at:
             self.upgraded_at = self._clock()
-            core.send_text(self._text)
+            # The server may have closed in the same read as its 101: then there
+            # is nobody to send to, and the close below decides the outcome.
+            if core.open:
+                core.send_text(self._text)
         if self.outcome is not None:
             return
         if core.messages:

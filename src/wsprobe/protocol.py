@@ -130,6 +130,11 @@ class ClientCore:
         return self._protocol.state is State.CLOSED or self.error is not None
 
     @property
+    def open(self) -> bool:
+        """True while messages may be sent: upgraded, and no close sent or received."""
+        return self._protocol.state is State.OPEN
+
+    @property
     def close_received(self) -> bool:
         """True once the server sent its close frame."""
         return self._protocol.close_rcvd is not None
