@@ -296,6 +296,14 @@ def test_return_value_is_the_result(run: Run) -> None:
             "check.lua:2: connect ws://127.0.0.1:9/: connection refused",
         ),
         ("\n\nerror('boom')", "check.lua:3: boom"),
+        (
+            "local x = 1\n\nreturn ws.send_recv('ws://127.0.0.1:9/', 'x')",
+            "check.lua:3: connect ws://127.0.0.1:9/: connection refused",
+        ),
+        (
+            "local function f()\n  return json.decode('[')\nend\nlocal y = 2\nf()",
+            "check.lua:2: json.decode: invalid JSON: expecting value at line 1 column 2",
+        ),
         ("local t\nprint(t.x)", "check.lua:2: attempt to index a nil value (local 't')"),
         ("error({code = 1})", "check.lua:1: (error object is a table value)"),
         ("local x = = 1", "check.lua:1: unexpected symbol near '='"),

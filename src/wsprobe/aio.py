@@ -84,11 +84,12 @@ async def exchange(target: Target, options: Options, text: str) -> Result:
     started = clock()
     shot = OneShot(target, options, text, clock)
     stream = _Stream(shot, loop)
-    resolved = connected = tls_done = started
+    resolving = resolved = connected = tls_done = started
     address: Address | None = None
     expires = None
     try:
         async with asyncio.timeout(options.timeout):
+            resolving = clock()
             addresses = literal_address(target) or await _resolve(loop, target)
             resolved = clock()
             address = await _connect(loop, target, addresses, stream)
@@ -129,7 +130,7 @@ async def exchange(target: Target, options: Options, text: str) -> Result:
         status=core.status or 101,
         subprotocol=core.subprotocol,
         timings=Timings(
-            dns=resolved - started,
+            dns=resolved - resolving,
             connect=connected - resolved,
             tls=tls_done - connected if target.secure else None,
             upgrade=shot.upgraded_at - tls_done,

@@ -54,6 +54,7 @@ def exchange(target: Target, options: Options, text: str) -> Result:
     deadline = _Deadline(options.timeout, clock)
     shot = OneShot(target, options, text, clock)
     try:
+        resolving = clock()
         addresses = literal_address(target) or _resolve(target, deadline)
         resolved = clock()
         sock, address = _connect(target, addresses, deadline)
@@ -85,7 +86,7 @@ def exchange(target: Target, options: Options, text: str) -> Result:
         status=core.status or 101,
         subprotocol=core.subprotocol,
         timings=Timings(
-            dns=resolved - started,
+            dns=resolved - resolving,
             connect=connected - resolved,
             tls=tls_done - connected if target.secure else None,
             upgrade=shot.upgraded_at - tls_done,

@@ -156,6 +156,25 @@ safe_coroutine.create = guarded
 safe_coroutine.resume = resume
 safe_coroutine.wrap = wrap
 
+-- `return ws.send_recv(url, data)` is a tail call: by the time it fails, Lua has
+-- dropped the script's frame and its line with it. Reading a module's function
+-- happens in the script's frame, so each module is a proxy that notes that line.
+local call_site = nil
+
+local function noting_call_site(functions)
+  return setmetatable({}, {
+    __index = function(_, key)
+      local info = getinfo(2, "Sl")
+      if info ~= nil and info.source == settings.chunk_name then call_site = info.currentline end
+      return functions[key]
+    end,
+    __pairs = function() return next, functions, nil end,
+    __metatable = false,
+  })
+end
+
+ws, json, log = noting_call_site(ws), noting_call_site(json), noting_call_site(log)
+
 local modules = { ws = ws, json = json, log = log }
 
 local env = {
@@ -198,15 +217,21 @@ local function where(co, value)
   if located(value) then return value end
   local message = type(value) == "string" and value
     or ("(error object is a " .. type(value) .. " value)")
-  local level = 0
+  local line = call_site
+  local level, tail = 0, false
   while true do
-    local info = getinfo(co, level, "Sl")
-    if info == nil then return message end
+    local info = getinfo(co, level, "Slt")
+    if info == nil then break end
     if info.source == settings.chunk_name and info.currentline > 0 then
-      return settings.display_name .. ":" .. info.currentline .. ": " .. message
+      -- Below a tail call, the script frame found is not the one that failed.
+      if not tail or line == nil then line = info.currentline end
+      break
     end
+    tail = tail or info.istailcall
     level = level + 1
   end
+  if line == nil then return settings.display_name .. ": " .. message end
+  return settings.display_name .. ":" .. line .. ": " .. message
 end
 
 local function finish(ok, ...)
