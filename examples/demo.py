@@ -41,6 +41,8 @@ def demo() -> int:
         finally:
             server.terminate()
             server.wait(timeout=10)
+            assert server.stdout is not None
+            server.stdout.close()
 
 
 if __name__ == "__main__":

@@ -468,7 +468,8 @@ ROOT = Path(__file__).resolve().parent.parent
 WSPROBE = [sys.executable, "-m", "wsprobe"]
 
 
-def test_process_serve_send_check_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_process_serve_send_check_run(tmp_path: Path, stop: signal.Signals) -> None:
     port, tls_port = unused_port(), unused_port()
     server = subprocess.Popen(
         [
@@ -526,7 +527,7 @@ def test_process_serve_send_check_run(tmp_path: Path) -> None:
         )
         assert (ran.returncode, ran.stdout, ran.stderr) == (0, "lua\n", "")
     finally:
-        server.send_signal(signal.SIGINT)
+        server.send_signal(stop)
         _, err = server.communicate(timeout=10)
     assert server.returncode == 0
     assert err == "wsprobe serve: stopped\n"

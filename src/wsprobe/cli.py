@@ -360,6 +360,7 @@ def _check(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import asyncio
     import os
+    import signal
     from pathlib import Path
 
     from .serve import start_local
@@ -381,10 +382,17 @@ def _serve(args: argparse.Namespace) -> int:
                 f"wsprobe serve: {servers.tls_url}/ (trust it with --cafile {servers.ca})",
                 flush=True,
             )
+        # Ctrl-C and a scheduler's SIGTERM both stop it cleanly; handling SIGINT
+        # here also covers shells that start background jobs with SIGINT ignored.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await servers.close()
+        print("wsprobe serve: stopped", file=sys.stderr)
 
     try:
         asyncio.run(serve_forever())
@@ -395,8 +403,6 @@ def _serve(args: argparse.Namespace) -> int:
     except Error as exc:
         print(f"wsprobe serve: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("wsprobe serve: stopped", file=sys.stderr)
     return 0
 
 
