@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 NODE_DIR := .cache/node
 
-.PHONY: demo test bench conformance clean
+.PHONY: demo test bench clean
 
 $(VENV)/.demo: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,15 @@ $(NODE_DIR)/node_modules/ws/package.json:
 		echo "npm not found: tests against the Node.js ws server will be skipped"; \
 	fi
 
+$(VENV)/.bench: $(VENV)/.dev
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,serve,fast,bench]'
+	touch $@
+
+$(NODE_DIR)/node_modules/wscat/package.json: $(NODE_DIR)/node_modules/ws/package.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --silent --no-audit --no-fund --prefix $(NODE_DIR) ws@8 wscat@6; \
+	fi
+
 demo: $(VENV)/.demo
 	$(BIN)/python examples/demo.py
 
@@ -33,6 +42,10 @@ test: $(VENV)/.dev $(NODE_DIR)/node_modules/ws/package.json
 	$(BIN)/ruff check src tests examples
 	$(BIN)/mypy
 	$(BIN)/pytest --cov --cov-report=term
+
+# Not part of the test suite: prints ratios measured side by side (docs/performance.md).
+bench: $(VENV)/.bench $(NODE_DIR)/node_modules/wscat/package.json
+	$(BIN)/python bench/bench.py
 
 clean:
 	rm -rf $(VENV) .cache .coverage .mypy_cache .ruff_cache .pytest_cache

@@ -379,6 +379,11 @@ def test_sandbox_escapes_fail(run: Run, source: str) -> None:
     assert ok == "false", value
 
 
+def test_a_script_breaking_its_own_libraries_still_gets_its_error(run: Run) -> None:
+    code, _, err = run.lua("string.match = nil; string.format = nil; table.concat = nil\nerror('x')")
+    assert (code, err) == (1, "check.lua:2: x\n")
+
+
 def test_load_of_text_works_and_sees_the_sandbox(run: Run) -> None:
     code, out, _ = run.lua("print(load('return 1 + 1')(), load('return io')())")
     assert (code, out) == (0, "2\tnil\n")

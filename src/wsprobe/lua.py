@@ -22,7 +22,8 @@ import lupa.lua54 as lupa
 
 __all__ = ["ConversionError", "LuaScript", "ScriptLimits", "Step"]
 
-_PRELUDE = files("wsprobe").joinpath("sandbox.lua").read_bytes()
+_PRELUDE_SOURCE = files("wsprobe").joinpath("sandbox.lua").read_bytes()
+_prelude_bytecode: bytes | None = None
 # Conversion recurses in Python (a few frames a level, under its limit of 1000).
 _MAX_DEPTH = 200
 _INT64 = (-(2**63), 2**63 - 1)
@@ -95,9 +96,6 @@ class LuaScript:
             max_memory=limits.memory,
         )
         self._lua = cast(Any, runtime)
-        self._identity = self._lua.eval(b'function(t) return string.format("%p", t) end')
-        # Lua's own type(): lupa calls a thread a "function".
-        self._type = self._lua.eval(b"type")
         host = self._table(
             {
                 b"write": lambda text: write(_text(text)),
@@ -121,7 +119,8 @@ class LuaScript:
                 ),
             }
         )
-        self._start, self._step, self._null = self._lua.execute(_PRELUDE, host, settings)
+        prelude = self._lua.globals().load(_prelude(self._lua), b"=wsprobe", b"b")
+        self._start, self._step, self._null, self._identity, self._type = prelude(host, settings)
         self._null_id = self._identity(self._null)
 
     def start(self) -> Step:
@@ -263,6 +262,15 @@ class LuaScript:
             return False, b"json.decode: text is not valid UTF-8"
         except RecursionError:
             return False, f"json.decode: nesting deeper than {_MAX_DEPTH} levels".encode()
+
+
+def _prelude(lua: Any) -> bytes:
+    # Compiling the prelude costs more than creating the Lua state: compile it
+    # once per process and load its bytecode (trusted, ours) into every state.
+    global _prelude_bytecode
+    if _prelude_bytecode is None:
+        _prelude_bytecode = bytes(lua.globals().string.dump(lua.compile(_PRELUDE_SOURCE)))
+    return _prelude_bytecode
 
 
 def _text(value: Any) -> str:

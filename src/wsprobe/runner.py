@@ -113,33 +113,49 @@ def _event_loop_run(
 async def _run_all(
     paths: Sequence[str], settings: RunSettings, output: _Output
 ) -> list[ScriptOutcome]:
-    gate = asyncio.Semaphore(settings.concurrency)
-    environment = {name: os.environ[name] for name in settings.env_names if name in os.environ}
+    context = _Context(settings, output)
+    outcomes: list[ScriptOutcome | None] = [None] * len(paths)
+    queue = iter(enumerate(paths))
 
-    async def one(path: str) -> ScriptOutcome:
-        async with gate:
-            outcome = await _run_one(path, settings, environment, output)
-        output.finished(outcome)
-        return outcome
+    # A fixed set of workers rather than a task per script: thousands of scripts
+    # queued behind a semaphore would cost a task and a wake-up each.
+    async def worker() -> None:
+        for index, path in queue:
+            outcome = await _run_one(path, context)
+            output.finished(outcome)
+            outcomes[index] = outcome
 
-    return list(await asyncio.gather(*(one(path) for path in paths)))
+    await asyncio.gather(*(worker() for _ in range(min(settings.concurrency, len(paths)))))
+    return [outcome for outcome in outcomes if outcome is not None]
 
 
-async def _run_one(
-    path: str, settings: RunSettings, environment: dict[str, str], output: _Output
-) -> ScriptOutcome:
+class _Context:
+    """What every script of a run shares, computed once."""
+
+    def __init__(self, settings: RunSettings, output: _Output) -> None:
+        self.settings = settings
+        self.output = output
+        self.limits = settings.limits()
+        self.environment = {
+            name: os.environ[name] for name in settings.env_names if name in os.environ
+        }
+
+
+async def _run_one(path: str, context: _Context) -> ScriptOutcome:
+    output, settings = context.output, context.settings
     name = output.name_of(path)
     started = time.monotonic()
     try:
-        source = Path("/dev/stdin" if path == "-" else path).read_bytes()
+        with open("/dev/stdin" if path == "-" else path, "rb") as file:
+            source = file.read()
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower()
         return ScriptOutcome(name, ok=False, error=f"{name}: cannot read script: {reason}")
     script = LuaScript(
         name,
         source,
-        limits=settings.limits(),
-        environment=environment,
+        limits=context.limits,
+        environment=context.environment,
         write=lambda line: output.write(name, line),
         log=lambda level, line: output.log(name, level, line),
     )
@@ -149,7 +165,7 @@ async def _run_one(
             while step.kind == "yield":
                 step = await _serve_request(script, step, settings.options)
     except TimeoutError:
-        step = Step("error", message=settings.limits().time_message)
+        step = Step("error", message=context.limits.time_message)
     duration = time.monotonic() - started
     if step.kind == "error":
         return ScriptOutcome(name, ok=False, error=step.message, duration=duration)
@@ -232,7 +248,7 @@ class _Output:
 
     @staticmethod
     def name_of(path: str) -> str:
-        return "stdin" if path == "-" else Path(path).name
+        return "stdin" if path == "-" else os.path.basename(path)
 
     def write(self, name: str, text: str) -> None:
         # With --json, stdout carries only the JSON lines; printed text goes to stderr.

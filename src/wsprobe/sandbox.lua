@@ -12,6 +12,7 @@ local co_running, co_isyieldable, co_close = coroutine.running, coroutine.isyiel
 local sethook, getinfo = debug.sethook, debug.getinfo
 local error, select, type, tostring, load = error, select, type, tostring, load
 local pack, unpack, concat = table.pack, table.unpack, table.concat
+local match, format = string.match, string.format
 local setmetatable, rawequal = setmetatable, rawequal
 local monotonic = host.monotonic
 
@@ -139,22 +140,11 @@ local safe_os = {
   getenv = function(name) return environment[check_string("os.getenv", 1, name)] end,
 }
 
-local function copy(library)
-  local result = {}
-  for key, value in pairs(library) do result[key] = value end
-  return result
-end
-
--- string.dump only makes binary chunks, which load() refuses anyway; the string
--- metatable's __index is the library itself, so the copy must serve it too.
-local safe_string = copy(string)
-safe_string.dump = nil
-getmetatable("").__index = safe_string
-
-local safe_coroutine = copy(coroutine)
-safe_coroutine.create = guarded
-safe_coroutine.resume = resume
-safe_coroutine.wrap = wrap
+-- The state is the script's alone, and this prelude keeps what it needs as
+-- locals: the script may have the libraries themselves, made safe in place.
+-- string.dump only makes binary chunks, which load() refuses anyway.
+string.dump = nil
+coroutine.create, coroutine.resume, coroutine.wrap = guarded, resume, wrap
 
 -- `return ws.send_recv(url, data)` is a tail call: by the time it fails, Lua has
 -- dropped the script's frame and its line with it. Reading a module's function
@@ -180,8 +170,8 @@ local modules = { ws = ws, json = json, log = log }
 local env = {
   ws = ws, json = json, log = log,
   print = function(...) host.write(joined("\t", ...)) end,
-  string = safe_string, table = copy(table), math = copy(math), utf8 = copy(utf8),
-  coroutine = safe_coroutine, os = safe_os,
+  string = string, table = table, math = math, utf8 = utf8,
+  coroutine = coroutine, os = safe_os,
   assert = assert, error = error, pcall = pcall, xpcall = xpcall,
   ipairs = ipairs, pairs = pairs, next = next, select = select,
   tonumber = tonumber, tostring = tostring, type = type,
@@ -210,7 +200,7 @@ local main = nil
 
 local function located(value)
   return type(value) == "string"
-    and (value:match("^[^%s:]+:%d+: ") or value:match("^%[string .-%]:%d+: ")) ~= nil
+    and (match(value, "^[^%s:]+:%d+: ") or match(value, "^%[string .-%]:%d+: ")) ~= nil
 end
 
 local function where(co, value)
@@ -257,4 +247,8 @@ local function step(...)
   return finish(co_resume(main, ...))
 end
 
-return start, step, json_null
+-- For the conversion in lua.py: a table's identity (even with __tostring), and
+-- Lua's own type() (lupa calls a thread a "function").
+local function identity(value) return format("%p", value) end
+
+return start, step, json_null, identity, type

@@ -1,0 +1,464 @@
+"""`make bench`: wsprobe next to other WebSocket clients, on loopback, in one run.
+
+Every client does the same one-shot exchange against the same server: connect,
+upgrade, send "hello", read the reply, send a close, wait for the server's close.
+The servers are a small C epoll server (bench/wsecho.c, compiled here) and, for
+wss://, Node.js's ws package over https. Python clients run interleaved call by
+call in this process, so machine noise hits them alike; the raw C client runs in
+chunks between rounds. Ratios are what to read, not absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import resource
+import shutil
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import wsprobe
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+BUILD = HERE / "build"
+MESSAGE = "hello"
+REQUEST = (
+    "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+).encode()
+KEY = b"\x01\x02\x03\x04"
+TEXT_FRAME = bytes([0x81, 0x80 | len(MESSAGE)]) + KEY + bytes(
+    b ^ KEY[i % 4] for i, b in enumerate(MESSAGE.encode())
+)
+CLOSE_FRAME = bytes([0x88, 0x82]) + KEY + bytes([0x03 ^ 1, 0xE8 ^ 2])
+
+
+# --- servers ---
+
+
+def build(name: str) -> Path:
+    BUILD.mkdir(exist_ok=True)
+    binary = BUILD / name
+    source = HERE / f"{name}.c"
+    if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
+        subprocess.run(["gcc", "-O2", "-o", str(binary), str(source)], check=True)
+    return binary
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """A server process started here and stopped by its PID."""
+
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().strip()
+        if line != "ready":
+            raise SystemExit(f"bench: server {argv[0]} did not start ({line!r})")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+
+
+NODE_TLS_SERVER = """
+const fs = require('fs'), https = require('https'), {WebSocketServer} = require('ws');
+const server = https.createServer({cert: fs.readFileSync(process.argv[1]), key: fs.readFileSync(process.argv[2])});
+const wss = new WebSocketServer({server, perMessageDeflate: false});
+wss.on('connection', c => c.on('message', (m, binary) => c.send(m, {binary})));
+server.listen(+process.argv[3], '127.0.0.1', () => console.log('ready'));
+"""
+
+
+def node_tls_server(port: int, directory: Path) -> tuple[Server, Path] | None:
+    node = shutil.which("node")
+    modules = ROOT / ".cache" / "node" / "node_modules"
+    if node is None or not (modules / "ws").is_dir():
+        return None
+    import trustme
+
+    authority = trustme.CA()
+    cert = authority.issue_cert("127.0.0.1")
+    ca = directory / "ca.pem"
+    authority.cert_pem.write_to_path(str(ca))
+    cert.cert_chain_pems[0].write_to_path(str(directory / "cert.pem"))
+    cert.private_key_pem.write_to_path(str(directory / "key.pem"))
+    script = directory / "server.js"
+    script.write_text(NODE_TLS_SERVER)
+    env = {"NODE_PATH": str(modules), "PATH": os.environ["PATH"]}
+    argv = [node, str(script), str(directory / "cert.pem"), str(directory / "key.pem"), str(port)]
+    return Server(argv, env), ca
+
+
+# --- clients: each does one whole exchange ---
+
+
+def raw_python(port: int, context: ssl.SSLContext | None = None) -> str:
+    """The Python floor: a blocking socket and the bytes of the exchange, no checks."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if context is not None:
+        sock = context.wrap_socket(sock, server_hostname="127.0.0.1")
+    try:
+        sock.sendall(REQUEST)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(4096)
+        assert data.startswith(b"HTTP/1.1 101")
+        data = data.split(b"\r\n\r\n", 1)[1]
+        sock.sendall(TEXT_FRAME)
+        while len(data) < 2 + len(MESSAGE):
+            data += sock.recv(4096)
+        sock.sendall(CLOSE_FRAME)
+        while sock.recv(4096):
+            pass
+        return data[2 : 2 + len(MESSAGE)].decode()
+    finally:
+        sock.close()
+
+
+def websocket_client(url: str) -> str:
+    import websocket
+
+    ws = websocket.create_connection(url)
+    ws.send(MESSAGE)
+    reply = ws.recv()
+    ws.close()
+    return str(reply)
+
+
+def websockets_sync(url: str) -> str:
+    from websockets.sync.client import connect
+
+    with connect(url) as ws:
+        ws.send(MESSAGE)
+        return str(ws.recv())
+
+
+async def websockets_async(url: str) -> str:
+    from websockets.asyncio.client import connect
+
+    async with connect(url) as ws:
+        await ws.send(MESSAGE)
+        return str(await ws.recv())
+
+
+async def aiohttp_client(url: str, session: Any) -> str:
+    async with session.ws_connect(url) as ws:
+        await ws.send_str(MESSAGE)
+        message = await ws.receive()
+        return str(message.data)
+
+
+async def picows_client(url: str) -> str:
+    from picows import WSCloseCode, WSListener, WSMsgType, ws_connect
+
+    class Listener(WSListener):  # type: ignore[misc]
+        reply = ""
+
+        def on_ws_connected(self, transport: Any) -> None:
+            transport.send(WSMsgType.TEXT, MESSAGE.encode())
+
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:
+            if frame.msg_type == WSMsgType.TEXT:
+                self.reply = frame.get_payload_as_utf8_text()
+                transport.send_close(WSCloseCode.OK)
+
+    transport, listener = await ws_connect(Listener, url)
+    await transport.wait_disconnected()
+    return str(listener.reply)
+
+
+# --- measuring ---
+
+
+def summary(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[int(len(ordered) * 0.9) - 1]
+
+
+def print_table(title: str, rows: list[tuple[str, list[float], list[float]]], base: str) -> dict[str, float]:
+    """Rows of (name, all samples, medians per round); ratios against ``base``."""
+    medians = {name: summary(samples)[0] for name, samples, _ in rows}
+    print(f"\n{title}")
+    print(f"{'client':40} {'median':>10} {'p90':>10} {'rounds (min-max)':>22} {'x ' + base:>14}")
+    for name, samples, rounds in rows:
+        median, p90 = summary(samples)
+        spread = f"{min(rounds) * 1e6:.0f}-{max(rounds) * 1e6:.0f} us"
+        print(
+            f"{name:40} {median * 1e6:8.0f}us {p90 * 1e6:8.0f}us {spread:>22} "
+            f"{median / medians[base]:13.2f}x"
+        )
+    return medians
+
+
+def one_shot(port: int, rounds: int, per_round: int) -> dict[str, float]:
+    """Target 1: the cost of one call, every client side by side."""
+    url = f"ws://127.0.0.1:{port}/"
+    default_loop = asyncio.new_event_loop()
+    import uvloop
+
+    fast_loop = uvloop.new_event_loop()
+    clients: dict[str, Callable[[], str]] = {
+        "raw Python blocking socket": lambda: raw_python(port),
+        "wsprobe.send_recv": lambda: wsprobe.send_recv(url, MESSAGE),
+        "wsprobe.send_recv_async (uvloop)": lambda: fast_loop.run_until_complete(
+            wsprobe.send_recv_async(url, MESSAGE)
+        ),
+        "picows + uvloop": lambda: fast_loop.run_until_complete(picows_client(url)),
+        "websocket-client": lambda: websocket_client(url),
+        "websockets asyncio client": lambda: default_loop.run_until_complete(websockets_async(url)),
+        "websockets sync client": lambda: websockets_sync(url),
+    }
+    try:
+        import aiohttp
+
+        session = default_loop.run_until_complete(_aiohttp_session(aiohttp))
+        clients["aiohttp"] = lambda: default_loop.run_until_complete(aiohttp_client(url, session))
+    except ImportError:
+        session = None
+    for call in clients.values():  # warm up: imports, caches
+        assert call() == MESSAGE
+    samples: dict[str, list[float]] = {name: [] for name in ["raw C client", *clients]}
+    per_round_medians: dict[str, list[float]] = {name: [] for name in samples}
+    client_c = build("wsclient")
+    for _ in range(rounds):
+        c_times = [
+            float(line)
+            for line in subprocess.run(
+                [str(client_c), str(port), str(per_round), MESSAGE],
+                capture_output=True, text=True, check=True,
+            ).stdout.split()
+        ]
+        samples["raw C client"] += c_times
+        per_round_medians["raw C client"].append(statistics.median(c_times))
+        this_round: dict[str, list[float]] = {name: [] for name in clients}
+        gc.disable()
+        for _ in range(per_round):
+            for name, call in clients.items():
+                started = time.perf_counter()
+                call()
+                this_round[name].append(time.perf_counter() - started)
+        gc.enable()
+        for name, times in this_round.items():
+            samples[name] += times
+            per_round_medians[name].append(statistics.median(times))
+    if session is not None:
+        default_loop.run_until_complete(session.close())
+    default_loop.close()
+    fast_loop.close()
+    rows = [(name, samples[name], per_round_medians[name]) for name in samples]
+    return print_table(
+        f"1. One call (connect, send, reply, close): {rounds} rounds x {per_round} calls each",
+        rows,
+        "raw C client",
+    )
+
+
+async def _aiohttp_session(aiohttp: Any) -> Any:
+    return aiohttp.ClientSession()
+
+
+def throughput(port: int, total: int, in_flight: int, rounds: int) -> dict[str, float]:
+    """Target 2: calls per second with many calls in flight on one uvloop loop."""
+    import uvloop
+
+    url = f"ws://127.0.0.1:{port}/"
+
+    async def many(call: Callable[[], Awaitable[str]]) -> float:
+        gate = asyncio.Semaphore(in_flight)
+
+        async def one() -> None:
+            async with gate:
+                assert await call() == MESSAGE
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(total)))
+        return total / (time.perf_counter() - started)
+
+    contenders: dict[str, Callable[[], Awaitable[str]]] = {
+        "wsprobe.send_recv_async": lambda: wsprobe.send_recv_async(url, MESSAGE),
+        "picows + uvloop": lambda: picows_client(url),
+        "websockets asyncio client": lambda: websockets_async(url),
+    }
+    rates: dict[str, list[float]] = {name: [] for name in contenders}
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        for _ in range(rounds):
+            for name, call in contenders.items():
+                rates[name].append(runner.run(many(call)))
+    print(f"\n2. {total} calls, {in_flight} in flight, one uvloop loop: calls/s, {rounds} rounds")
+    base = statistics.median(rates["picows + uvloop"])
+    for name, values in rates.items():
+        median = statistics.median(values)
+        print(f"{name:40} {median:10.0f}/s  rounds {min(values):.0f}-{max(values):.0f}  "
+              f"{median / base:6.2f}x picows")
+    return {name: statistics.median(values) for name, values in rates.items()}
+
+
+def through_lua(port: int, total: int, in_flight: int, rounds: int, async_rate: float) -> float:
+    """Target 3: the same calls as Lua scripts through `wsprobe run`."""
+    from wsprobe.options import make_options
+    from wsprobe.runner import RunSettings, run_scripts
+
+    with tempfile.TemporaryDirectory() as directory:
+        script = Path(directory) / "one.lua"
+        script.write_text(f'return ws.send_recv("ws://127.0.0.1:{port}/", "{MESSAGE}")')
+        settings = RunSettings(options=make_options(), concurrency=in_flight)
+        rates = []
+        with open(os.devnull, "w") as sink:
+            for _ in range(rounds):
+                started = time.perf_counter()
+                code = run_scripts([str(script)] * total, settings, stdout=sink, stderr=sink)
+                rates.append(total / (time.perf_counter() - started))
+                assert code == 0
+    median = statistics.median(rates)
+    print(f"\n3. wsprobe run: {total} one-call scripts, {in_flight} at a time, {rounds} rounds")
+    print(f"{'wsprobe run':40} {median:10.0f}/s  rounds {min(rates):.0f}-{max(rates):.0f}  "
+          f"{median / async_rate:6.2f}x send_recv_async")
+    return median
+
+
+def tls_one_shot(rounds: int, per_round: int) -> None:
+    """Target 4: wss:// per call against a raw Python TLS client with a reused context."""
+    with tempfile.TemporaryDirectory() as directory:
+        port = free_port()
+        started = node_tls_server(port, Path(directory))
+        if started is None:
+            print("\n4. wss:// per call: skipped, Node.js or its ws package is absent (run make test)")
+            return
+        server, ca = started
+        try:
+            context = ssl.create_default_context(cafile=str(ca))
+            url = f"wss://127.0.0.1:{port}/"
+            clients: dict[str, Callable[[], str]] = {
+                "raw Python TLS (reused context)": lambda: raw_python(port, context),
+                "wsprobe.send_recv wss://": lambda: wsprobe.send_recv(url, MESSAGE, cafile=str(ca)),
+                "websocket-client wss://": lambda: _websocket_client_tls(url, str(ca)),
+            }
+            for call in clients.values():
+                assert call() == MESSAGE
+            samples: dict[str, list[float]] = {name: [] for name in clients}
+            medians: dict[str, list[float]] = {name: [] for name in clients}
+            for _ in range(rounds):
+                this_round: dict[str, list[float]] = {name: [] for name in clients}
+                for _ in range(per_round):
+                    for name, call in clients.items():
+                        began = time.perf_counter()
+                        call()
+                        this_round[name].append(time.perf_counter() - began)
+                for name, times in this_round.items():
+                    samples[name] += times
+                    medians[name].append(statistics.median(times))
+            print_table(
+                f"4. wss:// one call, Node.js ws over https: {rounds} rounds x {per_round} calls",
+                [(name, samples[name], medians[name]) for name in clients],
+                "raw Python TLS (reused context)",
+            )
+        finally:
+            server.stop()
+
+
+def _websocket_client_tls(url: str, ca: str) -> str:
+    import websocket
+
+    ws = websocket.create_connection(url, sslopt={"ca_certs": ca})
+    ws.send(MESSAGE)
+    reply = ws.recv()
+    ws.close()
+    return str(reply)
+
+
+def processes(port: int, runs: int) -> None:
+    """Target 5: a new process per call, as a scheduler starts a plugin."""
+    url = f"ws://127.0.0.1:{port}/"
+    python = sys.executable
+    commands = {
+        "python -c pass": [python, "-c", "pass"],
+        "wsprobe send": [python, "-m", "wsprobe", "send", url, MESSAGE],
+        "wsprobe check": [python, "-m", "wsprobe", "check", url, "--send", MESSAGE],
+        "websocket-client one-shot": [
+            python, "-c",
+            f"import websocket; w = websocket.create_connection({url!r}); w.send('x'); w.recv(); w.close()",
+        ],
+    }
+    wscat = ROOT / ".cache" / "node" / "node_modules" / ".bin" / "wscat"
+    if wscat.exists():
+        commands["wscat -x (Node.js)"] = [str(wscat), "-c", url, "-x", MESSAGE]
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, argv in commands.items():
+            began = time.perf_counter()
+            subprocess.run(argv, capture_output=True, check=True)
+            times[name].append(time.perf_counter() - began)
+    print(f"\n5. A process per call: wall time over {runs} runs each, interleaved")
+    for name, values in times.items():
+        median, p90 = summary(values)
+        print(f"{name:40} {median * 1e3:8.1f}ms median {p90 * 1e3:8.1f}ms p90")
+
+
+def memory(port: int, scripts: int) -> None:
+    """Target 6: RSS of `wsprobe run` with many scripts waiting on a silent server."""
+    with tempfile.TemporaryDirectory() as directory:
+        script = Path(directory) / "wait.lua"
+        script.write_text(
+            f'local ok, err = pcall(ws.send_recv, "ws://127.0.0.1:{port}/silent", "x", {{timeout = 4}})\n'
+            "return err"
+        )
+        argv = [sys.executable, "-m", "wsprobe", "run", "--json", "--concurrency", str(scripts),
+                *[str(script)] * scripts]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        began = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        elapsed = time.perf_counter() - began
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        lines = done.stdout.splitlines()
+        waited = sum('"result":"no response from web socket"' in line for line in lines)
+        print(f"\n6. Memory: {scripts} scripts in flight, each waiting 4 s on a silent server")
+        print(f"{'wsprobe run':40} peak RSS {max(peak, before) / 1024:6.0f} MiB  "
+              f"({waited} of {scripts} timed out as expected, {elapsed:.1f}s wall)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, for a smoke run")
+    args = parser.parse_args()
+    rounds, per_round = (2, 50) if args.quick else (5, 300)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    print(f"wsprobe bench: Python {sys.version.split()[0]}, {os.cpu_count()} cores; "
+          f"server: bench/wsecho.c (C, epoll, one thread)")
+    port = free_port()
+    server = Server([str(build("wsecho")), str(port)])
+    try:
+        one_shot(port, rounds, per_round)
+        rates = throughput(port, 2000, 200, 3)
+        through_lua(port, 2000, 200, 3, rates["wsprobe.send_recv_async"])
+        tls_one_shot(rounds, per_round // 2)
+        processes(port, 10 if args.quick else 30)
+        memory(port, 2000 if args.quick else 10000)
+    finally:
+        server.stop()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
