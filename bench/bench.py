@@ -81,10 +81,11 @@ class Server:
 
 NODE_TLS_SERVER = """
 const fs = require('fs'), https = require('https'), {WebSocketServer} = require('ws');
-const server = https.createServer({cert: fs.readFileSync(process.argv[1]), key: fs.readFileSync(process.argv[2])});
+const [cert, key, port] = process.argv.slice(2);
+const server = https.createServer({cert: fs.readFileSync(cert), key: fs.readFileSync(key)});
 const wss = new WebSocketServer({server, perMessageDeflate: false});
 wss.on('connection', c => c.on('message', (m, binary) => c.send(m, {binary})));
-server.listen(+process.argv[3], '127.0.0.1', () => console.log('ready'));
+server.listen(+port, '127.0.0.1', () => console.log('ready'));
 """
 
 

@@ -42,6 +42,7 @@ class _Stream(asyncio.Protocol):
         self.news = loop.create_future()
         self.lost = loop.create_future()
         self.error: OSError | None = None
+        self.gone = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike.
@@ -56,6 +57,7 @@ class _Stream(asyncio.Protocol):
         self.flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.gone = True
         if isinstance(exc, OSError):
             self.error = exc
         if self.shot.outcome is None and exc is None:
@@ -189,12 +191,19 @@ async def _handshake(
 
 async def _linger(stream: _Stream, options: Options, started: float) -> None:
     # As in the blocking transport: a short, bounded wait for the server's close.
+    # A bare timer on the `lost` future costs far less than asyncio.wait().
     assert stream.transport is not None
     left = min(CLOSE_WAIT, started + options.timeout - time.perf_counter())
-    if stream.shot.lingering and left > 0:
-        stream.flush()
-        await asyncio.wait([stream.lost], timeout=left)
-    if stream.lost.done():
+    if stream.shot.lingering and left > 0 and not stream.lost.done():
+        timer = asyncio.get_running_loop().call_later(left, _give_up, stream.lost)
+        await stream.lost
+        timer.cancel()
+    if stream.gone:
         stream.transport.close()
     else:
         stream.transport.abort()
+
+
+def _give_up(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
