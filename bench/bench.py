@@ -38,8 +38,10 @@ REQUEST = (
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 ).encode()
 KEY = b"\x01\x02\x03\x04"
-TEXT_FRAME = bytes([0x81, 0x80 | len(MESSAGE)]) + KEY + bytes(
-    b ^ KEY[i % 4] for i, b in enumerate(MESSAGE.encode())
+TEXT_FRAME = (
+    bytes([0x81, 0x80 | len(MESSAGE)])
+    + KEY
+    + bytes(b ^ KEY[i % 4] for i, b in enumerate(MESSAGE.encode()))
 )
 CLOSE_FRAME = bytes([0x88, 0x82]) + KEY + bytes([0x03 ^ 1, 0xE8 ^ 2])
 
@@ -196,7 +198,9 @@ def summary(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[int(len(ordered) * 0.9) - 1]
 
 
-def print_table(title: str, rows: list[tuple[str, list[float], list[float]]], base: str) -> dict[str, float]:
+def print_table(
+    title: str, rows: list[tuple[str, list[float], list[float]]], base: str
+) -> dict[str, float]:
     """Rows of (name, all samples, medians per round); ratios against ``base``."""
     medians = {name: summary(samples)[0] for name, samples, _ in rows}
     print(f"\n{title}")
@@ -226,7 +230,9 @@ def one_shot(port: int, rounds: int, per_round: int) -> dict[str, float]:
         ),
         "picows + uvloop": lambda: fast_loop.run_until_complete(picows_client(url)),
         "websocket-client": lambda: websocket_client(url),
-        "websockets asyncio client": lambda: default_loop.run_until_complete(websockets_async(url)),
+        "websockets asyncio client": lambda: default_loop.run_until_complete(
+            websockets_async(url)
+        ),
         "websockets sync client": lambda: websockets_sync(url),
     }
     try:
@@ -246,7 +252,9 @@ def one_shot(port: int, rounds: int, per_round: int) -> dict[str, float]:
             float(line)
             for line in subprocess.run(
                 [str(client_c), str(port), str(per_round), MESSAGE],
-                capture_output=True, text=True, check=True,
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout.split()
         ]
         samples["raw C client"] += c_times
@@ -309,8 +317,10 @@ def throughput(port: int, total: int, in_flight: int, rounds: int) -> dict[str, 
     base = statistics.median(rates["picows + uvloop"])
     for name, values in rates.items():
         median = statistics.median(values)
-        print(f"{name:40} {median:10.0f}/s  rounds {min(values):.0f}-{max(values):.0f}  "
-              f"{median / base:6.2f}x picows")
+        print(
+            f"{name:40} {median:10.0f}/s  rounds {min(values):.0f}-{max(values):.0f}  "
+            f"{median / base:6.2f}x picows"
+        )
     return {name: statistics.median(values) for name, values in rates.items()}
 
 
@@ -332,8 +342,10 @@ def through_lua(port: int, total: int, in_flight: int, rounds: int, async_rate: 
                 assert code == 0
     median = statistics.median(rates)
     print(f"\n3. wsprobe run: {total} one-call scripts, {in_flight} at a time, {rounds} rounds")
-    print(f"{'wsprobe run':40} {median:10.0f}/s  rounds {min(rates):.0f}-{max(rates):.0f}  "
-          f"{median / async_rate:6.2f}x send_recv_async")
+    print(
+        f"{'wsprobe run':40} {median:10.0f}/s  rounds {min(rates):.0f}-{max(rates):.0f}  "
+        f"{median / async_rate:6.2f}x send_recv_async"
+    )
     return median
 
 
@@ -343,7 +355,9 @@ def tls_one_shot(rounds: int, per_round: int) -> None:
         port = free_port()
         started = node_tls_server(port, Path(directory))
         if started is None:
-            print("\n4. wss:// per call: skipped, Node.js or its ws package is absent (run make test)")
+            print(
+                "\n4. wss:// per call: skipped, Node.js or its ws package is absent (run make test)"
+            )
             return
         server, ca = started
         try:
@@ -351,7 +365,9 @@ def tls_one_shot(rounds: int, per_round: int) -> None:
             url = f"wss://127.0.0.1:{port}/"
             clients: dict[str, Callable[[], str]] = {
                 "raw Python TLS (reused context)": lambda: raw_python(port, context),
-                "wsprobe.send_recv wss://": lambda: wsprobe.send_recv(url, MESSAGE, cafile=str(ca)),
+                "wsprobe.send_recv wss://": lambda: wsprobe.send_recv(
+                    url, MESSAGE, cafile=str(ca)
+                ),
                 "websocket-client wss://": lambda: _websocket_client_tls(url, str(ca)),
             }
             for call in clients.values():
@@ -391,12 +407,14 @@ def processes(port: int, runs: int) -> None:
     """Target 5: a new process per call, as a scheduler starts a plugin."""
     url = f"ws://127.0.0.1:{port}/"
     python = sys.executable
+    wsprobe_command = str(Path(sys.executable).parent / "wsprobe")  # the console script
     commands = {
         "python -c pass": [python, "-c", "pass"],
-        "wsprobe send": [python, "-m", "wsprobe", "send", url, MESSAGE],
-        "wsprobe check": [python, "-m", "wsprobe", "check", url, "--send", MESSAGE],
+        "wsprobe send": [wsprobe_command, "send", url, MESSAGE],
+        "wsprobe check": [wsprobe_command, "check", url, "--send", MESSAGE],
         "websocket-client one-shot": [
-            python, "-c",
+            python,
+            "-c",
             f"import websocket; w = websocket.create_connection({url!r}); w.send('x'); w.recv(); w.close()",
         ],
     }
@@ -423,8 +441,16 @@ def memory(port: int, scripts: int) -> None:
             f'local ok, err = pcall(ws.send_recv, "ws://127.0.0.1:{port}/silent", "x", {{timeout = 4}})\n'
             "return err"
         )
-        argv = [sys.executable, "-m", "wsprobe", "run", "--json", "--concurrency", str(scripts),
-                *[str(script)] * scripts]
+        argv = [
+            sys.executable,
+            "-m",
+            "wsprobe",
+            "run",
+            "--json",
+            "--concurrency",
+            str(scripts),
+            *[str(script)] * scripts,
+        ]
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         began = time.perf_counter()
         done = subprocess.run(argv, capture_output=True, text=True, check=False)
@@ -433,8 +459,10 @@ def memory(port: int, scripts: int) -> None:
         lines = done.stdout.splitlines()
         waited = sum('"result":"no response from web socket"' in line for line in lines)
         print(f"\n6. Memory: {scripts} scripts in flight, each waiting 4 s on a silent server")
-        print(f"{'wsprobe run':40} peak RSS {max(peak, before) / 1024:6.0f} MiB  "
-              f"({waited} of {scripts} timed out as expected, {elapsed:.1f}s wall)")
+        print(
+            f"{'wsprobe run':40} peak RSS {max(peak, before) / 1024:6.0f} MiB  "
+            f"({waited} of {scripts} timed out as expected, {elapsed:.1f}s wall)"
+        )
 
 
 def main() -> int:
@@ -444,8 +472,10 @@ def main() -> int:
     rounds, per_round = (2, 50) if args.quick else (5, 300)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    print(f"wsprobe bench: Python {sys.version.split()[0]}, {os.cpu_count()} cores; "
-          f"server: bench/wsecho.c (C, epoll, one thread)")
+    print(
+        f"wsprobe bench: Python {sys.version.split()[0]}, {os.cpu_count()} cores; "
+        f"server: bench/wsecho.c (C, epoll, one thread)"
+    )
     port = free_port()
     server = Server([str(build("wsecho")), str(port)])
     try:

@@ -380,7 +380,9 @@ def test_sandbox_escapes_fail(run: Run, source: str) -> None:
 
 
 def test_a_script_breaking_its_own_libraries_still_gets_its_error(run: Run) -> None:
-    code, _, err = run.lua("string.match = nil; string.format = nil; table.concat = nil\nerror('x')")
+    code, _, err = run.lua(
+        "string.match = nil; string.format = nil; table.concat = nil\nerror('x')"
+    )
     assert (code, err) == (1, "check.lua:2: x\n")
 
 

@@ -9,10 +9,10 @@ stretch a call past it, however it trickles.
 from __future__ import annotations
 
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .errors import Error, NoResponse
 from .exchange import OneShot, Result, Timings
@@ -28,6 +28,9 @@ from .netutil import (
 )
 from .options import CLOSE_WAIT, Options, tls_context
 from .url import Target
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = ["exchange"]
 
@@ -148,6 +151,8 @@ def _handshake(
     sock: socket.socket, target: Target, options: Options, deadline: _Deadline
 ) -> ssl.SSLSocket:
     context = tls_context(options.cafile, options.insecure)
+    import ssl
+
     tls = context.wrap_socket(sock, server_hostname=target.host, do_handshake_on_connect=False)
     try:
         tls.settimeout(deadline.remaining())
@@ -181,10 +186,6 @@ def _converse(sock: socket.socket, shot: OneShot, target: Target, deadline: _Dea
         if not core.upgraded:
             raise timeout_error(target, deadline.seconds) from None
         raise NoResponse(timed_out=True) from None
-    except ssl.SSLError as exc:
-        if not core.upgraded:
-            raise tls_error(target, exc) from exc
-        raise core.no_response() from exc
     except OSError as exc:
         if not core.upgraded:
             raise connect_error(target, exc) from exc

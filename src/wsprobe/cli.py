@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from .errors import BinaryMessage, ConnectError, Error, InvalidOption, InvalidURL, NoResponse
@@ -48,7 +48,7 @@ class _Parser(argparse.ArgumentParser):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (without the program name); return the exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    parser = _build_parser()
+    parser = _build_parser(args_list[0] if args_list else None)
     # A usage error of `check` must read as UNKNOWN (3), not argparse's 2 (CRITICAL).
     usage_exit = 3 if args_list[:1] == ["check"] else EXIT_CODES["usage"]
     try:
@@ -79,12 +79,21 @@ def main_entry() -> NoReturn:
     sys.exit(main())
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def _build_parser(wanted: str | None) -> argparse.ArgumentParser:
+    # Only the command being run gets its arguments: each add_argument() costs
+    # argparse a formatter (and a terminal-size syscall), and `wsprobe check`
+    # starts once per check.
     parser = _Parser(prog="wsprobe", description="Check WebSocket services from scripts.")
     parser.add_argument("--version", action="version", version="wsprobe 0.1.0")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+    for name, (summary, configure) in _COMMANDS.items():
+        command = commands.add_parser(name, help=summary)
+        if name == wanted:
+            configure(command)
+    return parser
 
-    run = commands.add_parser("run", help="run Lua monitor scripts")
+
+def _configure_run(run: argparse.ArgumentParser) -> None:
     run.add_argument("scripts", nargs="+", metavar="SCRIPT", help="Lua files (- for stdin)")
     _add_call_options(run, headers=False)
     run.add_argument(
@@ -119,7 +128,8 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="one JSON object per script on stdout")
     run.set_defaults(handler=_run)
 
-    send = commands.add_parser("send", help="send one message and print the first reply")
+
+def _configure_send(send: argparse.ArgumentParser) -> None:
     send.add_argument("url", metavar="URL")
     send.add_argument(
         "message",
@@ -133,7 +143,8 @@ def _build_parser() -> argparse.ArgumentParser:
     send.add_argument("--json", action="store_true", help="reply and facts as one JSON object")
     send.set_defaults(handler=_send)
 
-    check = commands.add_parser("check", help="a monitoring plugin (Nagios, Icinga, ...)")
+
+def _configure_check(check: argparse.ArgumentParser) -> None:
     check.add_argument("url", metavar="URL")
     check.add_argument("--send", default="ping", metavar="TEXT", help='message (default "ping")')
     check.add_argument("--expect", metavar="TEXT", help="the reply must contain TEXT")
@@ -152,7 +163,8 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_call_options(check)
     check.set_defaults(handler=_check)
 
-    serve = commands.add_parser("serve", help="a local WebSocket server for trying scripts")
+
+def _configure_serve(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--tls", action="store_true", help="also serve wss:// with a throw-away CA")
@@ -163,7 +175,6 @@ def _build_parser() -> argparse.ArgumentParser:
         help="write ca.pem and server.pem here (default: a temporary directory)",
     )
     serve.set_defaults(handler=_serve)
-    return parser
 
 
 def _add_call_options(parser: argparse.ArgumentParser, *, headers: bool = True) -> None:
@@ -240,8 +251,6 @@ def _describe(error: Error) -> str:
 
 
 def _send(args: argparse.Namespace) -> int:
-    import json
-
     from .client import probe_with
 
     try:
@@ -250,11 +259,15 @@ def _send(args: argparse.Namespace) -> int:
         result = probe_with(args.url, message, options)
     except Error as exc:
         if args.json:
+            import json
+
             print(json.dumps(_error_facts(args.url, exc), ensure_ascii=False))
         else:
             print(f"wsprobe: {_describe(exc)}", file=sys.stderr)
         return _exit_code(exc)
     if args.json:
+        import json
+
         print(json.dumps(_facts(result), ensure_ascii=False))
         return 0
     if args.verbose:
@@ -427,3 +440,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"wsprobe: {exc}", file=sys.stderr)
         return EXIT_CODES["usage"]
     return run_scripts(args.scripts, settings, stdout=sys.stdout, stderr=sys.stderr)
+
+
+_COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "run": ("run Lua monitor scripts", _configure_run),
+    "send": ("send one message and print the first reply", _configure_send),
+    "check": ("a monitoring plugin (Nagios, Icinga, ...)", _configure_check),
+    "serve": ("a local WebSocket server for trying scripts", _configure_serve),
+}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TypedDict, Unpack
 
-from . import aio, blocking
+from . import blocking
 from .errors import InvalidOption, InvalidURL
 from .exchange import Result
 from .options import Options, make_options
@@ -84,6 +84,9 @@ def probe_with(url: str, data: str, options: Options) -> Result:
 
 async def probe_with_async(url: str, data: str, options: Options) -> Result:
     """:func:`probe_async` with options already validated."""
+    # Imported here: asyncio alone costs ~30 ms, which `wsprobe send` never needs.
+    from . import aio
+
     return await aio.exchange(_target(url), options, _text(data))
 
 

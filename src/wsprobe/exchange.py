@@ -6,15 +6,18 @@ The transports only move bytes, keep the clock and enforce the deadline.
 
 from __future__ import annotations
 
-import datetime
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .errors import BinaryMessage, Error
 from .options import Options
 from .protocol import ClientCore
 from .url import Target
+
+if TYPE_CHECKING:
+    import datetime
 
 __all__ = ["OneShot", "Result", "Timings"]
 

@@ -10,6 +10,7 @@ a clear error when it is not UTF-8, and never by lupa behind our back.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -23,7 +24,6 @@ import lupa.lua54 as lupa
 __all__ = ["ConversionError", "LuaScript", "ScriptLimits", "Step"]
 
 _PRELUDE_SOURCE = files("wsprobe").joinpath("sandbox.lua").read_bytes()
-_prelude_bytecode: bytes | None = None
 # Conversion recurses in Python (a few frames a level, under its limit of 1000).
 _MAX_DEPTH = 200
 _INT64 = (-(2**63), 2**63 - 1)
@@ -119,7 +119,7 @@ class LuaScript:
                 ),
             }
         )
-        prelude = self._lua.globals().load(_prelude(self._lua), b"=wsprobe", b"b")
+        prelude = self._lua.globals().load(_prelude_bytecode(), b"=wsprobe", b"b")
         self._start, self._step, self._null, self._identity, self._type = prelude(host, settings)
         self._null_id = self._identity(self._null)
 
@@ -264,13 +264,12 @@ class LuaScript:
             return False, f"json.decode: nesting deeper than {_MAX_DEPTH} levels".encode()
 
 
-def _prelude(lua: Any) -> bytes:
-    # Compiling the prelude costs more than creating the Lua state: compile it
-    # once per process and load its bytecode (trusted, ours) into every state.
-    global _prelude_bytecode
-    if _prelude_bytecode is None:
-        _prelude_bytecode = bytes(lua.globals().string.dump(lua.compile(_PRELUDE_SOURCE)))
-    return _prelude_bytecode
+@functools.cache
+def _prelude_bytecode() -> bytes:
+    # Compiling the prelude costs more than creating a Lua state: compile it once
+    # per process and load its bytecode (ours, trusted) into every script's state.
+    compiler = cast(Any, lupa.LuaRuntime(encoding=None))  # type: ignore[call-arg]
+    return bytes(compiler.globals().string.dump(compiler.compile(_PRELUDE_SOURCE)))
 
 
 def _text(value: Any) -> str:

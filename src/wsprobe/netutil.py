@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import datetime
 import socket
-import ssl
+import sys
+from typing import TYPE_CHECKING
 
 from .errors import ConnectError
 from .url import Target
+
+if TYPE_CHECKING:
+    import datetime
+    import ssl
 
 __all__ = [
     "Address",
@@ -62,6 +66,10 @@ def peer_name(address: Address) -> str:
 
 def connect_error(target: Target, exc: OSError) -> ConnectError:
     """Say in words what an OS error while connecting means, without ``[Errno N]``."""
+    # ssl is imported only for wss://; without it no error can be a TLS error.
+    ssl = sys.modules.get("ssl")
+    if ssl is not None and isinstance(exc, ssl.SSLError):
+        return tls_error(target, exc)
     if isinstance(exc, socket.gaierror):
         return ConnectError(target.display, "dns", f"could not resolve host {target.host}")
     if isinstance(exc, ConnectionRefusedError):
@@ -72,6 +80,8 @@ def connect_error(target: Target, exc: OSError) -> ConnectError:
 
 def tls_error(target: Target, exc: ssl.SSLError) -> ConnectError:
     """Say in words why the TLS handshake failed."""
+    import ssl
+
     if isinstance(exc, ssl.SSLCertVerificationError):
         detail = f"TLS certificate verify failed: {exc.verify_message}"
     else:
@@ -90,6 +100,9 @@ def certificate_expiry(tls: ssl.SSLSocket | ssl.SSLObject) -> datetime.datetime 
 
     Python only decodes a certificate it verified, so ``insecure`` calls have none.
     """
+    import datetime
+    import ssl
+
     not_after = (tls.getpeercert() or {}).get("notAfter")
     if not isinstance(not_after, str):
         return None

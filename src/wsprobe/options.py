@@ -10,12 +10,14 @@ import functools
 import math
 import os
 import re
-import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidOption
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = [
     "CLOSE_WAIT",
@@ -140,6 +142,8 @@ def tls_context(cafile: str | None, insecure: bool) -> ssl.SSLContext:
 def _cached_context(
     cafile: str | None, insecure: bool, _cert_file: str | None, _cert_dir: str | None
 ) -> ssl.SSLContext:
+    import ssl  # only wss:// needs it, and it costs 5 ms to import
+
     try:
         context = ssl.create_default_context(cafile=cafile)
     except (OSError, ssl.SSLError) as exc:

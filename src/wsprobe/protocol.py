@@ -20,30 +20,45 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import ssl
+import sys
+import types
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
-from websockets.client import ClientProtocol
-from websockets.exceptions import (
-    ConnectionClosed,
-    InvalidHandshake,
-    InvalidMessage,
-    InvalidStatus,
-    PayloadTooBig,
-    ProtocolError,
-)
-from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
-from websockets.frames import Frame, Opcode
-from websockets.http11 import Response
-from websockets.protocol import State
-from websockets.typing import Subprotocol
-from websockets.uri import WebSocketURI
+# websockets/version.py imports importlib.metadata (17 ms here, with the email
+# package it drags in) only to compute a development version that a release never
+# uses. A command a scheduler starts once per check must not pay that: lend it a
+# placeholder while websockets loads, then take the placeholder back, so a later
+# `import importlib.metadata` loads the real module.
+_placeholder = None
+if "importlib.metadata" not in sys.modules:
+    _placeholder = sys.modules["importlib.metadata"] = types.ModuleType("importlib.metadata")
+try:
+    from websockets.client import ClientProtocol
+    from websockets.exceptions import (
+        ConnectionClosed,
+        InvalidHandshake,
+        InvalidMessage,
+        InvalidStatus,
+        PayloadTooBig,
+        ProtocolError,
+    )
+    from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+    from websockets.frames import Frame, Opcode
+    from websockets.http11 import Response
+    from websockets.protocol import State
+    from websockets.typing import Subprotocol
+    from websockets.uri import WebSocketURI
+finally:
+    if _placeholder is not None and sys.modules.get("importlib.metadata") is _placeholder:
+        del sys.modules["importlib.metadata"]
 
 from .errors import ConnectError, Error, NoResponse, ProtocolViolation, ReplyTooLarge
 
 if TYPE_CHECKING:
+    import ssl
+
     from websockets.asyncio.server import Server, ServerConnection
 
     from .options import Options

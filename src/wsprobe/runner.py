@@ -14,7 +14,6 @@ import os
 import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TextIO
 
 from .client import probe_with_async
