@@ -23,10 +23,19 @@ from .errors import (
     NoResponse,
     ProtocolViolation,
     ReplyTooLarge,
+    SessionClosed,
 )
 
 if TYPE_CHECKING:
-    from .client import CallOptions, probe, probe_async, send_recv, send_recv_async
+    from .client import (
+        CallOptions,
+        connect,
+        connect_async,
+        probe,
+        probe_async,
+        send_recv,
+        send_recv_async,
+    )
     from .exchange import Result, Timings
 
 __all__ = [
@@ -42,7 +51,10 @@ __all__ = [
     "ProtocolViolation",
     "ReplyTooLarge",
     "Result",
+    "SessionClosed",
     "Timings",
+    "connect",
+    "connect_async",
     "probe",
     "probe_async",
     "send_recv",
@@ -51,6 +63,8 @@ __all__ = [
 
 _LAZY = {
     "CallOptions": "client",
+    "connect": "client",
+    "connect_async": "client",
     "probe": "client",
     "probe_async": "client",
     "send_recv": "client",

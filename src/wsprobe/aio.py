@@ -1,22 +1,24 @@
-"""The asyncio transport behind :func:`wsprobe.send_recv_async`.
+"""The asyncio transport behind ``send_recv_async`` and ``connect_async``.
 
 Many calls share one event loop (the Lua runtime drives hundreds at once), so this
-transport is a bare :class:`asyncio.Protocol` feeding the same :class:`OneShot` as
-the blocking transport: no streams, no tasks per connection, and the socket is
-aborted the moment the deadline passes.
+transport is a bare :class:`asyncio.Protocol` feeding the same :class:`ClientCore`
+as the blocking transport: no streams, no task per connection, bare timers rather
+than ``asyncio.wait_for``, and the socket is aborted the moment a call's deadline
+passes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime
+import os
 import socket
 import ssl
 import time
-from typing import cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
 
-from .errors import Error, NoResponse
-from .exchange import OneShot, Result, Timings
+from .errors import NoResponse
+from .exchange import Opening, Result, reply_of, result_of
 from .netutil import (
     Address,
     certificate_expiry,
@@ -25,127 +27,230 @@ from .netutil import (
     peer_name,
     sort_addresses,
     timeout_error,
-    tls_error,
 )
 from .options import CLOSE_WAIT, Options, tls_context
+from .protocol import ClientCore, Message
 from .url import Target
 
-__all__ = ["exchange"]
+if TYPE_CHECKING:
+    import datetime
+
+__all__ = ["AsyncConnection", "exchange"]
+
+
+async def exchange(target: Target, options: Options, text: str) -> Result:
+    """Run one ``send_recv`` conversation on the running loop."""
+    started = time.perf_counter()
+    deadline = started + options.timeout
+    connection = await AsyncConnection.open(target, options, deadline)
+    try:
+        sent = time.perf_counter()
+        if connection.core.open:
+            # Otherwise the server closed right after its 101: recv() says so.
+            connection.send_text(text)
+        message = await connection.recv(deadline, abort_on_timeout=True)
+        replied = time.perf_counter()
+    finally:
+        await connection.close(deadline=deadline)
+    return result_of(
+        target.display,
+        connection.opening,
+        connection.core,
+        reply_of(message),
+        replied - sent,
+        time.perf_counter() - started,
+    )
 
 
 class _Stream(asyncio.Protocol):
-    """Feeds a :class:`OneShot` and wakes the caller when there is news."""
+    """Feeds a :class:`ClientCore` and wakes whoever waits when there is news."""
 
-    def __init__(self, shot: OneShot, loop: asyncio.AbstractEventLoop) -> None:
-        self.shot = shot
+    def __init__(self, core: ClientCore, loop: asyncio.AbstractEventLoop) -> None:
+        self.core = core
+        self.loop = loop
         self.transport: asyncio.Transport | None = None
-        self.news = loop.create_future()
-        self.lost = loop.create_future()
+        self.waiter: asyncio.Future[bool] | None = None
+        self.lost: asyncio.Future[None] = loop.create_future()
         self.error: OSError | None = None
-        self.gone = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike.
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
-        self.shot.feed(data)
+        self.core.receive_data(data)
         self.flush()
+        self._wake()
 
     def eof_received(self) -> None:
-        self.shot.feed_eof()
-        self.flush()
+        self.core.receive_eof()
+        self._wake()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.gone = True
         if isinstance(exc, OSError):
             self.error = exc
-        if self.shot.outcome is None and exc is None:
-            self.shot.feed_eof()
+        self.core.receive_eof()
         if not self.lost.done():
             self.lost.set_result(None)
-        self._notify()
+        self._wake()
 
     def flush(self) -> None:
         assert self.transport is not None
         if not self.transport.is_closing():
-            for chunk in self.shot.data_to_send():
-                self.transport.write(chunk)
-        if self.shot.outcome is not None or not self.shot.lingering:
-            self._notify()
+            for chunk in self.core.data_to_send():
+                if chunk:  # an empty chunk asks for a half-close; closing follows anyway
+                    self.transport.write(chunk)
 
-    def _notify(self) -> None:
-        if not self.news.done():
-            self.news.set_result(None)
+    async def wait(self, until: float) -> bool:
+        """Wait for news until ``until`` (perf_counter time); False if none came."""
+        left = until - time.perf_counter()
+        if left <= 0:
+            return False
+        waiter: asyncio.Future[bool] = self.loop.create_future()
+        self.waiter = waiter
+        timer = self.loop.call_later(left, _resolve, waiter, False)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
+            self.waiter = None
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(True)
 
 
-async def exchange(target: Target, options: Options, text: str) -> Result:
-    """Run one ``send_recv`` conversation on the running loop."""
-    loop = asyncio.get_running_loop()
-    clock = time.perf_counter
-    started = clock()
-    shot = OneShot(target, options, text, clock)
-    stream = _Stream(shot, loop)
-    resolving = resolved = connected = tls_done = started
-    address: Address | None = None
-    expires = None
-    try:
-        async with asyncio.timeout(options.timeout):
-            resolving = clock()
-            addresses = literal_address(target) or await _resolve(loop, target)
-            resolved = clock()
-            address = await _connect(loop, target, addresses, stream)
-            connected = tls_done = clock()
-            if target.secure:
-                expires = await _handshake(loop, target, options, stream)
-                tls_done = clock()
-            stream.flush()
-            await stream.news
-    except TimeoutError:
-        if stream.transport is not None:
-            stream.transport.abort()
-        if not shot.core.upgraded:
+def _resolve(waiter: asyncio.Future[bool], value: bool) -> None:
+    if not waiter.done():
+        waiter.set_result(value)
+
+
+class AsyncConnection:
+    """An open WebSocket connection on the running event loop.
+
+    Deadlines are ``time.perf_counter()`` instants; failures raise wsprobe errors.
+    """
+
+    def __init__(self, stream: _Stream, opening: Opening) -> None:
+        self._stream = stream
+        self.core = stream.core
+        self.opening = opening
+
+    @classmethod
+    async def open(cls, target: Target, options: Options, deadline: float) -> AsyncConnection:
+        """Resolve, connect, TLS, upgrade: all before ``deadline``."""
+        loop = asyncio.get_running_loop()
+        started = resolved = connected = tls_done = time.perf_counter()
+        stream = _Stream(ClientCore(target, options), loop)
+        address: Address | None = None
+        expires: datetime.datetime | None = None
+        try:
+            async with asyncio.timeout(deadline - started):
+                addresses = literal_address(target) or await _resolve_host(loop, target)
+                resolved = time.perf_counter()
+                address = await _connect(loop, target, addresses, stream)
+                connected = tls_done = time.perf_counter()
+                if target.secure:
+                    expires = await _handshake(loop, target, options, stream)
+                    tls_done = time.perf_counter()
+                stream.flush()
+                while not stream.core.upgraded and stream.core.error is None:
+                    if not await stream.wait(deadline):
+                        raise TimeoutError
+        except TimeoutError:
+            _abort(stream)
             raise timeout_error(target, options.timeout) from None
-        raise NoResponse(timed_out=True) from None
-    except BaseException:
-        if stream.transport is not None:
-            stream.transport.abort()
-        raise
-    assert stream.transport is not None
-    assert address is not None
-    if shot.outcome is None:
-        # The connection was lost before any outcome: say what the OS said.
-        stream.transport.abort()
-        if not shot.core.upgraded and stream.error is not None:
-            raise connect_error(target, stream.error)
-        shot.outcome = shot.core.no_response()
-    await _linger(stream, options, started)
-    finished = clock()
-    outcome = shot.outcome
-    if isinstance(outcome, Error):
-        raise outcome
-    core = shot.core
-    return Result(
-        reply=outcome,
-        url=target.display,
-        peer=peer_name(address),
-        status=core.status or 101,
-        subprotocol=core.subprotocol,
-        timings=Timings(
-            dns=resolved - resolving,
+        except BaseException:
+            _abort(stream)
+            raise
+        if stream.core.error is not None:
+            _abort(stream)
+            if stream.error is not None and stream.core.status is None:
+                raise connect_error(target, stream.error)
+            raise stream.core.error
+        assert address is not None
+        opening = Opening(
+            peer=peer_name(address),
+            dns=resolved - started,
             connect=connected - resolved,
             tls=tls_done - connected if target.secure else None,
-            upgrade=shot.upgraded_at - tls_done,
-            reply=shot.replied_at - shot.upgraded_at,
-            total=finished - started,
-        ),
-        close_code=core.close_code,
-        close_reason=core.close_reason,
-        cert_expires=expires,
-    )
+            upgrade=time.perf_counter() - tls_done,
+            cert_expires=expires,
+        )
+        return cls(stream, opening)
+
+    def send_text(self, text: str) -> None:
+        """Send one text message (written at once; the kernel buffers it)."""
+        self.core.send_text(text)
+        self._stream.flush()
+
+    def send_binary(self, data: bytes) -> None:
+        """Send one binary message."""
+        self.core.send_binary(data)
+        self._stream.flush()
+
+    async def recv(self, deadline: float, *, abort_on_timeout: bool = False) -> Message:
+        """The next whole data message.
+
+        Raises :class:`NoResponse` when the connection ends first (with the close
+        code) or when ``deadline`` passes (``timed_out``; then the connection stays
+        usable unless ``abort_on_timeout``).
+        """
+        core = self.core
+        while not core.messages:
+            if core.error is not None:
+                raise core.error
+            if core.closed or core.close_received or self._stream.lost.done():
+                raise core.no_response()
+            if not await self._stream.wait(deadline):
+                if abort_on_timeout:
+                    _abort(self._stream)
+                raise NoResponse(timed_out=True)
+        return core.messages.popleft()
+
+    async def ping(self, deadline: float) -> float:
+        """Send a ping and wait for its pong; return the round trip in seconds."""
+        payload = os.urandom(4)
+        started = time.perf_counter()
+        self.core.send_ping(payload)
+        self._stream.flush()
+        while payload not in self.core.pongs:
+            if self.core.error is not None:
+                raise self.core.error
+            if self.core.closed or self.core.close_received or self._stream.lost.done():
+                raise self.core.no_response()
+            if not await self._stream.wait(deadline):
+                raise NoResponse(timed_out=True)
+        self.core.pongs.discard(payload)
+        return time.perf_counter() - started
+
+    async def close(
+        self, code: int = 1000, reason: str = "", *, deadline: float | None = None
+    ) -> None:
+        """Close, giving the server a short, bounded chance to answer; never raises."""
+        stream = self._stream
+        until = time.perf_counter() + CLOSE_WAIT
+        if deadline is not None:
+            until = min(until, deadline)
+        if stream.transport is None or stream.lost.done():
+            return
+        self.core.send_close(code, reason)
+        stream.flush()
+        while not stream.lost.done() and not self.core.closed:
+            if not await stream.wait(until):
+                break
+        if stream.lost.done():
+            stream.transport.close()
+        else:
+            stream.transport.abort()
 
 
-async def _resolve(loop: asyncio.AbstractEventLoop, target: Target) -> list[Address]:
+def _abort(stream: _Stream) -> None:
+    if stream.transport is not None:
+        stream.transport.abort()
+
+
+async def _resolve_host(loop: asyncio.AbstractEventLoop, target: Target) -> list[Address]:
     try:
         infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
     except OSError as exc:
@@ -157,11 +262,12 @@ async def _connect(
     loop: asyncio.AbstractEventLoop, target: Target, addresses: list[Address], stream: _Stream
 ) -> Address:
     failure: OSError | None = None
+    factory: Callable[[], _Stream] = lambda: stream  # noqa: E731
     for address in addresses:
         family, sockaddr = address
         try:
             await loop.create_connection(
-                lambda: stream, host=sockaddr[0], port=sockaddr[1], family=family
+                factory, host=sockaddr[0], port=sockaddr[1], family=family
             )
         except OSError as exc:
             failure = exc
@@ -180,30 +286,8 @@ async def _handshake(
         transport = await loop.start_tls(
             stream.transport, stream, context, server_hostname=target.host
         )
-    except ssl.SSLError as exc:
-        raise tls_error(target, exc) from exc
     except OSError as exc:
         raise connect_error(target, exc) from exc
     stream.transport = cast(asyncio.Transport, transport)
     tls = stream.transport.get_extra_info("ssl_object")
     return certificate_expiry(tls) if isinstance(tls, ssl.SSLObject) else None
-
-
-async def _linger(stream: _Stream, options: Options, started: float) -> None:
-    # As in the blocking transport: a short, bounded wait for the server's close.
-    # A bare timer on the `lost` future costs far less than asyncio.wait().
-    assert stream.transport is not None
-    left = min(CLOSE_WAIT, started + options.timeout - time.perf_counter())
-    if stream.shot.lingering and left > 0 and not stream.lost.done():
-        timer = asyncio.get_running_loop().call_later(left, _give_up, stream.lost)
-        await stream.lost
-        timer.cancel()
-    if stream.gone:
-        stream.transport.close()
-    else:
-        stream.transport.abort()
-
-
-def _give_up(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TypedDict, Unpack
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from . import blocking
 from .errors import InvalidOption, InvalidURL
@@ -11,7 +11,18 @@ from .exchange import Result
 from .options import Options, make_options
 from .url import Target, parse_url
 
-__all__ = ["CallOptions", "probe", "probe_async", "send_recv", "send_recv_async"]
+if TYPE_CHECKING:
+    from .session import Connecting, Session
+
+__all__ = [
+    "CallOptions",
+    "connect",
+    "connect_async",
+    "probe",
+    "probe_async",
+    "send_recv",
+    "send_recv_async",
+]
 
 
 class CallOptions(TypedDict, total=False):
@@ -77,6 +88,28 @@ async def probe_async(url: str, data: str, **options: Unpack[CallOptions]) -> Re
     return await probe_with_async(url, data, make_options(**options))
 
 
+def connect(url: str, *, binary: bool = False, **options: Unpack[CallOptions]) -> Session:
+    """Open a WebSocket session for several exchanges; a context manager.
+
+    Takes the options of :func:`send_recv` (``timeout`` bounds the opening and then
+    each operation). ``send(text)``, ``send_binary(data)``, ``recv(timeout=None)``
+    (text; binary raises ``ws binary messages not supported`` unless ``binary=True``,
+    then it returns ``bytes``), ``ping()`` (the round trip in seconds),
+    ``close(code=1000, reason="")``; ``subprotocol``, ``close_code``, ``close_reason``.
+    Errors are those of :func:`send_recv`; a timed-out ``recv`` leaves it usable.
+    """
+    from .session import open_session
+
+    return open_session(_url(url), make_options(**options), binary=_flag(binary))
+
+
+def connect_async(url: str, *, binary: bool = False, **options: Unpack[CallOptions]) -> Connecting:
+    """The asyncio twin of :func:`connect`: ``await`` it, or use ``async with``."""
+    from .session import Connecting
+
+    return Connecting(_url(url), make_options(**options), _flag(binary))
+
+
 def probe_with(url: str, data: str, options: Options) -> Result:
     """:func:`probe` with options already validated (the CLI and Lua build them once)."""
     return blocking.exchange(_target(url), options, _text(data))
@@ -91,9 +124,19 @@ async def probe_with_async(url: str, data: str, options: Options) -> Result:
 
 
 def _target(url: object) -> Target:
+    return parse_url(_url(url))
+
+
+def _url(url: object) -> str:
     if not isinstance(url, str):
         raise InvalidURL(repr(url), "expected a string")
-    return parse_url(url)
+    return url
+
+
+def _flag(binary: object) -> bool:
+    if not isinstance(binary, bool):
+        raise InvalidOption("binary", "expected true or false")
+    return binary
 
 
 def _text(data: object) -> str:

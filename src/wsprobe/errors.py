@@ -22,6 +22,7 @@ __all__ = [
     "NoResponse",
     "ProtocolViolation",
     "ReplyTooLarge",
+    "SessionClosed",
 ]
 
 NO_RESPONSE = "no response from web socket"
@@ -132,3 +133,18 @@ class ReplyTooLarge(Error):
         super().__init__(f"receive {url}: reply larger than max_size of {max_size} bytes")
         self.url = url
         self.max_size = max_size
+
+
+class SessionClosed(Error):
+    """A session was used after its connection closed (by either side)."""
+
+    def __init__(self, url: str, close_code: int | None = None, close_reason: str = "") -> None:
+        closed = "the connection is closed"
+        if close_code is not None:
+            closed += (
+                f" (server closed with {close_code}{' ' + close_reason if close_reason else ''})"
+            )
+        super().__init__(f"send {url}: {closed}")
+        self.url = url
+        self.close_code = close_code
+        self.close_reason = close_reason

@@ -1,25 +1,24 @@
-"""The one-shot conversation of ``send_recv``, as a state machine both transports drive.
+"""What the blocking and asyncio connections share above the protocol: facts and results.
 
-Upgrade, send one text message, take the first data message, start the close.
-The transports only move bytes, keep the clock and enforce the deadline.
+Both transports open a connection the same way (resolve, connect, TLS, upgrade)
+and record the same :class:`Opening`; ``send_recv`` is then the same three steps
+on either (send, receive the first data message, close), judged by :func:`reply_of`
+and reported by :func:`result_of`, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .errors import BinaryMessage, Error
-from .options import Options
-from .protocol import ClientCore
-from .url import Target
+from .errors import BinaryMessage
 
 if TYPE_CHECKING:
     import datetime
 
-__all__ = ["OneShot", "Result", "Timings"]
+    from .protocol import ClientCore, Message
+
+__all__ = ["Opening", "Result", "Timings", "reply_of", "result_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,62 +52,45 @@ class Result:
     cert_expires: datetime.datetime | None = field(default=None)
 
 
-class OneShot:
-    """Drive a :class:`ClientCore` through one request and its first reply.
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """How a connection was opened: the peer, the phases' seconds, the certificate."""
 
-    After each :meth:`feed`, write :meth:`data_to_send`; once :attr:`outcome` is set
-    (the reply, or an :class:`Error`) keep reading only while :attr:`lingering`.
-    """
+    peer: str
+    dns: float
+    connect: float
+    tls: float | None
+    upgrade: float
+    cert_expires: datetime.datetime | None
 
-    def __init__(
-        self,
-        target: Target,
-        options: Options,
-        text: str,
-        clock: Callable[[], float] = time.perf_counter,
-    ) -> None:
-        self.core = ClientCore(target, options)
-        self._text = text
-        self._clock = clock
-        self.outcome: str | Error | None = None
-        self.upgraded_at = 0.0
-        self.replied_at = 0.0
 
-    @property
-    def lingering(self) -> bool:
-        """True while the close handshake is worth waiting for."""
-        return not self.core.closed
+def reply_of(message: Message) -> str:
+    """The first data message as ``send_recv``'s reply: text, or the documented error."""
+    kind, payload = message
+    if kind == "binary" or not isinstance(payload, str):
+        raise BinaryMessage
+    return payload
 
-    def data_to_send(self) -> list[bytes]:
-        """Bytes to write now; empty chunks (half-close) are dropped."""
-        return [chunk for chunk in self.core.data_to_send() if chunk]
 
-    def feed(self, data: bytes) -> None:
-        """Process bytes read from the socket."""
-        self.core.receive_data(data)
-        self._advance()
-
-    def feed_eof(self) -> None:
-        """Process the end of the stream."""
-        self.core.receive_eof()
-        self._advance()
-
-    def _advance(self) -> None:
-        core = self.core
-        if core.upgraded and not self.upgraded_at:
-            self.upgraded_at = self._clock()
-            # The server may have closed in the same read as its 101: then there
-            # is nobody to send to, and the close below decides the outcome.
-            if core.open:
-                core.send_text(self._text)
-        if self.outcome is not None:
-            return
-        if core.messages:
-            self.replied_at = self._clock()
-            _, payload = core.messages.popleft()
-            self.outcome = payload if isinstance(payload, str) else BinaryMessage()
-            core.send_close(1000)
-        elif core.error is not None:
-            self.outcome = core.error
-        elif core.close_received:
-            self.outcome = core.no_response()
+def result_of(
+    url: str, opening: Opening, core: ClientCore, reply: str, reply_time: float, total: float
+) -> Result:
+    """Assemble what :func:`wsprobe.probe` reports."""
+    return Result(
+        reply=reply,
+        url=url,
+        peer=opening.peer,
+        status=core.status or 101,
+        subprotocol=core.subprotocol,
+        timings=Timings(
+            dns=opening.dns,
+            connect=opening.connect,
+            tls=opening.tls,
+            upgrade=opening.upgrade,
+            reply=reply_time,
+            total=total,
+        ),
+        close_code=core.close_code,
+        close_reason=core.close_reason,
+        cert_expires=opening.cert_expires,
+    )

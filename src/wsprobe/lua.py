@@ -269,7 +269,9 @@ def _prelude_bytecode() -> bytes:
     # Compiling the prelude costs more than creating a Lua state: compile it once
     # per process and load its bytecode (ours, trusted) into every script's state.
     compiler = cast(Any, lupa.LuaRuntime(encoding=None))  # type: ignore[call-arg]
-    return bytes(compiler.globals().string.dump(compiler.compile(_PRELUDE_SOURCE)))
+    # Stripped of debug information: smaller in each of thousands of states, and
+    # error locations only ever name the script's own lines.
+    return bytes(compiler.globals().string.dump(compiler.compile(_PRELUDE_SOURCE), True))
 
 
 def _text(value: Any) -> str:

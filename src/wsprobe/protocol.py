@@ -54,7 +54,14 @@ finally:
     if _placeholder is not None and sys.modules.get("importlib.metadata") is _placeholder:
         del sys.modules["importlib.metadata"]
 
-from .errors import ConnectError, Error, NoResponse, ProtocolViolation, ReplyTooLarge
+from .errors import (
+    ConnectError,
+    Error,
+    NoResponse,
+    ProtocolViolation,
+    ReplyTooLarge,
+    SessionClosed,
+)
 
 if TYPE_CHECKING:
     import ssl
@@ -115,6 +122,7 @@ class ClientCore:
         self.status: int | None = None
         self.upgraded = False
         self.messages: deque[Message] = deque()
+        self.pongs: set[bytes] = set()
         self.error: Error | None = None
         self._fragments: list[bytes | bytearray | memoryview] = []
         self._fragment_kind = ""
@@ -159,8 +167,23 @@ class ClientCore:
         return self._protocol.data_to_send()
 
     def send_text(self, text: str) -> None:
-        """Queue one text message."""
+        """Queue one text message; raise :class:`SessionClosed` once closing."""
+        self._check_open()
         self._protocol.send_text(text.encode())
+
+    def send_binary(self, data: bytes) -> None:
+        """Queue one binary message; raise :class:`SessionClosed` once closing."""
+        self._check_open()
+        self._protocol.send_binary(data)
+
+    def send_ping(self, payload: bytes) -> None:
+        """Queue a ping; its pong's payload will appear in :attr:`pongs`."""
+        self._check_open()
+        self._protocol.send_ping(payload)
+
+    def _check_open(self) -> None:
+        if self._protocol.state is not State.OPEN:
+            raise SessionClosed(self.display, self.close_code, self.close_reason)
 
     def send_close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake, unless it has started already."""
@@ -211,6 +234,8 @@ class ClientCore:
         elif opcode is Opcode.CONT:
             self._fragments.append(frame.data)
         else:
+            if opcode is Opcode.PONG:
+                self.pongs.add(bytes(frame.data))
             return
         if not frame.fin:
             return

@@ -251,4 +251,11 @@ end
 -- Lua's own type() (lupa calls a thread a "function").
 local function identity(value) return format("%p", value) end
 
+-- No script can reach these; freeing them keeps thousands of states small.
+local loaded = package.loaded
+for _, name in ipairs({ "io", "debug", "package", "python" }) do
+  loaded[name] = nil
+  _G[name] = nil
+end
+
 return start, step, json_null, identity, type
