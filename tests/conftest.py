@@ -7,11 +7,13 @@ import base64
 import contextlib
 import hashlib
 import json
+import os
 import shutil
 import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +21,8 @@ from typing import Any, TypeVar
 import pytest
 import trustme
 from websockets.asyncio.server import ServerConnection, serve
+
+from wsprobe.cli import main
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
@@ -229,6 +233,54 @@ def frame(
         payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
         head += key
     return head + payload
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def descriptors_settle_to(limit: int) -> bool:
+    """True once this process has at most ``limit`` descriptors open.
+
+    The servers run in this process too, and close their side a moment after the
+    client: allow them a second. A leak never settles.
+    """
+    deadline = time.monotonic() + 2
+    while open_descriptors() > limit:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+# --- Lua scripts through `wsprobe run`, in-process ---
+
+
+class Run:
+    """Writes scripts to a temporary directory and runs them in-process."""
+
+    def __init__(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        self.dir = tmp_path
+        self.capsys = capsys
+
+    def script(self, source: str, name: str = "check.lua") -> str:
+        path = self.dir / name
+        path.write_text(source)
+        return str(path)
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        code = main(["run", *args])
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+    def lua(self, source: str, *flags: str) -> tuple[int, str, str]:
+        return self(*flags, self.script(source))
+
+
+@pytest.fixture
+def run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Run:
+    return Run(tmp_path, capsys)
 
 
 # --- a peer from another ecosystem: the Node.js ws package ---

@@ -10,37 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Servers
-from wsprobe.cli import main
+from tests.conftest import Run, Servers
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-
-class Run:
-    """Writes scripts to a temporary directory and runs them in-process."""
-
-    def __init__(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        self.dir = tmp_path
-        self.capsys = capsys
-
-    def script(self, source: str, name: str = "check.lua") -> str:
-        path = self.dir / name
-        path.write_text(source)
-        return str(path)
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        code = main(["run", *args])
-        out, err = self.capsys.readouterr()
-        return code, out, err
-
-    def lua(self, source: str, *flags: str) -> tuple[int, str, str]:
-        return self(*flags, self.script(source))
-
-
-@pytest.fixture
-def run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Run:
-    return Run(tmp_path, capsys)
 
 
 # --- json, now, print: each snippet prints exactly the expected text ---

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import threading
 import time
@@ -14,7 +13,15 @@ from typing import Any
 import pytest
 
 import wsprobe
-from tests.conftest import RawHandler, Servers, accept_upgrade, frame, read_request
+from tests.conftest import (
+    RawHandler,
+    Servers,
+    accept_upgrade,
+    descriptors_settle_to,
+    frame,
+    open_descriptors,
+    read_request,
+)
 
 NO_RESPONSE = "no response from web socket"
 BINARY = "ws binary messages not supported"
@@ -506,10 +513,6 @@ def test_node_ws_server(node_echo: str, run: Callable[..., tuple[str, float]]) -
 # --- resources ---
 
 
-def open_descriptors() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
 def test_no_descriptor_leak(servers: Servers, raw_server: Callable[[RawHandler], str]) -> None:
     refused = f"ws://127.0.0.1:{unused_port()}/"
     for url in (servers.ws + "/", servers.ws + "/binary", refused):
@@ -519,7 +522,7 @@ def test_no_descriptor_leak(servers: Servers, raw_server: Callable[[RawHandler],
         for url in (servers.ws + "/", servers.ws + "/binary", servers.ws + "/close", refused):
             call(url)
             call_async(url)
-    assert open_descriptors() <= before
+    assert descriptors_settle_to(before)
 
 
 def test_many_async_calls_at_once(servers: Servers) -> None:

@@ -136,15 +136,13 @@ class ReplyTooLarge(Error):
 
 
 class SessionClosed(Error):
-    """A session was used after its connection closed (by either side)."""
+    """A session was used after its connection closed (by either side).
+
+    ``close_code`` and ``close_reason`` are those of the server's close frame, if any.
+    """
 
     def __init__(self, url: str, close_code: int | None = None, close_reason: str = "") -> None:
-        closed = "the connection is closed"
-        if close_code is not None:
-            closed += (
-                f" (server closed with {close_code}{' ' + close_reason if close_reason else ''})"
-            )
-        super().__init__(f"send {url}: {closed}")
+        super().__init__(f"send {url}: the connection is closed")
         self.url = url
         self.close_code = close_code
         self.close_reason = close_reason

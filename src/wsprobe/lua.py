@@ -128,14 +128,16 @@ class LuaScript:
         return self._call(self._start, self._source)
 
     def resume(self, ok: bool, value: Any) -> Step:
-        """Answer the pending request: ``ok`` and a Python value, or an error message."""
+        """Answer the pending request: ``ok`` and a Python value (a tuple for several
+        return values), or an error whose ``str`` is the message."""
         if not ok:
             return self._call(self._step, False, str(value).encode())
+        values = value if isinstance(value, tuple) else (value,)
         try:
-            converted = self.to_lua(value)
+            converted = [self.to_lua(item) for item in values]
         except lupa.LuaMemoryError:
             return Step("error", message=self._limits.memory_message)
-        return self._call(self._step, True, converted)
+        return self._call(self._step, True, *converted)
 
     def memory_used(self) -> int:
         """Bytes the Lua state holds now."""

@@ -21,6 +21,7 @@ from .errors import Error, InvalidOption, InvalidURL
 from .exchange import Result
 from .lua import ConversionError, LuaScript, ScriptLimits, Step
 from .options import Options, options_from_mapping
+from .session import AsyncSession, open_session_async
 
 __all__ = ["RunSettings", "ScriptOutcome", "run_scripts"]
 
@@ -158,13 +159,17 @@ async def _run_one(path: str, context: _Context) -> ScriptOutcome:
         write=lambda line: output.write(name, line),
         log=lambda level, line: output.log(name, level, line),
     )
+    requests = _Requests(script, settings.options)
     try:
         async with asyncio.timeout(settings.script_timeout):
             step = script.start()
             while step.kind == "yield":
-                step = await _serve_request(script, step, settings.options)
+                step = await requests.serve(step)
     except TimeoutError:
         step = Step("error", message=context.limits.time_message)
+    finally:
+        # Whatever the outcome, no session outlives its script.
+        await requests.close_sessions()
     duration = time.monotonic() - started
     if step.kind == "error":
         return ScriptOutcome(name, ok=False, error=step.message, duration=duration)
@@ -172,17 +177,99 @@ async def _run_one(path: str, context: _Context) -> ScriptOutcome:
     return ScriptOutcome(name, ok=True, result=result, duration=duration)
 
 
-async def _serve_request(script: LuaScript, step: Step, base: Options) -> Step:
-    url, data, options = step.args
-    try:
+class _Requests:
+    """Performs what one script's ``ws`` calls ask for, and owns its sessions."""
+
+    def __init__(self, script: LuaScript, base: Options) -> None:
+        self._script = script
+        self._base = base
+        self._sessions: dict[int, AsyncSession] = {}
+        self._next_id = 1
+
+    async def serve(self, step: Step) -> Step:
+        handler = getattr(self, f"_{step.op}")
+        try:
+            value = await handler(*step.args)
+        except Error as exc:
+            return self._script.resume(False, exc)
+        return self._script.resume(True, value)
+
+    async def close_sessions(self) -> None:
+        sessions, self._sessions = self._sessions, {}
+        for session in sessions.values():
+            await session.close()
+
+    async def _send_recv(self, url: bytes, data: bytes, options: Any) -> str:
         result = await probe_with_async(
-            _argument_text(url, "url"),
-            _argument_text(data, "data"),
-            _options(script, options, base),
+            _argument_text(url, "url"), _argument_text(data, "data"), self._options(options)
         )
-    except Error as exc:
-        return script.resume(False, exc)
-    return script.resume(True, result.reply if step.op == "send_recv" else _probe_table(result))
+        return result.reply
+
+    async def _probe(self, url: bytes, data: bytes, options: Any) -> dict[str, Any]:
+        result = await probe_with_async(
+            _argument_text(url, "url"), _argument_text(data, "data"), self._options(options)
+        )
+        return _probe_table(result)
+
+    async def _connect(self, url: bytes, options: Any) -> int:
+        values = self._option_values(options)
+        binary = values.pop("binary", False)
+        if not isinstance(binary, bool):
+            raise InvalidOption("binary", "expected true or false")
+        session = await open_session_async(
+            _argument_text(url, "url"), options_from_mapping(values, self._base), binary=binary
+        )
+        session_id, self._next_id = self._next_id, self._next_id + 1
+        self._sessions[session_id] = session
+        return session_id
+
+    async def _session_send(self, session_id: int, data: bytes, kind: bytes) -> None:
+        session = self._session(session_id)
+        if kind == b"binary":
+            session.send_binary(data)
+        else:
+            session.send(_argument_text(data, "data"))
+
+    async def _session_recv(self, session_id: int, timeout: float | None) -> tuple[Any, str]:
+        payload = await self._session(session_id).recv(timeout)
+        return payload, "binary" if isinstance(payload, bytes) else "text"
+
+    async def _session_ping(self, session_id: int, timeout: float | None) -> float:
+        return await self._session(session_id).ping(timeout)
+
+    async def _session_close(
+        self, session_id: int, code: int | None, reason: bytes | None
+    ) -> None:
+        # Kept after closing: using it again says which connection is closed.
+        await self._session(session_id).close(
+            1000 if code is None else int(code), _text_or_empty(reason)
+        )
+
+    def _session(self, session_id: int) -> AsyncSession:
+        # Ids come from the prelude's private key: a script cannot forge one.
+        return self._sessions[session_id]
+
+    def _options(self, table: Any) -> Options:
+        if table is None:
+            return self._base
+        return options_from_mapping(self._option_values(table), self._base)
+
+    def _option_values(self, table: Any) -> dict[str, Any]:
+        if table is None:
+            return {}
+        try:
+            values = self._script.to_python(table)
+        except ConversionError as exc:
+            raise InvalidOption("options", str(exc)) from None
+        if isinstance(values, list) and not values:
+            return {}
+        if not isinstance(values, dict):
+            raise InvalidOption("options", "expected a table of name = value")
+        return values
+
+
+def _text_or_empty(value: bytes | None) -> str:
+    return "" if value is None else _argument_text(value, "reason")
 
 
 def _argument_text(value: bytes, name: str) -> str:
@@ -192,20 +279,6 @@ def _argument_text(value: bytes, name: str) -> str:
         if name == "url":
             raise InvalidURL(value.decode(errors="replace"), "not valid UTF-8") from None
         raise InvalidOption(name, "not valid UTF-8 text", kind="argument") from None
-
-
-def _options(script: LuaScript, table: Any, base: Options) -> Options:
-    if table is None:
-        return base
-    try:
-        values = script.to_python(table)
-    except ConversionError as exc:
-        raise InvalidOption("options", str(exc)) from None
-    if isinstance(values, list) and not values:
-        return base
-    if not isinstance(values, dict):
-        raise InvalidOption("options", "expected a table of name = value")
-    return options_from_mapping(values, base)
 
 
 def _probe_table(result: Result) -> dict[str, Any]:

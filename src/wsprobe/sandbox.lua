@@ -27,8 +27,12 @@ local function unwrap(ok, ...)
   error((...), 0)
 end
 
+-- No tail calls on the way from a script to an error: a tail call drops its
+-- caller's frame, and the error's line is found by walking the frames (where()).
 local function request(...)
-  return unwrap(co_yield(REQUEST, ...))
+  local results = pack(co_yield(REQUEST, ...))
+  if results[1] then return unpack(results, 2, results.n) end
+  error(results[2], 0)
 end
 
 local function check_string(name, position, value)
@@ -90,7 +94,9 @@ end
 local function wrap(f)
   local co = guarded(f)
   return function(...)
-    return unwrap(resume(co, ...))
+    local results = pack(resume(co, ...))
+    if results[1] then return unpack(results, 2, results.n) end
+    error(results[2], 0)
   end
 end
 
@@ -107,22 +113,105 @@ local json_null = setmetatable({}, {
   __metatable = false,
 })
 
+-- `return ws.send_recv(url, data)` is a tail call: by the time it fails, Lua has
+-- dropped the script's frame and its line with it. Reading a module's function
+-- happens in the script's frame, so each module is a proxy that notes that line.
+local call_site = nil
+
+local function note_call_site()
+  local info = getinfo(3, "Sl")
+  if info ~= nil and info.source == settings.chunk_name then call_site = info.currentline end
+end
+
+local function noting_call_site(functions)
+  return setmetatable({}, {
+    __index = function(_, key)
+      note_call_site()
+      return functions[key]
+    end,
+    __pairs = function() return next, functions, nil end,
+    __metatable = false,
+  })
+end
+
+-- Sessions: a table whose only field is a private key holding the id Python knows
+-- the connection by; the methods yield requests like ws.send_recv does.
+local SESSION = setmetatable({}, { __metatable = false })
+local session_methods = {}
+local session_meta = { __metatable = false,
+  __index = function(_, key)
+    note_call_site()
+    return session_methods[key]
+  end,
+  __tostring = function(self) return "ws session " .. tostring(rawget(self, SESSION)) end }
+
+local function session_id(self, method)
+  local id = type(self) == "table" and rawget(self, SESSION)
+  if not id then
+    error("bad argument #1 to '" .. method .. "' (ws session expected, got " .. type(self) ..
+      "; call it as session:" .. method:match("[^:]+$") .. "(...))", 0)
+  end
+  return id
+end
+
+local function optional_number(name, position, value)
+  if value ~= nil and type(value) ~= "number" then
+    error("bad argument #" .. position .. " to '" .. name .. "' (number expected, got " .. type(value) .. ")", 0)
+  end
+  return value
+end
+
+function session_methods.send(self, data, kind)
+  local id = session_id(self, "session:send")
+  if kind ~= nil and kind ~= "text" and kind ~= "binary" then
+    error("bad argument #2 to 'session:send' (\"text\" or \"binary\" expected, got " .. tostring(kind) .. ")", 0)
+  end
+  request("session_send", id, check_string("session:send", 1, data), kind or "text")
+end
+
+function session_methods.recv(self, timeout)
+  local data, kind = request("session_recv", session_id(self, "session:recv"),
+    optional_number("session:recv", 1, timeout))
+  return data, kind
+end
+
+function session_methods.ping(self, timeout)
+  local seconds = request("session_ping", session_id(self, "session:ping"),
+    optional_number("session:ping", 1, timeout))
+  return seconds
+end
+
+function session_methods.close(self, code, reason)
+  request("session_close", session_id(self, "session:close"),
+    optional_number("session:close", 1, code), reason ~= nil and check_string("session:close", 2, reason) or nil)
+end
+
 local ws = {
+  connect = function(url, options)
+    local id = request("connect", check_string("ws.connect", 1, url), check_options("ws.connect", 2, options))
+    return setmetatable({ [SESSION] = id }, session_meta)
+  end,
   send_recv = function(url, data, options)
-    return request("send_recv", check_string("ws.send_recv", 1, url),
+    local reply = request("send_recv", check_string("ws.send_recv", 1, url),
       check_string("ws.send_recv", 2, data), check_options("ws.send_recv", 3, options))
+    return reply
   end,
   probe = function(url, data, options)
-    return request("probe", check_string("ws.probe", 1, url),
+    local facts = request("probe", check_string("ws.probe", 1, url),
       check_string("ws.probe", 2, data), check_options("ws.probe", 3, options))
+    return facts
   end,
 }
 
 local json = {
   null = json_null,
-  encode = function(value) return unwrap(host.json_encode(value)) end,
+  encode = function(value)
+    local text = unwrap(host.json_encode(value))
+    return text
+  end,
   decode = function(text)
-    return unwrap(host.json_decode(check_string("json.decode", 1, text)))
+    local value = unwrap(host.json_decode(check_string("json.decode", 1, text)))
+    return value
   end,
 }
 
@@ -145,23 +234,6 @@ local safe_os = {
 -- string.dump only makes binary chunks, which load() refuses anyway.
 string.dump = nil
 coroutine.create, coroutine.resume, coroutine.wrap = guarded, resume, wrap
-
--- `return ws.send_recv(url, data)` is a tail call: by the time it fails, Lua has
--- dropped the script's frame and its line with it. Reading a module's function
--- happens in the script's frame, so each module is a proxy that notes that line.
-local call_site = nil
-
-local function noting_call_site(functions)
-  return setmetatable({}, {
-    __index = function(_, key)
-      local info = getinfo(2, "Sl")
-      if info ~= nil and info.source == settings.chunk_name then call_site = info.currentline end
-      return functions[key]
-    end,
-    __pairs = function() return next, functions, nil end,
-    __metatable = false,
-  })
-end
 
 ws, json, log = noting_call_site(ws), noting_call_site(json), noting_call_site(log)
 
