@@ -34,9 +34,9 @@ ROOT = HERE.parent
 BUILD = HERE / "build"
 MESSAGE = "hello"
 REQUEST = (
-    "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-).encode()
+    b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
 KEY = b"\x01\x02\x03\x04"
 TEXT_FRAME = (
     bytes([0x81, 0x80 | len(MESSAGE)])
@@ -355,9 +355,7 @@ def tls_one_shot(rounds: int, per_round: int) -> None:
         port = free_port()
         started = node_tls_server(port, Path(directory))
         if started is None:
-            print(
-                "\n4. wss:// per call: skipped, Node.js or its ws package is absent (run make test)"
-            )
+            print("\n4. wss:// per call: skipped, Node.js or its ws package is absent")
             return
         server, ca = started
         try:
@@ -415,7 +413,8 @@ def processes(port: int, runs: int) -> None:
         "websocket-client one-shot": [
             python,
             "-c",
-            f"import websocket; w = websocket.create_connection({url!r}); w.send('x'); w.recv(); w.close()",
+            "import websocket; w = websocket.create_connection("
+            f"{url!r}); w.send('x'); w.recv(); w.close()",
         ],
     }
     wscat = ROOT / ".cache" / "node" / "node_modules" / ".bin" / "wscat"

@@ -64,7 +64,7 @@ class Session(_Facts):
         """Send one text message."""
         self._connection.send_text(text, self._deadline(None))
 
-    def send_binary(self, data: bytes) -> None:
+    def send_binary(self, data: bytes | bytearray | memoryview) -> None:
         """Send one binary message."""
         self._connection.send_binary(bytes(data), self._deadline(None))
 
@@ -113,7 +113,7 @@ class AsyncSession(_Facts):
         """Send one text message (buffered at once: nothing to await)."""
         self._connection.send_text(text)
 
-    def send_binary(self, data: bytes) -> None:
+    def send_binary(self, data: bytes | bytearray | memoryview) -> None:
         """Send one binary message."""
         self._connection.send_binary(bytes(data))
 
