@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 NODE_DIR := .cache/node
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench conformance clean
 
 $(VENV)/.demo: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,13 @@ test: $(VENV)/.dev $(NODE_DIR)/node_modules/ws/package.json
 # Not part of the test suite: prints ratios measured side by side (docs/performance.md).
 bench: $(VENV)/.bench $(NODE_DIR)/node_modules/wscat/package.json
 	$(BIN)/python bench/bench.py
+
+# Autobahn sections make test leaves out (9: performance, 12-13: compression) with
+# kosoku, then the whole suite with the original autobahntestsuite when a Python 2.7
+# is present (docs/conformance.md).
+conformance: $(VENV)/.dev
+	$(BIN)/python tests/autobahn/fuzzing.py '9.*' '12.*' '13.*'
+	$(BIN)/python tests/autobahn/original.py
 
 clean:
 	rm -rf $(VENV) .cache .coverage .mypy_cache .ruff_cache .pytest_cache

@@ -163,7 +163,9 @@ class AsyncConnection:
         except BaseException:
             _abort(stream)
             raise
-        if stream.core.error is not None:
+        if not stream.core.upgraded:
+            # An error that arrived with the 101 belongs to the first recv().
+            assert stream.core.error is not None
             _abort(stream)
             if stream.error is not None and stream.core.status is None:
                 raise connect_error(target, stream.error)

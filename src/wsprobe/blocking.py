@@ -107,7 +107,8 @@ class Connection:
             _write(sock, core, deadline)
             while not core.upgraded:
                 _read(sock, core, deadline)
-                if core.error is not None:
+                # An error that arrived with the 101 belongs to the first recv().
+                if core.error is not None and not core.upgraded:
                     raise core.error
         except TimeoutError:
             sock.close()

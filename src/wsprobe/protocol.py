@@ -83,6 +83,21 @@ Message = tuple[str, str | bytes]
 """A whole data message: ``("text", str)`` or ``("binary", bytes)``."""
 
 
+class _ClientProtocol(ClientProtocol):
+    """``ClientProtocol``, answering a close frame that interrupts a fragmented message.
+
+    websockets fails the connection (1002, "incomplete fragmented message") when a
+    close frame arrives between the fragments of a message; RFC 6455 §5.4 allows
+    control frames there, and Autobahn case 7.1.5 expects the close to be echoed
+    with 1000. The incomplete message is dropped, as the closing handshake implies.
+    """
+
+    def recv_frame(self, frame: Frame) -> None:
+        if frame.opcode is Opcode.CLOSE:
+            self.current_size = None
+        super().recv_frame(frame)
+
+
 class ClientCore:
     """The client side of one WebSocket connection, without I/O.
 
@@ -103,7 +118,7 @@ class ClientCore:
             username=target.username,
             password=target.password,
         )
-        self._protocol = ClientProtocol(
+        self._protocol = _ClientProtocol(
             uri,
             origin=options.origin,  # type: ignore[arg-type]
             extensions=[ClientPerMessageDeflateFactory()] if options.compression else None,
