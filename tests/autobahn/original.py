@@ -1,7 +1,7 @@
 """`make conformance`, second half: the original Autobahn|Testsuite (Python 2.7).
 
-Installs autobahntestsuite 0.8.2 and its dependencies, pinned by pip's resolver
-for Python 2.7, into .cache/autobahn27 with `pip --target`, starts its fuzzing
+Installs autobahntestsuite 0.8.2 and its dependencies, pinned for Python 2.7 in
+requirements27.txt, into .cache/autobahn27 with `pip --target`, starts its fuzzing
 server on loopback (tests/autobahn/wstest27.py), runs `wsprobe run echo.lua`
 against it and prints the summary of the reports it writes. Without a Python 2.7
 it says so and exits 0: there is nothing to run.
@@ -22,15 +22,20 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 LIB = ROOT / ".cache" / "autobahn27"
-PINNED = "autobahntestsuite==0.8.2"
+PINNED = HERE / "requirements27.txt"
 
 
 def python27() -> str | None:
-    found = shutil.which("python2.7")
-    if found is None:
-        return None
-    probe = subprocess.run([found, "--version"], capture_output=True, text=True, check=False)
-    return found if probe.returncode == 0 else None
+    """A Python 2.7 that runs: on PATH, or installed by pyenv (whose shim may refuse)."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = [shutil.which("python2.7"), *map(str, pyenv.glob("versions/2.7*/bin/python2.7"))]
+    for candidate in candidates:
+        if candidate is None:
+            continue
+        probe = subprocess.run([candidate, "--version"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return candidate
+    return None
 
 
 def main() -> int:
@@ -41,7 +46,17 @@ def main() -> int:
         return 0
     if not (LIB / "autobahntestsuite").is_dir():
         subprocess.run(
-            [interpreter, "-m", "pip", "install", "--quiet", "--target", str(LIB), PINNED],
+            [
+                interpreter,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--target",
+                str(LIB),
+                "-r",
+                str(PINNED),
+            ],
             check=True,
         )
     with socket.socket() as sock:
