@@ -277,25 +277,10 @@ def _send(args: argparse.Namespace) -> int:
 
 
 def _facts(result: Result) -> dict[str, Any]:
-    timings = result.timings
-    return {
-        "url": result.url,
-        "reply": result.reply,
-        "peer": result.peer,
-        "status": result.status,
-        "subprotocol": result.subprotocol,
-        "close_code": result.close_code,
-        "close_reason": result.close_reason,
-        "cert_expires": result.cert_expires.isoformat() if result.cert_expires else None,
-        "timings": {
-            "dns": timings.dns,
-            "connect": timings.connect,
-            "tls": timings.tls,
-            "upgrade": timings.upgrade,
-            "reply": timings.reply,
-            "total": timings.total,
-        },
-    }
+    facts = result.facts()
+    expires = facts["cert_expires"]
+    facts["cert_expires"] = expires.isoformat() if expires is not None else None
+    return facts
 
 
 def _error_facts(url: str, error: Error) -> dict[str, Any]:

@@ -9,7 +9,7 @@ and reported by :func:`result_of`, so the two cannot drift apart.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import BinaryMessage
 
@@ -50,6 +50,28 @@ class Result:
     close_code: int | None = None
     close_reason: str = ""
     cert_expires: datetime.datetime | None = field(default=None)
+
+    def facts(self) -> dict[str, Any]:
+        """Everything as a plain dict (``timings`` nested), for JSON and for Lua."""
+        timings = self.timings
+        return {
+            "url": self.url,
+            "reply": self.reply,
+            "peer": self.peer,
+            "status": self.status,
+            "subprotocol": self.subprotocol,
+            "close_code": self.close_code,
+            "close_reason": self.close_reason,
+            "cert_expires": self.cert_expires,
+            "timings": {
+                "dns": timings.dns,
+                "connect": timings.connect,
+                "tls": timings.tls,
+                "upgrade": timings.upgrade,
+                "reply": timings.reply,
+                "total": timings.total,
+            },
+        }
 
 
 @dataclass(frozen=True, slots=True)

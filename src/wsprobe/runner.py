@@ -282,28 +282,14 @@ def _argument_text(value: bytes, name: str) -> str:
 
 
 def _probe_table(result: Result) -> dict[str, Any]:
-    timings = result.timings
-    phases = {
-        "dns": timings.dns,
-        "connect": timings.connect,
-        "tls": timings.tls,
-        "upgrade": timings.upgrade,
-        "reply": timings.reply,
-        "total": timings.total,
-    }
-    table = {
-        "reply": result.reply,
-        "url": result.url,
-        "peer": result.peer,
-        "status": result.status,
-        "subprotocol": result.subprotocol,
-        "close_code": result.close_code,
-        "close_reason": result.close_reason,
-        "cert_expires": result.cert_expires.timestamp() if result.cert_expires else None,
-        "timings": {name: value for name, value in phases.items() if value is not None},
+    facts = result.facts()
+    expires = facts["cert_expires"]
+    facts["cert_expires"] = expires.timestamp() if expires is not None else None
+    facts["timings"] = {
+        name: value for name, value in facts["timings"].items() if value is not None
     }
     # Absent facts are left out, so that a script sees nil rather than json.null.
-    return {name: value for name, value in table.items() if value is not None}
+    return {name: value for name, value in facts.items() if value is not None}
 
 
 class _Output:
