@@ -530,3 +530,29 @@ def test_seed_examples(run: Run, capsys: pytest.CaptureFixture[str]) -> None:
         "",
     )
     assert outputs["05-dados-complexos.lua"] == (0, "", "")
+
+
+def test_compact_frees_a_waiting_state() -> None:
+    from wsprobe.lua import LuaScript, ScriptLimits
+
+    limits = ScriptLimits(64 << 20, 10**8, 60, "memory", "cpu", "time")
+    script = LuaScript(
+        "wait.lua",
+        b'return ws.send_recv("ws://127.0.0.1:9/", "x")',
+        limits=limits,
+        environment={},
+        write=print,
+        log=print,
+    )
+    assert script.start().kind == "yield"
+    before = script.memory_used()
+    script.compact()
+    assert script.memory_used() < before * 0.85
+    assert script.resume(True, "reply").values == ("reply",)
+
+
+def test_many_in_flight_still_run_correctly(run: Run, servers: Servers) -> None:
+    source = f'return ws.send_recv("{servers.ws}/", "compact")'
+    paths = [run.script(source, f"c{i}.lua") for i in range(3)]
+    code, out, _ = run("--concurrency", "1000", *paths)
+    assert (code, sorted(out.splitlines())) == (0, [f"[c{i}.lua] compact" for i in range(3)])

@@ -26,6 +26,8 @@ from .session import AsyncSession, open_session_async
 __all__ = ["RunSettings", "ScriptOutcome", "run_scripts"]
 
 _LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
+# From this many scripts in flight, each waiting script's Lua state is compacted.
+_COMPACT_FROM = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +165,9 @@ async def _run_one(path: str, context: _Context) -> ScriptOutcome:
     try:
         async with asyncio.timeout(settings.script_timeout):
             step = script.start()
+            if step.kind == "yield" and settings.concurrency >= _COMPACT_FROM:
+                # Thousands of scripts waiting at once: memory, not CPU, is the limit.
+                script.compact()
             while step.kind == "yield":
                 step = await requests.serve(step)
     except TimeoutError:
