@@ -37,10 +37,12 @@ if TYPE_CHECKING:
         send_recv_async,
     )
     from .exchange import Result, Timings
+    from .session import AsyncSession, Session
 
 __all__ = [
     "BINARY_MESSAGE",
     "NO_RESPONSE",
+    "AsyncSession",
     "BinaryMessage",
     "CallOptions",
     "ConnectError",
@@ -51,6 +53,7 @@ __all__ = [
     "ProtocolViolation",
     "ReplyTooLarge",
     "Result",
+    "Session",
     "SessionClosed",
     "Timings",
     "connect",
@@ -70,6 +73,8 @@ _LAZY = {
     "send_recv": "client",
     "send_recv_async": "client",
     "Result": "exchange",
+    "Session": "session",
+    "AsyncSession": "session",
     "Timings": "exchange",
 }
 
