@@ -41,7 +41,6 @@ class Deadline:
     """A point in time; :meth:`remaining` raises :class:`TimeoutError` once it passed."""
 
     def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
         self.at = time.perf_counter() + seconds
 
     def remaining(self) -> float:
