@@ -538,3 +538,19 @@ def test_blocking_call_does_not_start_threads_for_literal_ips(servers: Servers) 
     before = threading.active_count()
     wsprobe.send_recv(servers.ws + "/", "x")
     assert threading.active_count() == before
+
+
+def reply_then_ignore_the_close(conn: socket.socket) -> None:
+    accept_upgrade(conn)
+    conn.recv(65536)
+    conn.sendall(frame(0x1, b"here you go"))
+    time.sleep(5)  # never answers our close frame, never closes
+
+
+@pytest.mark.parametrize("run", CALLS)
+def test_close_wait_after_the_reply_is_bounded(
+    raw_server: Callable[[RawHandler], str], run: Callable[..., tuple[str, float]]
+) -> None:
+    outcome, elapsed = run(raw_server(reply_then_ignore_the_close), timeout=10)
+    assert outcome == "here you go"
+    assert 0.2 < elapsed < 0.5  # the 0.25 s close wait, not the 10 s timeout
