@@ -198,17 +198,8 @@ class AsyncConnection:
         code) or when ``deadline`` passes (``timed_out``; then the connection stays
         usable unless ``abort_on_timeout``).
         """
-        core = self.core
-        while not core.messages:
-            if core.error is not None:
-                raise core.error
-            if core.closed or core.close_received or self._stream.lost.done():
-                raise core.no_response()
-            if not await self._stream.wait(deadline):
-                if abort_on_timeout:
-                    _abort(self._stream)
-                raise NoResponse(timed_out=True)
-        return core.messages.popleft()
+        await self._wait_until(lambda: bool(self.core.messages), deadline, abort_on_timeout)
+        return self.core.messages.popleft()
 
     async def ping(self, deadline: float) -> float:
         """Send a ping and wait for its pong; return the round trip in seconds."""
@@ -216,15 +207,20 @@ class AsyncConnection:
         started = time.perf_counter()
         self.core.send_ping(payload)
         self._stream.flush()
-        while payload not in self.core.pongs:
-            if self.core.error is not None:
-                raise self.core.error
-            if self.core.closed or self.core.close_received or self._stream.lost.done():
-                raise self.core.no_response()
-            if not await self._stream.wait(deadline):
-                raise NoResponse(timed_out=True)
+        await self._wait_until(lambda: payload in self.core.pongs, deadline, False)
         self.core.pongs.discard(payload)
         return time.perf_counter() - started
+
+    async def _wait_until(
+        self, ready: Callable[[], bool], deadline: float, abort_on_timeout: bool
+    ) -> None:
+        # A lost connection is in the core too: connection_lost() feeds it the EOF.
+        while not ready():
+            self.core.raise_if_ended()
+            if not await self._stream.wait(deadline):
+                if abort_on_timeout:
+                    _abort(self._stream)
+                raise NoResponse(timed_out=True)
 
     async def close(
         self, code: int = 1000, reason: str = "", *, deadline: float | None = None

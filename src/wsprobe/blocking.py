@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .errors import NoResponse
@@ -144,13 +145,24 @@ class Connection:
         Raises :class:`NoResponse` when the connection ends first (with the close
         code) or when ``deadline`` passes (``timed_out``; the connection stays usable).
         """
+        self._read_until(lambda: bool(self.core.messages), deadline)
+        return self.core.messages.popleft()
+
+    def ping(self, deadline: Deadline) -> float:
+        """Send a ping and wait for its pong; return the round trip in seconds."""
+        payload = os.urandom(4)
+        started = time.perf_counter()
+        self.core.send_ping(payload)
+        self._read_until(lambda: payload in self.core.pongs, deadline)
+        self.core.pongs.discard(payload)
+        return time.perf_counter() - started
+
+    def _read_until(self, ready: Callable[[], bool], deadline: Deadline) -> None:
         core = self.core
         try:
-            while not core.messages:
-                if core.error is not None:
-                    raise core.error
-                if core.closed or core.close_received:
-                    raise core.no_response()
+            self._flush(deadline)
+            while not ready():
+                core.raise_if_ended()
                 _read(self.sock, core, deadline)
                 self._flush(deadline)
         except TimeoutError:
@@ -159,26 +171,6 @@ class Connection:
             # A reset or a TLS failure after the upgrade: the connection is over.
             core.error = core.no_response()
             raise core.error from exc
-        return core.messages.popleft()
-
-    def ping(self, deadline: Deadline) -> float:
-        """Send a ping and wait for its pong; return the round trip in seconds."""
-        payload = os.urandom(4)
-        started = time.perf_counter()
-        self.core.send_ping(payload)
-        try:
-            self._flush(deadline)
-            while payload not in self.core.pongs:
-                if self.core.error is not None:
-                    raise self.core.error
-                if self.core.closed or self.core.close_received:
-                    raise self.core.no_response()
-                _read(self.sock, self.core, deadline)
-                self._flush(deadline)
-        except TimeoutError:
-            raise NoResponse(timed_out=True) from None
-        self.core.pongs.discard(payload)
-        return time.perf_counter() - started
 
     def close(
         self, code: int = 1000, reason: str = "", *, deadline: Deadline | None = None

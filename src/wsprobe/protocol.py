@@ -221,6 +221,13 @@ class ClientCore:
                 self.display, "network", "connection closed by the server during the upgrade"
             )
 
+    def raise_if_ended(self) -> None:
+        """Raise what ended the connection: its error, or ``no response`` once closed."""
+        if self.error is not None:
+            raise self.error
+        if self.closed or self.close_received:
+            raise self.no_response()
+
     def no_response(self) -> NoResponse:
         """The documented error for a connection that ended before any data message."""
         return NoResponse(close_code=self.close_code, close_reason=self.close_reason)
