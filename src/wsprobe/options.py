@@ -27,6 +27,7 @@ __all__ = [
     "Options",
     "default_timeout",
     "make_options",
+    "seconds",
     "tls_context",
 ]
 
@@ -79,7 +80,7 @@ def default_timeout() -> float:
     raw = os.environ.get("WSPROBE_TIMEOUT")
     if raw is None or raw == "":
         return DEFAULT_TIMEOUT
-    return _seconds("WSPROBE_TIMEOUT", raw)
+    return seconds("WSPROBE_TIMEOUT", raw)
 
 
 def make_options(
@@ -98,7 +99,7 @@ def make_options(
     Raises :class:`~wsprobe.errors.InvalidOption` naming the first bad option.
     """
     options = Options(
-        timeout=default_timeout() if timeout is None else _seconds("timeout", timeout),
+        timeout=default_timeout() if timeout is None else seconds("timeout", timeout),
         headers=_headers(headers),
         subprotocols=_subprotocols(subprotocols),
         origin=None if origin is None else _header_value("origin", origin),
@@ -155,7 +156,8 @@ def _cached_context(
     return context
 
 
-def _seconds(name: str, value: Any) -> float:
+def seconds(name: str, value: Any) -> float:
+    """Check a number of seconds (a number or its text); raise :class:`InvalidOption`."""
     if isinstance(value, str):
         try:
             value = float(value)

@@ -325,17 +325,6 @@ class Peer:
         assert request is not None
         return request.path
 
-    @property
-    def subprotocol(self) -> str | None:
-        """The subprotocol chosen for this client, if any."""
-        return self._connection.subprotocol
-
-    def header(self, name: str) -> str | None:
-        """A header of the client's upgrade request."""
-        request = self._connection.request
-        assert request is not None
-        return request.headers.get(name)
-
     async def recv(self) -> str | bytes | None:
         """The next message, or ``None`` once the connection is closed."""
         try:
@@ -362,12 +351,8 @@ class RunningServer:
 
     def __init__(self, server: Server) -> None:
         self._server = server
-        self.addresses = [sock.getsockname()[:2] for sock in server.sockets]
-
-    @property
-    def port(self) -> int:
-        """The port it listens on (useful after asking for port 0)."""
-        return int(self.addresses[0][1])
+        #: The port it listens on (useful after asking for port 0).
+        self.port: int = server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
         """Stop listening, close every connection and wait for handlers to end."""

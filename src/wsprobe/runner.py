@@ -205,16 +205,15 @@ class _Requests:
             await session.close()
 
     async def _send_recv(self, url: bytes, data: bytes, options: Any) -> str:
-        result = await probe_with_async(
-            _argument_text(url, "url"), _argument_text(data, "data"), self._options(options)
-        )
-        return result.reply
+        return (await self._call(url, data, options)).reply
 
     async def _probe(self, url: bytes, data: bytes, options: Any) -> dict[str, Any]:
-        result = await probe_with_async(
+        return _probe_table(await self._call(url, data, options))
+
+    async def _call(self, url: bytes, data: bytes, options: Any) -> Result:
+        return await probe_with_async(
             _argument_text(url, "url"), _argument_text(data, "data"), self._options(options)
         )
-        return _probe_table(result)
 
     async def _connect(self, url: bytes, options: Any) -> int:
         values = self._option_values(options)

@@ -11,23 +11,28 @@ from __future__ import annotations
 import time
 from collections.abc import Generator
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .aio import AsyncConnection
 from .blocking import Connection, Deadline
 from .errors import BinaryMessage
-from .options import Options, make_options
+from .options import Options, seconds
 from .protocol import ClientCore, Message
 from .url import parse_url
 
 __all__ = ["AsyncSession", "Session", "open_session", "open_session_async"]
 
+C = TypeVar("C", Connection, AsyncConnection)
 
-class _Facts:
-    """What both kinds of session tell about their connection."""
 
-    core: ClientCore
-    binary: bool
+class _Base(Generic[C]):
+    """What both kinds of session share: the connection, its facts, the rules."""
+
+    def __init__(self, connection: C, options: Options, binary: bool) -> None:
+        self._connection: C = connection
+        self.core: ClientCore = connection.core
+        self._options = options
+        self.binary = binary
 
     @property
     def subprotocol(self) -> str | None:
@@ -50,15 +55,12 @@ class _Facts:
             raise BinaryMessage
         return payload
 
+    def _seconds(self, timeout: float | None) -> float:
+        return self._options.timeout if timeout is None else seconds("timeout", timeout)
 
-class Session(_Facts):
+
+class Session(_Base[Connection]):
     """A blocking WebSocket session; use it as a context manager, or call :meth:`close`."""
-
-    def __init__(self, connection: Connection, options: Options, binary: bool) -> None:
-        self._connection = connection
-        self.core = connection.core
-        self._options = options
-        self.binary = binary
 
     def send(self, text: str) -> None:
         """Send one text message."""
@@ -96,18 +98,11 @@ class Session(_Facts):
         self.close()
 
     def _deadline(self, timeout: float | None) -> Deadline:
-        seconds = self._options.timeout if timeout is None else _seconds(timeout)
-        return Deadline(seconds)
+        return Deadline(self._seconds(timeout))
 
 
-class AsyncSession(_Facts):
+class AsyncSession(_Base[AsyncConnection]):
     """The asyncio twin of :class:`Session`."""
-
-    def __init__(self, connection: AsyncConnection, options: Options, binary: bool) -> None:
-        self._connection = connection
-        self.core = connection.core
-        self._options = options
-        self.binary = binary
 
     def send(self, text: str) -> None:
         """Send one text message (buffered at once: nothing to await)."""
@@ -141,8 +136,7 @@ class AsyncSession(_Facts):
         await self.close()
 
     def _deadline(self, timeout: float | None) -> float:
-        seconds = self._options.timeout if timeout is None else _seconds(timeout)
-        return time.perf_counter() + seconds
+        return time.perf_counter() + self._seconds(timeout)
 
 
 def open_session(url: str, options: Options, *, binary: bool = False) -> Session:
@@ -180,7 +174,3 @@ class Connecting:
     ) -> None:
         if self._session is not None:
             await self._session.close()
-
-
-def _seconds(timeout: Any) -> float:
-    return make_options(timeout=timeout).timeout

@@ -33,12 +33,6 @@ class Target:
     ip: str | None
     display: str
 
-    @property
-    def resource(self) -> str:
-        """The request target of the upgrade request: path and query."""
-        path = self.path or "/"
-        return f"{path}?{self.query}" if self.query else path
-
 
 def redact(url: str) -> str:
     """Return ``url`` with any ``user:password@`` part removed (best effort)."""
