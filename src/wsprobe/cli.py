@@ -12,7 +12,15 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from .errors import BinaryMessage, ConnectError, Error, InvalidOption, InvalidURL, NoResponse
+from .errors import (
+    BinaryMessage,
+    ConnectError,
+    Error,
+    InvalidOption,
+    InvalidURL,
+    NoResponse,
+    ProtocolViolation,
+)
 
 if TYPE_CHECKING:
     from .exchange import Result
@@ -236,8 +244,6 @@ def _exit_code(error: Error) -> int:
             error.kind, error.kind
         )
         return EXIT_CODES[kind]
-    from .errors import ProtocolViolation
-
     if isinstance(error, ProtocolViolation):
         return EXIT_CODES["protocol"]
     return EXIT_CODES["too-large"]

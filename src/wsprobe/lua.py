@@ -23,7 +23,6 @@ import lupa.lua54 as lupa
 
 __all__ = ["ConversionError", "LuaScript", "ScriptLimits", "Step"]
 
-_PRELUDE_SOURCE = files("wsprobe").joinpath("sandbox.lua").read_bytes()
 # Conversion recurses in Python (a few frames a level, under its limit of 1000).
 _MAX_DEPTH = 200
 _INT64 = (-(2**63), 2**63 - 1)
@@ -278,7 +277,8 @@ def _prelude_bytecode() -> bytes:
     compiler = cast(Any, lupa.LuaRuntime(encoding=None))  # type: ignore[call-arg]
     # Stripped of debug information: smaller in each of thousands of states, and
     # error locations only ever name the script's own lines.
-    return bytes(compiler.globals().string.dump(compiler.compile(_PRELUDE_SOURCE), True))
+    source = files("wsprobe").joinpath("sandbox.lua").read_bytes()
+    return bytes(compiler.globals().string.dump(compiler.compile(source), True))
 
 
 def _text(value: Any) -> str:
