@@ -326,8 +326,8 @@ def throughput(port: int, total: int, in_flight: int, rounds: int) -> dict[str, 
 
 def through_lua(port: int, total: int, in_flight: int, rounds: int, async_rate: float) -> float:
     """Target 3: the same calls as Lua scripts through `wsprobe run`."""
+    from wsprobe.lua.runner import RunSettings, run_scripts
     from wsprobe.options import make_options
-    from wsprobe.runner import RunSettings, run_scripts
 
     with tempfile.TemporaryDirectory() as directory:
         script = Path(directory) / "one.lua"

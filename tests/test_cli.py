@@ -18,8 +18,8 @@ import pytest
 from tests.conftest import RawHandler, Servers
 from tests.test_send_recv import http_reply, never_answers, unused_port
 from wsprobe.cli import EXIT_CODES, main
-from wsprobe.exchange import Result, Timings
-from wsprobe.plugin import Expectations, Range, State, judge
+from wsprobe.cli.plugin import Expectations, Range, State, judge
+from wsprobe.models import Result, Timings
 
 Capture = pytest.CaptureFixture[str]
 
@@ -438,7 +438,7 @@ def test_nagios_ranges(text: str, alerts: list[float], calm: list[float]) -> Non
 
 def test_serve_behaviours(capsys: Capture) -> None:
     from tests.conftest import LoopThread
-    from wsprobe.serve import GREETING, start_local
+    from wsprobe.cli.localserver import GREETING, start_local
 
     loop = LoopThread()
     servers = loop.run(start_local())

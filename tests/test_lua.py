@@ -491,7 +491,7 @@ def threads_now() -> int:
 
 def test_seed_examples(run: Run, capsys: pytest.CaptureFixture[str]) -> None:
     from tests.conftest import LoopThread
-    from wsprobe.serve import start_local
+    from wsprobe.cli.localserver import start_local
 
     loop = LoopThread()
     directory = run.dir / "tls"
@@ -533,7 +533,7 @@ def test_seed_examples(run: Run, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_compact_frees_a_waiting_state() -> None:
-    from wsprobe.lua import LuaScript, ScriptLimits
+    from wsprobe.lua.runtime import Done, LuaScript, Request, ScriptLimits
 
     limits = ScriptLimits(64 << 20, 10**8, 60, "memory", "cpu", "time")
     script = LuaScript(
@@ -541,14 +541,13 @@ def test_compact_frees_a_waiting_state() -> None:
         b'return ws.send_recv("ws://127.0.0.1:9/", "x")',
         limits=limits,
         environment={},
-        write=print,
-        log=print,
+        host={},
     )
-    assert script.start().kind == "yield"
+    assert isinstance(script.start(), Request)
     before = script.memory_used()
     script.compact()
     assert script.memory_used() < before * 0.85
-    assert script.resume(True, "reply").values == ("reply",)
+    assert script.resume(True, "reply") == Done(("reply",))
 
 
 def test_many_in_flight_still_run_correctly(run: Run, servers: Servers) -> None:

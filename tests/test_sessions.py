@@ -77,7 +77,7 @@ def test_connect_errors_are_send_recvs(servers: Servers) -> None:
     ):
         wsprobe.connect(f"ws://127.0.0.1:{port}/")
     with pytest.raises(
-        wsprobe.InvalidOption, match=r"^invalid option binary: expected true or false$"
+        wsprobe.InvalidOption, match=r"^invalid option binary: expected true or false, got string$"
     ):
         wsprobe.connect(servers.ws, binary="yes")  # type: ignore[arg-type]
     with (
@@ -177,7 +177,7 @@ print(pcall(s.recv, s))
         ),
         (
             "ws.connect(URL, {binary = 1})",
-            "check.lua:1: invalid option binary: expected true or false",
+            "check.lua:1: invalid option binary: expected true or false, got number",
         ),
         (
             "ws.connect(URL, {colour = 'red'})",

@@ -27,6 +27,7 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    from .async_session import AsyncSession
     from .client import (
         CallOptions,
         connect,
@@ -36,8 +37,8 @@ if TYPE_CHECKING:
         send_recv,
         send_recv_async,
     )
-    from .exchange import Result, Timings
-    from .session import AsyncSession, Session
+    from .models import Result, Timings
+    from .session import Session
 
 __all__ = [
     "BINARY_MESSAGE",
@@ -72,10 +73,10 @@ _LAZY = {
     "probe_async": "client",
     "send_recv": "client",
     "send_recv_async": "client",
-    "Result": "exchange",
+    "Result": "models",
     "Session": "session",
-    "AsyncSession": "session",
-    "Timings": "exchange",
+    "AsyncSession": "async_session",
+    "Timings": "models",
 }
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TypedDict, Unpack
 
-from . import blocking
 from .errors import InvalidOption, InvalidURL
-from .exchange import Result
+from .models import Result
 from .options import Options, make_options
+from .protocol import sync
 from .url import Target, parse_url
 
 if TYPE_CHECKING:
-    from .session import Connecting, Session
+    from .async_session import Connecting
+    from .session import Session
 
 __all__ = [
     "CallOptions",
@@ -100,27 +101,27 @@ def connect(url: str, *, binary: bool = False, **options: Unpack[CallOptions]) -
     """
     from .session import open_session
 
-    return open_session(_url(url), make_options(**options), binary=_flag(binary))
+    return open_session(_url(url), make_options(**options), binary=binary)
 
 
 def connect_async(url: str, *, binary: bool = False, **options: Unpack[CallOptions]) -> Connecting:
     """The asyncio twin of :func:`connect`: ``await`` it, or use ``async with``."""
-    from .session import Connecting
+    from .async_session import Connecting
 
-    return Connecting(_url(url), make_options(**options), _flag(binary))
+    return Connecting(_url(url), make_options(**options), binary)
 
 
 def probe_with(url: str, data: str, options: Options) -> Result:
     """:func:`probe` with options already validated (the CLI and Lua build them once)."""
-    return blocking.exchange(_target(url), options, _text(data))
+    return sync.exchange(_target(url), options, _text(data))
 
 
 async def probe_with_async(url: str, data: str, options: Options) -> Result:
     """:func:`probe_async` with options already validated."""
     # Imported here: asyncio alone costs ~30 ms, which `wsprobe send` never needs.
-    from . import aio
+    from .protocol import asyncio
 
-    return await aio.exchange(_target(url), options, _text(data))
+    return await asyncio.exchange(_target(url), options, _text(data))
 
 
 def _target(url: object) -> Target:
@@ -131,12 +132,6 @@ def _url(url: object) -> str:
     if not isinstance(url, str):
         raise InvalidURL(repr(url), "expected a string")
     return url
-
-
-def _flag(binary: object) -> bool:
-    if not isinstance(binary, bool):
-        raise InvalidOption("binary", "expected true or false")
-    return binary
 
 
 def _text(data: object) -> str:

@@ -3,7 +3,21 @@
 Every error the public API raises is an :class:`Error`; ``str(exc)`` is exactly the
 one-line message a user sees (a Lua script gets the same text as its error value).
 The two messages documented by the ``ws`` module are constants here so that nothing
-else spells them.
+else spells them. Each class says whose fault it is::
+
+    Error
+    ├── InvalidURL          the caller's URL
+    ├── InvalidOption       the caller's option or argument
+    ├── ScriptCallError     what a script handed a function (json.decode of bad text, ...)
+    ├── ConnectError        the server, the network or TLS, before the upgrade completed
+    ├── NoResponse          no data message: the connection ended, or the deadline passed
+    ├── BinaryMessage       the first data message was binary
+    ├── ProtocolViolation   the server broke RFC 6455 after the upgrade
+    ├── ReplyTooLarge       the reply was larger than max_size
+    └── SessionClosed       a session was used after its connection closed
+
+Foreign exceptions (``OSError``, ``websockets``', ``lupa``'s) never escape: each
+layer maps them at one boundary, with ``raise ... from exc``.
 """
 
 from __future__ import annotations
@@ -22,6 +36,7 @@ __all__ = [
     "NoResponse",
     "ProtocolViolation",
     "ReplyTooLarge",
+    "ScriptCallError",
     "SessionClosed",
 ]
 
@@ -61,6 +76,14 @@ class InvalidOption(Error):
         super().__init__(f"invalid {kind} {name}: {reason}")
         self.name = name
         self.reason = reason
+
+
+class ScriptCallError(Error):
+    """A function a script called cannot work with what it was given.
+
+    The message is the script's error value as is, e.g.
+    ``json.decode: invalid JSON: expecting value at line 1 column 1``.
+    """
 
 
 class ConnectError(Error):

@@ -1,4 +1,4 @@
-"""The options of a call, validated once, and the TLS contexts they select.
+"""Every value a caller hands to a call or a session, validated here and only here.
 
 The same validation serves Python keyword arguments, the Lua options table and the
 command line, so a wrong value gets the same message wherever it comes from.
@@ -6,18 +6,14 @@ command line, so a wrong value gets the same message wherever it comes from.
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import InvalidOption
-
-if TYPE_CHECKING:
-    import ssl
 
 __all__ = [
     "CLOSE_WAIT",
@@ -25,10 +21,12 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "OPTION_NAMES",
     "Options",
+    "boolean",
+    "close_frame",
     "default_timeout",
     "make_options",
+    "options_from_mapping",
     "seconds",
-    "tls_context",
 ]
 
 DEFAULT_TIMEOUT = 10.0
@@ -48,6 +46,11 @@ OPTION_NAMES = (
 )
 
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# What an HTTP/1.1 header value may hold, sent as ISO-8859-1 (RFC 9110 field-value).
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+# The close codes RFC 6455 lets an endpoint send, and the range for applications.
+_CLOSE_CODES = (range(1000, 1004), range(1007, 1015), range(3000, 5000))
+_MAX_CLOSE_REASON = 123
 # Headers that carry the handshake itself: letting a caller set them would break it.
 _RESERVED_HEADERS = frozenset(
     {
@@ -104,11 +107,13 @@ def make_options(
         subprotocols=_subprotocols(subprotocols),
         origin=None if origin is None else _header_value("origin", origin),
         cafile=None if cafile is None else _string("cafile", cafile),
-        insecure=_boolean("insecure", insecure),
+        insecure=boolean("insecure", insecure),
         max_size=_max_size(max_size),
-        compression=_boolean("compression", compression),
+        compression=boolean("compression", compression),
     )
     if options.cafile is not None:
+        from .protocol.tls import tls_context
+
         # A bad bundle is the caller's mistake: say so now, whatever the URL.
         tls_context(options.cafile, options.insecure)
     return options
@@ -125,35 +130,6 @@ def options_from_mapping(values: Mapping[str, Any], base: Options | None = None)
     merged = {name: getattr(base or Options(), name) for name in OPTION_NAMES}
     merged.update(values)
     return make_options(**merged)
-
-
-def tls_context(cafile: str | None, insecure: bool) -> ssl.SSLContext:
-    """The client TLS context for these settings, built once and then reused.
-
-    Building one from the system store costs about 20 ms; a call must not pay it.
-    ``SSL_CERT_FILE``/``SSL_CERT_DIR`` are part of the key, so changing them
-    takes effect on the next call.
-    """
-    return _cached_context(
-        cafile, insecure, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
-    )
-
-
-@functools.lru_cache(maxsize=32)
-def _cached_context(
-    cafile: str | None, insecure: bool, _cert_file: str | None, _cert_dir: str | None
-) -> ssl.SSLContext:
-    import ssl  # only wss:// needs it, and it costs 5 ms to import
-
-    try:
-        context = ssl.create_default_context(cafile=cafile)
-    except (OSError, ssl.SSLError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise InvalidOption("cafile", f"cannot load {cafile}: {reason.lower()}") from exc
-    if insecure:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 def seconds(name: str, value: Any) -> float:
@@ -180,7 +156,29 @@ def _max_size(value: Any) -> int:
     return value
 
 
-def _boolean(name: str, value: Any) -> bool:
+def close_frame(code: Any, reason: Any) -> tuple[int, str]:
+    """Check the code and reason of a close a caller asks for; raise :class:`InvalidOption`."""
+    if isinstance(code, float) and code.is_integer():
+        code = int(code)
+    if isinstance(code, bool) or not isinstance(code, int):
+        raise InvalidOption("code", f"expected a close code, got {_kind(code)}", kind="argument")
+    if not any(code in codes for codes in _CLOSE_CODES):
+        raise InvalidOption(
+            "code", f"must be 1000-1003, 1007-1014 or 3000-4999, got {code}", kind="argument"
+        )
+    if not isinstance(reason, str):
+        raise InvalidOption("reason", f"expected a string, got {_kind(reason)}", kind="argument")
+    if len(reason.encode(errors="surrogatepass")) > _MAX_CLOSE_REASON:
+        raise InvalidOption(
+            "reason", f"longer than {_MAX_CLOSE_REASON} bytes of UTF-8", kind="argument"
+        )
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in reason):
+        raise InvalidOption("reason", "not valid UTF-8 text", kind="argument")
+    return code, reason
+
+
+def boolean(name: str, value: Any) -> bool:
+    """Check a flag (``binary``, ``insecure``, ...); raise :class:`InvalidOption`."""
     if not isinstance(value, bool):
         raise InvalidOption(name, f"expected true or false, got {_kind(value)}")
     return value
@@ -196,6 +194,8 @@ def _header_value(name: str, value: Any) -> str:
     text = _string(name, value)
     if any(c in text for c in "\r\n\0"):
         raise InvalidOption(name, "must not contain line breaks")
+    if not _FIELD_VALUE.fullmatch(text):
+        raise InvalidOption(name, "must hold only printable characters of ISO-8859-1 (Latin-1)")
     return text
 
 

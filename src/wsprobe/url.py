@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from .errors import InvalidURL
 
@@ -82,13 +82,21 @@ def parse_url(url: str) -> Target:
         secure=scheme == "wss",
         host=host,
         port=port if port is not None else _DEFAULT_PORTS[scheme],
-        path=parts.path,
-        query=parts.query,
+        path=_ascii(parts.path),
+        query=_ascii(parts.query),
         username=unquote(parts.username) if parts.username is not None else None,
         password=unquote(parts.password) if parts.password is not None else None,
         ip=ip,
         display=f"{scheme}://{netloc}{parts.path or '/'}{query}",
     )
+
+
+def _ascii(text: str) -> str:
+    # The request line is ASCII: percent-encode other characters as UTF-8, as
+    # browsers do with an IRI, and leave every ASCII character as the caller wrote it.
+    if text.isascii():
+        return text
+    return "".join(c if c.isascii() else quote(c, safe="") for c in text)
 
 
 def _port_or_syntax(reason: str) -> str:

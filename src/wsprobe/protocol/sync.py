@@ -1,9 +1,10 @@
 """The blocking transport: one socket, no threads, behind ``send_recv`` and ``connect``.
 
-A plain blocking socket with a per-operation timeout taken from a deadline is the
-cheapest correct transport for a one-shot call (no event loop to build, no thread
-hand-offs); the deadline is re-applied before every operation, so no server can
-stretch a call past it, however it trickles.
+A plain blocking socket with a per-operation timeout taken from a :class:`Deadline`
+is the cheapest correct transport for a one-shot call (no event loop to build, no
+thread hand-offs); the deadline is re-applied before every operation, so no server
+can stretch a call past it, however it trickles. Its twin, :mod:`.asyncio`, has the
+same functions and methods in the same order.
 """
 
 from __future__ import annotations
@@ -15,40 +16,22 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .errors import NoResponse
-from .exchange import Opening, Result, reply_of, result_of
-from .netutil import (
-    Address,
-    certificate_expiry,
-    connect_error,
-    literal_address,
-    peer_name,
-    sort_addresses,
-    timeout_error,
-)
-from .options import CLOSE_WAIT, Options, tls_context
-from .protocol import ClientCore, Message
-from .url import Target
+from ..models import Result
+from ..options import CLOSE_WAIT, Options
+from ..url import Target
+from ._oserrors import map_connect_errors, map_receive_errors
+from .addresses import Address, literal_address, peer_name, sort_addresses
+from .core import ClientCore, Message
+from .deadline import Deadline
+from .exchange import Opening, reply_of, result_of
+from .tls import certificate_expiry, tls_context
 
 if TYPE_CHECKING:
     import ssl
 
-__all__ = ["Connection", "Deadline", "exchange"]
+__all__ = ["Connection", "exchange"]
 
 _READ_SIZE = 262144
-
-
-class Deadline:
-    """A point in time; :meth:`remaining` raises :class:`TimeoutError` once it passed."""
-
-    def __init__(self, seconds: float) -> None:
-        self.at = time.perf_counter() + seconds
-
-    def remaining(self) -> float:
-        left = self.at - time.perf_counter()
-        if left <= 0:
-            raise TimeoutError
-        return left
 
 
 def exchange(target: Target, options: Options, text: str) -> Result:
@@ -82,7 +65,7 @@ class Connection:
     """
 
     def __init__(self, sock: socket.socket, core: ClientCore, opening: Opening) -> None:
-        self.sock = sock
+        self._sock = sock
         self.core = core
         self.opening = opening
 
@@ -90,35 +73,29 @@ class Connection:
     def open(cls, target: Target, options: Options, deadline: Deadline) -> Connection:
         """Resolve, connect, TLS, upgrade: all before ``deadline``."""
         started = time.perf_counter()
-        try:
-            addresses = literal_address(target) or _resolve(target, deadline)
-            resolved = time.perf_counter()
-            sock, address = _connect(target, addresses, deadline)
-            connected = tls_done = time.perf_counter()
-            expires = None
-            if target.secure:
-                sock = _handshake(sock, target, options, deadline)
-                tls_done = time.perf_counter()
-                expires = certificate_expiry(sock)
-        except TimeoutError:
-            raise timeout_error(target, options.timeout) from None
         core = ClientCore(target, options)
-        try:
-            _write(sock, core, deadline)
-            while not core.upgraded:
-                _read(sock, core, deadline)
-                # An error that arrived with the 101 belongs to the first recv().
-                if core.error is not None and not core.upgraded:
-                    raise core.error
-        except TimeoutError:
-            sock.close()
-            raise timeout_error(target, options.timeout) from None
-        except OSError as exc:
-            sock.close()
-            raise connect_error(target, exc) from exc
-        except BaseException:
-            sock.close()
-            raise
+        sock: socket.socket | None = None
+        with map_connect_errors(target, options.timeout):
+            try:
+                addresses = literal_address(target) or _resolve(target, deadline)
+                resolved = time.perf_counter()
+                sock, address = _connect(addresses, deadline)
+                connected = tls_done = time.perf_counter()
+                expires = None
+                if target.secure:
+                    sock = _handshake(sock, target, options, deadline)
+                    tls_done = time.perf_counter()
+                    expires = certificate_expiry(sock)
+                _write(sock, core, deadline)
+                while not core.upgraded:
+                    _read(sock, core, deadline)
+                    # An error that arrived with the 101 belongs to the first recv().
+                    if core.error is not None and not core.upgraded:
+                        raise core.error
+            except BaseException:
+                if sock is not None:
+                    sock.close()
+                raise
         opening = Opening(
             peer=peer_name(address),
             dns=resolved - started,
@@ -142,10 +119,11 @@ class Connection:
     def recv(self, deadline: Deadline) -> Message:
         """The next whole data message.
 
-        Raises :class:`NoResponse` when the connection ends first (with the close
-        code) or when ``deadline`` passes (``timed_out``; the connection stays usable).
+        Raises :class:`~wsprobe.errors.NoResponse` when the connection ends first
+        (with the close code) or when ``deadline`` passes (``timed_out``; the
+        connection stays usable).
         """
-        self._read_until(lambda: bool(self.core.messages), deadline)
+        self._wait_until(lambda: bool(self.core.messages), deadline)
         return self.core.messages.popleft()
 
     def ping(self, deadline: Deadline) -> float:
@@ -153,50 +131,38 @@ class Connection:
         payload = os.urandom(4)
         started = time.perf_counter()
         self.core.send_ping(payload)
-        self._read_until(lambda: payload in self.core.pongs, deadline)
+        self._wait_until(lambda: payload in self.core.pongs, deadline)
         self.core.pongs.discard(payload)
         return time.perf_counter() - started
-
-    def _read_until(self, ready: Callable[[], bool], deadline: Deadline) -> None:
-        core = self.core
-        try:
-            self._flush(deadline)
-            while not ready():
-                core.raise_if_ended()
-                _read(self.sock, core, deadline)
-                self._flush(deadline)
-        except TimeoutError:
-            raise NoResponse(timed_out=True) from None
-        except OSError as exc:
-            # A reset or a TLS failure after the upgrade: the connection is over.
-            core.error = core.no_response()
-            raise core.error from exc
 
     def close(
         self, code: int = 1000, reason: str = "", *, deadline: Deadline | None = None
     ) -> None:
         """Close, giving the server a short, bounded chance to answer; never raises."""
-        until = time.perf_counter() + CLOSE_WAIT
-        if deadline is not None:
-            until = min(until, deadline.at)
+        until = Deadline(CLOSE_WAIT) if deadline is None else deadline.capped(CLOSE_WAIT)
         core = self.core
         try:
             core.send_close(code, reason)
-            _write(self.sock, core, None)
-            while not core.closed and (left := until - time.perf_counter()) > 0:
-                self.sock.settimeout(left)
-                data = self.sock.recv(_READ_SIZE)
-                if not data:
-                    break
-                core.receive_data(data)
-                _write(self.sock, core, None)
-        except OSError:
+            _write(self._sock, core, until)
+            while not core.closed:
+                _read(self._sock, core, until)
+                _write(self._sock, core, until)
+        except OSError:  # TimeoutError included: the server had its chance
             pass
         finally:
-            self.sock.close()
+            self._sock.close()
+
+    def _wait_until(self, ready: Callable[[], bool], deadline: Deadline) -> None:
+        core = self.core
+        with map_receive_errors(core):
+            self._flush(deadline)
+            while not ready():
+                core.raise_if_ended()
+                _read(self._sock, core, deadline)
+                self._flush(deadline)
 
     def _flush(self, deadline: Deadline) -> None:
-        _write(self.sock, self.core, deadline)
+        _write(self._sock, self.core, deadline)
 
 
 def _read(sock: socket.socket, core: ClientCore, deadline: Deadline) -> None:
@@ -208,10 +174,10 @@ def _read(sock: socket.socket, core: ClientCore, deadline: Deadline) -> None:
         core.receive_eof()
 
 
-def _write(sock: socket.socket, core: ClientCore, deadline: Deadline | None) -> None:
+def _write(sock: socket.socket, core: ClientCore, deadline: Deadline) -> None:
     for chunk in core.data_to_send():
         if chunk:  # an empty chunk asks for a half-close; closing follows anyway
-            sock.settimeout(deadline.remaining() if deadline is not None else CLOSE_WAIT)
+            sock.settimeout(deadline.remaining())
             sock.sendall(chunk)
 
 
@@ -233,13 +199,11 @@ def _resolve(target: Target, deadline: Deadline) -> list[Address]:
         raise TimeoutError
     found = box[0]
     if isinstance(found, OSError):
-        raise connect_error(target, found) from found
+        raise found
     return sort_addresses(found)  # type: ignore[arg-type]
 
 
-def _connect(
-    target: Target, addresses: list[Address], deadline: Deadline
-) -> tuple[socket.socket, Address]:
+def _connect(addresses: list[Address], deadline: Deadline) -> tuple[socket.socket, Address]:
     failure: OSError | None = None
     for address in addresses:
         family, sockaddr = address
@@ -257,7 +221,7 @@ def _connect(
             continue
         return sock, address
     assert failure is not None
-    raise connect_error(target, failure) from failure
+    raise failure
 
 
 def _handshake(
@@ -268,10 +232,8 @@ def _handshake(
     try:
         tls.settimeout(deadline.remaining())
         tls.do_handshake()
-    except BaseException as exc:
+    except BaseException:
         # wrap_socket() moved the descriptor into ``tls``: it is ours to close.
         tls.close()
-        if isinstance(exc, OSError) and not isinstance(exc, TimeoutError):
-            raise connect_error(target, exc) from exc
         raise
     return tls

@@ -1,9 +1,10 @@
-"""RFC 6455 through ``websockets``: the only module that imports it.
+"""RFC 6455 without I/O: :class:`ClientCore`, and the boundary of ``websockets``' errors.
 
 :class:`ClientCore` turns bytes from the network into whole messages, a close, or a
 wsprobe :class:`~wsprobe.errors.Error`, and tells which bytes to write back. It does
-no I/O and keeps no clock, so the blocking driver and the asyncio driver share every
-protocol decision. ``websockets`` exceptions are translated here and nowhere else.
+no I/O and keeps no clock, so the blocking transport (:mod:`.sync`) and the asyncio
+transport (:mod:`.asyncio`) share every protocol decision. ``websockets``' exceptions
+are translated here and nowhere else: none leaves this module.
 
 Why the sans-I/O core and not ``websockets``' asyncio client: a whole one-shot
 exchange costs about 55 µs of CPU in ``ClientProtocol``, while the asyncio client
@@ -11,50 +12,15 @@ adds proxy detection from the environment, tasks and an assembler to every call.
 Measured side by side by ``make bench``: 703 µs per call for the asyncio client,
 412 µs for ``send_recv`` on a blocking socket around the core, with the same
 validated handshake, UTF-8 checks, masking and close handshake.
-
-:func:`start_server` is the server side (``wsprobe serve``, the demo, the tests):
-there, ``websockets``' own asyncio server is the right tool as it is.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import sys
-import types
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
-# websockets/version.py imports importlib.metadata (17 ms here, with the email
-# package it drags in) only to compute a development version that a release never
-# uses. A command a scheduler starts once per check must not pay that: lend it a
-# placeholder while websockets loads, then take the placeholder back, so a later
-# `import importlib.metadata` loads the real module.
-_placeholder = None
-if "importlib.metadata" not in sys.modules:
-    _placeholder = sys.modules["importlib.metadata"] = types.ModuleType("importlib.metadata")
-try:
-    from websockets.client import ClientProtocol
-    from websockets.exceptions import (
-        ConnectionClosed,
-        InvalidHandshake,
-        InvalidMessage,
-        InvalidStatus,
-        PayloadTooBig,
-        ProtocolError,
-    )
-    from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
-    from websockets.frames import Frame, Opcode
-    from websockets.http11 import Response
-    from websockets.protocol import State
-    from websockets.typing import Subprotocol
-    from websockets.uri import WebSocketURI
-finally:
-    if _placeholder is not None and sys.modules.get("importlib.metadata") is _placeholder:
-        del sys.modules["importlib.metadata"]
-
-from .errors import (
+from ..errors import (
     ConnectError,
     Error,
     NoResponse,
@@ -62,22 +28,33 @@ from .errors import (
     ReplyTooLarge,
     SessionClosed,
 )
+from ._websockets import (
+    ClientPerMessageDeflateFactory,
+    ClientProtocol,
+    Frame,
+    InvalidHandshake,
+    InvalidMessage,
+    InvalidStatus,
+    Opcode,
+    PayloadTooBig,
+    ProtocolError,
+    Response,
+    State,
+    Subprotocol,
+    WebSocketURI,
+)
 
 if TYPE_CHECKING:
-    import ssl
+    from ..options import Options
+    from ..url import Target
 
-    from websockets.asyncio.server import Server, ServerConnection
-
-    from .options import Options
-    from .url import Target
-
-__all__ = ["ClientCore", "Message", "Peer", "RunningServer", "start_server"]
+__all__ = ["LOGGER", "ClientCore", "Message"]
 
 # websockets logs parser failures at ERROR; with no handler configured, logging's
 # last resort would print them. A library does not print: route them to a logger
 # the application may configure.
-_LOGGER = logging.getLogger("wsprobe.protocol")
-_LOGGER.addHandler(logging.NullHandler())
+LOGGER = logging.getLogger("wsprobe.protocol")
+LOGGER.addHandler(logging.NullHandler())
 
 Message = tuple[str, str | bytes]
 """A whole data message: ``("text", str)`` or ``("binary", bytes)``."""
@@ -126,11 +103,12 @@ class ClientCore:
             if options.subprotocols
             else None,
             max_size=options.max_size,
-            logger=_LOGGER,
+            logger=LOGGER,
         )
         request = self._protocol.connect()
         for name, value in options.headers:
-            if name.lower() in ("host", "authorization"):
+            # The caller's Host or Authorization replaces the one built from the URL.
+            if name in request.headers and name.lower() in ("host", "authorization"):
                 del request.headers[name]
             request.headers[name] = value
         self._protocol.send_request(request)
@@ -310,78 +288,3 @@ class ClientCore:
             return self.no_response()
         # permessage-deflate reports corrupt data with zlib's own error.
         return ProtocolViolation(self.display, str(exc))
-
-
-class Peer:
-    """One client connected to a server started by :func:`start_server`."""
-
-    def __init__(self, connection: ServerConnection) -> None:
-        self._connection = connection
-
-    @property
-    def path(self) -> str:
-        """The request target of the upgrade: path and query."""
-        request = self._connection.request
-        assert request is not None
-        return request.path
-
-    async def recv(self) -> str | bytes | None:
-        """The next message, or ``None`` once the connection is closed."""
-        try:
-            return await self._connection.recv()
-        except ConnectionClosed:
-            return None
-
-    async def send(self, message: str | bytes) -> None:
-        """Send a text (``str``) or binary (``bytes``) message; a closed peer is ignored."""
-        with contextlib.suppress(ConnectionClosed):
-            await self._connection.send(message)
-
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close with this code and reason."""
-        await self._connection.close(code, reason)
-
-    async def wait_closed(self) -> None:
-        """Return once the client has gone."""
-        await self._connection.wait_closed()
-
-
-class RunningServer:
-    """A server from :func:`start_server`; :meth:`close` stops it."""
-
-    def __init__(self, server: Server) -> None:
-        self._server = server
-        #: The port it listens on (useful after asking for port 0).
-        self.port: int = server.sockets[0].getsockname()[1]
-
-    async def close(self) -> None:
-        """Stop listening, close every connection and wait for handlers to end."""
-        self._server.close()
-        await self._server.wait_closed()
-
-
-async def start_server(
-    handler: Callable[[Peer], Awaitable[None]],
-    host: str,
-    port: int,
-    *,
-    ssl_context: ssl.SSLContext | None = None,
-    subprotocols: Sequence[str] | None = None,
-) -> RunningServer:
-    """Listen for WebSocket clients and run ``handler`` for each one."""
-    # Imported here: the client path must not pay for asyncio and the server.
-    from websockets.asyncio.server import serve
-
-    async def handle(connection: ServerConnection) -> None:
-        await handler(Peer(connection))
-
-    server = await serve(
-        handle,
-        host,
-        port,
-        ssl=ssl_context,
-        subprotocols=[Subprotocol(name) for name in subprotocols] if subprotocols else None,
-        max_size=None,
-        logger=_LOGGER,
-    )
-    return RunningServer(server)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from .errors import Error, NoResponse
-from .exchange import Result
+from ..errors import Error, NoResponse
+from ..models import Result
 
 __all__ = ["Expectations", "Range", "State", "Verdict", "judge", "judge_error"]
 

@@ -1,9 +1,11 @@
--- The trusted prelude of every script's Lua state (see lua.py).
--- It receives `host`, a table of Python callables, keeps them and the few unsafe
--- functions it needs as locals (no script can reach a local of another chunk
+-- The trusted prelude of every script's Lua state (see runtime.py).
+-- It receives `settings`, whose `host` table holds the Python functions of the
+-- registry that run in place (each returns ok, value); it keeps them and the few
+-- unsafe functions it needs as locals (no script can reach a local of another chunk
 -- without `debug`), builds the script's globals from a whitelist, and returns the
--- functions Python drives the script with.
-local host, settings = ...
+-- driver: a table of the functions Python runs the script with.
+local settings = ...
+local host = settings.host
 
 local co_create, co_resume, co_status, co_yield = coroutine.create, coroutine.resume,
   coroutine.status, coroutine.yield
@@ -14,7 +16,7 @@ local error, select, type, tostring, load = error, select, type, tostring, load
 local pack, unpack, concat = table.pack, table.unpack, table.concat
 local match, format = string.match, string.format
 local setmetatable, rawequal = setmetatable, rawequal
-local monotonic = host.monotonic
+local monotonic = settings.monotonic
 
 -- Marks a yield that asks Python for work (a ws call), as opposed to a script's
 -- own coroutine.yield.
@@ -217,7 +219,7 @@ local json = {
 
 local log = {}
 for _, level in ipairs({ "debug", "info", "warn", "error" }) do
-  log[level] = function(...) host.log(level, joined(" ", ...)) end
+  log[level] = function(...) unwrap(host.log(level, joined(" ", ...))) end
 end
 
 local environment = settings.environment
@@ -241,7 +243,7 @@ local modules = { ws = ws, json = json, log = log }
 
 local env = {
   ws = ws, json = json, log = log,
-  print = function(...) host.write(joined("\t", ...)) end,
+  print = function(...) unwrap(host.write(joined("\t", ...))) end,
   string = string, table = table, math = math, utf8 = utf8,
   coroutine = coroutine, os = safe_os,
   assert = assert, error = error, pcall = pcall, xpcall = xpcall,
@@ -263,7 +265,10 @@ env.load = function(chunk, name, _mode, chunk_env)
 end
 -- now() as a plain function value: the callable from Python is not exposed itself.
 local python_now = host.now
-env.now = function() return python_now() end
+env.now = function()
+  local seconds = unwrap(python_now())
+  return seconds
+end
 
 -- The driver: Python compiles the script with `start`, then calls `step` until the
 -- script ends. `step` returns "yield", op, args... | "done", values... |
@@ -330,4 +335,4 @@ for _, name in ipairs({ "io", "debug", "package", "python" }) do
   _G[name] = nil
 end
 
-return start, step, json_null, identity, type
+return { start = start, step = step, null = json_null, identity = identity, type = type }

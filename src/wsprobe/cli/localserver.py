@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from .errors import Error
-from .protocol import Peer, RunningServer, start_server
+from ..errors import Error
+from ..protocol.server import Peer, RunningServer, start_server
 
 __all__ = ["GREETING", "LocalServers", "TLSFiles", "handle", "make_tls_files", "start_local"]
 

@@ -1,0 +1,85 @@
+"""The ``wsprobe`` command: ``run``, ``send``, ``check`` and ``serve``.
+
+This package is the only code that prints or exits. Each command is a module with
+``configure(parser)`` (its flags) and a handler it sets as the parser's default;
+:data:`_COMMANDS` lists them. Heavy modules are imported inside the command that
+needs them: a scheduler starts ``wsprobe check`` once per check, and
+``send``/``check`` never load Lua.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from . import check, run, send, serve
+from .exitcodes import EXIT_CODES
+
+__all__ = ["EXIT_CODES", "main", "main_entry"]
+
+
+class _UsageError(Exception):
+    """argparse found a mistake; the command decides the exit code."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{self.prog}: {message}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (without the program name); return the exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = _build_parser(args_list[0] if args_list else None)
+    # A usage error of `check` must read as UNKNOWN (3), not argparse's 2 (CRITICAL).
+    usage_exit = 3 if args_list[:1] == ["check"] else EXIT_CODES["usage"]
+    try:
+        args = parser.parse_args(args_list)
+    except _UsageError as exc:
+        if usage_exit == 3:
+            print(f"WEBSOCKET UNKNOWN - {exc}", file=sys.stdout)
+        else:
+            print(exc, file=sys.stderr)
+        return usage_exit
+    except SystemExit as exc:  # --help and --version
+        return int(exc.code or 0)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_CODES["usage"]
+    try:
+        code: int = args.handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug of ours: one line, and the internal exit code
+        print(f"wsprobe: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_CODES["internal"]
+    return code
+
+
+def main_entry() -> NoReturn:
+    """The console script."""
+    sys.exit(main())
+
+
+def _build_parser(wanted: str | None) -> argparse.ArgumentParser:
+    # Only the command being run gets its arguments: each add_argument() costs
+    # argparse a formatter (and a terminal-size syscall), and `wsprobe check`
+    # starts once per check.
+    parser = _Parser(prog="wsprobe", description="Check WebSocket services from scripts.")
+    parser.add_argument("--version", action="version", version="wsprobe 0.1.0")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+    for name, (summary, configure) in _COMMANDS.items():
+        command = commands.add_parser(name, help=summary)
+        if name == wanted:
+            configure(command)
+    return parser
+
+
+_COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "run": ("run Lua monitor scripts", run.configure),
+    "send": ("send one message and print the first reply", send.configure),
+    "check": ("a monitoring plugin (Nagios, Icinga, ...)", check.configure),
+    "serve": ("a local WebSocket server for trying scripts", serve.configure),
+}

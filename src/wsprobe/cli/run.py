@@ -1,0 +1,68 @@
+"""``wsprobe run SCRIPT...``: Lua monitors (the runtime is :mod:`wsprobe.lua`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import Error
+from .exitcodes import EXIT_CODES
+from .options import add_call_options, call_options
+
+__all__ = ["configure"]
+
+
+def configure(run: argparse.ArgumentParser) -> None:
+    run.add_argument("scripts", nargs="+", metavar="SCRIPT", help="Lua files (- for stdin)")
+    add_call_options(run, headers=False)
+    run.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="let os.getenv see this variable (repeatable)",
+    )
+    run.add_argument(
+        "--script-timeout",
+        default="60",
+        metavar="SECONDS",
+        help="wall-clock limit per script (default 60)",
+    )
+    run.add_argument(
+        "--memory-limit",
+        default="64",
+        metavar="MIB",
+        help="memory limit per script in MiB (default 64)",
+    )
+    run.add_argument(
+        "--instruction-limit",
+        default="100",
+        metavar="MILLIONS",
+        help="Lua instructions per script, in millions (default 100)",
+    )
+    run.add_argument(
+        "--concurrency", default="200", metavar="N", help="scripts in flight at once (default 200)"
+    )
+    run.add_argument("--log-level", default="info", choices=["debug", "info", "warn", "error"])
+    run.add_argument("--json", action="store_true", help="one JSON object per script on stdout")
+    run.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..lua.runner import RunSettings, run_scripts
+
+    try:
+        settings = RunSettings.from_text(
+            options=call_options(args),
+            env_names=args.env,
+            script_timeout=args.script_timeout,
+            memory_limit=args.memory_limit,
+            instruction_limit=args.instruction_limit,
+            concurrency=args.concurrency,
+            log_level=args.log_level,
+            json_output=args.json,
+        )
+    except Error as exc:
+        print(f"wsprobe: {exc}", file=sys.stderr)
+        return EXIT_CODES["usage"]
+    return run_scripts(args.scripts, settings, stdout=sys.stdout, stderr=sys.stderr)

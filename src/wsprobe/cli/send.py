@@ -1,0 +1,95 @@
+"""``wsprobe send URL [MESSAGE]``: one message, the first reply, exit codes by failure."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any, TextIO
+
+from ..errors import ConnectError, Error, NoResponse
+from .exitcodes import describe, exit_code
+from .options import add_call_options, call_options
+
+if TYPE_CHECKING:
+    from ..models import Result
+
+__all__ = ["configure"]
+
+
+def configure(send: argparse.ArgumentParser) -> None:
+    send.add_argument("url", metavar="URL")
+    send.add_argument(
+        "message",
+        nargs="?",
+        default="-",
+        metavar="MESSAGE",
+        help="text to send (default: standard input)",
+    )
+    add_call_options(send)
+    send.add_argument("-v", "--verbose", action="store_true", help="timings and facts on stderr")
+    send.add_argument("--json", action="store_true", help="reply and facts as one JSON object")
+    send.set_defaults(handler=_send)
+
+
+def _send(args: argparse.Namespace) -> int:
+    from ..client import probe_with
+
+    try:
+        options = call_options(args)
+        message = sys.stdin.read().removesuffix("\n") if args.message == "-" else args.message
+        result = probe_with(args.url, message, options)
+    except Error as exc:
+        if args.json:
+            import json
+
+            print(json.dumps(_error_facts(args.url, exc), ensure_ascii=False))
+        else:
+            print(f"wsprobe: {describe(exc)}", file=sys.stderr)
+        return exit_code(exc)
+    if args.json:
+        import json
+
+        print(json.dumps(_facts(result), ensure_ascii=False))
+        return 0
+    if args.verbose:
+        _print_facts(result, sys.stderr)
+    print(result.reply)
+    return 0
+
+
+def _facts(result: Result) -> dict[str, Any]:
+    facts = result.facts()
+    expires = facts["cert_expires"]
+    facts["cert_expires"] = expires.isoformat() if expires is not None else None
+    return facts
+
+
+def _error_facts(url: str, error: Error) -> dict[str, Any]:
+    from ..url import redact
+
+    facts: dict[str, Any] = {"url": redact(url), "error": str(error), "exit": exit_code(error)}
+    if isinstance(error, ConnectError):
+        facts.update(kind=error.kind, status=error.status)
+    if isinstance(error, NoResponse):
+        facts.update(
+            close_code=error.close_code, close_reason=error.close_reason, timed_out=error.timed_out
+        )
+    return facts
+
+
+def _print_facts(result: Result, stream: TextIO) -> None:
+    timings = result.timings
+    tls = "-" if timings.tls is None else f"{timings.tls:.6f}s"
+    print(f"* connected to {result.peer} for {result.url}", file=stream)
+    print(
+        f"* HTTP {result.status}, subprotocol {result.subprotocol or '-'}, "
+        f"close {result.close_code or '-'} {result.close_reason}".rstrip(),
+        file=stream,
+    )
+    if result.cert_expires is not None:
+        print(f"* certificate expires {result.cert_expires:%Y-%m-%d %H:%M:%S} UTC", file=stream)
+    print(
+        f"* dns {timings.dns:.6f}s connect {timings.connect:.6f}s tls {tls} "
+        f"upgrade {timings.upgrade:.6f}s reply {timings.reply:.6f}s total {timings.total:.6f}s",
+        file=stream,
+    )

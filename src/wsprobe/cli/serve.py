@@ -1,0 +1,72 @@
+"""``wsprobe serve``: the local behaviour server (:mod:`.localserver`) until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import Error
+
+__all__ = ["configure"]
+
+
+def configure(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--tls", action="store_true", help="also serve wss:// with a throw-away CA")
+    serve.add_argument("--tls-port", type=int, default=8766)
+    serve.add_argument(
+        "--tls-dir",
+        metavar="DIR",
+        help="write ca.pem and server.pem here (default: a temporary directory)",
+    )
+    serve.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import os
+    import signal
+    from pathlib import Path
+
+    from .localserver import start_local
+
+    async def serve_forever() -> None:
+        servers = await start_local(
+            args.host,
+            args.port,
+            tls=args.tls,
+            tls_port=args.tls_port,
+            tls_dir=Path(args.tls_dir) if args.tls_dir else None,
+        )
+        print(
+            f"wsprobe serve: {servers.url}/ (echo; /binary /silent /close /delay?ms=N /greeting)",
+            flush=True,
+        )
+        if servers.tls_url is not None:
+            print(
+                f"wsprobe serve: {servers.tls_url}/ (trust it with --cafile {servers.ca})",
+                flush=True,
+            )
+        # Ctrl-C and a scheduler's SIGTERM both stop it cleanly; handling SIGINT
+        # here also covers shells that start background jobs with SIGINT ignored.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await servers.close()
+        print("wsprobe serve: stopped", file=sys.stderr)
+
+    try:
+        asyncio.run(serve_forever())
+    except OSError as exc:
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        print(f"wsprobe serve: cannot listen on {args.host}: {reason}", file=sys.stderr)
+        return 1
+    except Error as exc:
+        print(f"wsprobe serve: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,81 @@
+"""The transports' error boundary: OS, socket and TLS exceptions in words.
+
+Both transports meet the same foreign exceptions (``OSError`` and its kin:
+``socket.gaierror``, ``ssl.SSLError``, ``TimeoutError``) and translate them here,
+each in one place: :func:`map_connect_errors` around opening a connection, and
+:func:`map_receive_errors` around reading from an open one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from ..errors import ConnectError, NoResponse
+
+if TYPE_CHECKING:
+    import ssl
+
+    from ..url import Target
+    from .core import ClientCore
+
+__all__ = ["connect_error", "map_connect_errors", "map_receive_errors"]
+
+
+@contextlib.contextmanager
+def map_connect_errors(target: Target, timeout: float) -> Iterator[None]:
+    """Raise what went wrong while opening a connection as a :class:`ConnectError`.
+
+    A deadline that passed becomes ``timed out after Ns``; wsprobe's own errors
+    (an HTTP refusal read by the core, say) pass through unchanged.
+    """
+    try:
+        yield
+    except TimeoutError:
+        raise ConnectError(target.display, "timeout", f"timed out after {timeout:g}s") from None
+    except OSError as exc:
+        raise connect_error(target, exc) from exc
+
+
+@contextlib.contextmanager
+def map_receive_errors(core: ClientCore) -> Iterator[None]:
+    """Raise what went wrong on an open connection as ``no response from web socket``.
+
+    A deadline that passed leaves the connection usable (``timed_out``); a reset
+    or a TLS failure ends it, and the core remembers that.
+    """
+    try:
+        yield
+    except TimeoutError:
+        raise NoResponse(timed_out=True) from None
+    except OSError as exc:
+        core.error = core.no_response()
+        raise core.error from exc
+
+
+def connect_error(target: Target, exc: OSError) -> ConnectError:
+    """Say in words what an OS error while connecting means, without ``[Errno N]``."""
+    # ssl is imported only for wss://; without it no error can be a TLS error.
+    ssl = sys.modules.get("ssl")
+    if ssl is not None and isinstance(exc, ssl.SSLError):
+        return _tls_error(target, exc)
+    if isinstance(exc, socket.gaierror):
+        return ConnectError(target.display, "dns", f"could not resolve host {target.host}")
+    if isinstance(exc, ConnectionRefusedError):
+        return ConnectError(target.display, "refused", "connection refused")
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return ConnectError(target.display, "network", reason[:1].lower() + reason[1:])
+
+
+def _tls_error(target: Target, exc: ssl.SSLError) -> ConnectError:
+    import ssl
+
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        detail = f"TLS certificate verify failed: {exc.verify_message}"
+    else:
+        reason = (exc.reason or str(exc)).replace("_", " ").lower()
+        detail = f"TLS handshake failed: {reason}"
+    return ConnectError(target.display, "tls", detail)

@@ -1,0 +1,278 @@
+"""The asyncio transport behind ``send_recv_async`` and ``connect_async``.
+
+Many calls share one event loop (the Lua runtime drives hundreds at once), so this
+transport is a bare :class:`asyncio.Protocol` feeding the same :class:`ClientCore`
+as the blocking transport: no streams, no task per connection, bare timers rather
+than ``asyncio.wait_for``, and the socket is aborted the moment a call's deadline
+passes. Its twin, :mod:`.sync`, has the same functions and methods in the same order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
+
+from ..errors import NoResponse
+from ..models import Result
+from ..options import CLOSE_WAIT, Options
+from ..url import Target
+from ._oserrors import map_connect_errors
+from .addresses import Address, literal_address, peer_name, sort_addresses
+from .core import ClientCore, Message
+from .deadline import Deadline
+from .exchange import Opening, reply_of, result_of
+from .tls import certificate_expiry, tls_context
+
+if TYPE_CHECKING:
+    import datetime
+
+__all__ = ["AsyncConnection", "exchange"]
+
+
+async def exchange(target: Target, options: Options, text: str) -> Result:
+    """Run one ``send_recv`` conversation on the running loop."""
+    started = time.perf_counter()
+    deadline = Deadline(options.timeout)
+    connection = await AsyncConnection.open(target, options, deadline)
+    try:
+        sent = time.perf_counter()
+        if connection.core.open:
+            # Otherwise the server closed right after its 101: recv() says so.
+            connection.send_text(text)
+        message = await connection.recv(deadline)
+        replied = time.perf_counter()
+    finally:
+        await connection.close(deadline=deadline)
+    return result_of(
+        target.display,
+        connection.opening,
+        connection.core,
+        reply_of(message),
+        replied - sent,
+        time.perf_counter() - started,
+    )
+
+
+class AsyncConnection:
+    """An open WebSocket connection on the running event loop.
+
+    Every operation takes a :class:`Deadline`; failures raise wsprobe errors.
+    """
+
+    def __init__(self, stream: _Stream, opening: Opening) -> None:
+        self._stream = stream
+        self.core = stream.core
+        self.opening = opening
+
+    @classmethod
+    async def open(cls, target: Target, options: Options, deadline: Deadline) -> AsyncConnection:
+        """Resolve, connect, TLS, upgrade: all before ``deadline``."""
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        stream = _Stream(ClientCore(target, options), loop)
+        with map_connect_errors(target, options.timeout):
+            try:
+                async with asyncio.timeout(deadline.left()):
+                    addresses = literal_address(target) or await _resolve(loop, target)
+                    resolved = time.perf_counter()
+                    address = await _connect(loop, addresses, stream)
+                    connected = tls_done = time.perf_counter()
+                    expires = None
+                    if target.secure:
+                        expires = await _handshake(loop, target, options, stream)
+                        tls_done = time.perf_counter()
+                    stream.flush()
+                    while not stream.core.upgraded and stream.core.error is None:
+                        if not await stream.wait(deadline):
+                            raise TimeoutError
+                if not stream.core.upgraded:
+                    # A connection lost before any HTTP reply is the network's doing.
+                    if stream.error is not None and stream.core.status is None:
+                        raise stream.error
+                    # An error that arrived with the 101 belongs to the first recv().
+                    assert stream.core.error is not None
+                    raise stream.core.error
+            except BaseException:
+                stream.abort()
+                raise
+        opening = Opening(
+            peer=peer_name(address),
+            dns=resolved - started,
+            connect=connected - resolved,
+            tls=tls_done - connected if target.secure else None,
+            upgrade=time.perf_counter() - tls_done,
+            cert_expires=expires,
+        )
+        return cls(stream, opening)
+
+    def send_text(self, text: str) -> None:
+        """Send one text message (written at once; the kernel buffers it)."""
+        self.core.send_text(text)
+        self._stream.flush()
+
+    def send_binary(self, data: bytes) -> None:
+        """Send one binary message (written at once; the kernel buffers it)."""
+        self.core.send_binary(data)
+        self._stream.flush()
+
+    async def recv(self, deadline: Deadline) -> Message:
+        """The next whole data message.
+
+        Raises :class:`~wsprobe.errors.NoResponse` when the connection ends first
+        (with the close code) or when ``deadline`` passes (``timed_out``; the
+        connection stays usable).
+        """
+        await self._wait_until(lambda: bool(self.core.messages), deadline)
+        return self.core.messages.popleft()
+
+    async def ping(self, deadline: Deadline) -> float:
+        """Send a ping and wait for its pong; return the round trip in seconds."""
+        payload = os.urandom(4)
+        started = time.perf_counter()
+        self.core.send_ping(payload)
+        await self._wait_until(lambda: payload in self.core.pongs, deadline)
+        self.core.pongs.discard(payload)
+        return time.perf_counter() - started
+
+    async def close(
+        self, code: int = 1000, reason: str = "", *, deadline: Deadline | None = None
+    ) -> None:
+        """Close, giving the server a short, bounded chance to answer; never raises."""
+        stream = self._stream
+        until = Deadline(CLOSE_WAIT) if deadline is None else deadline.capped(CLOSE_WAIT)
+        if stream.lost.done():
+            return
+        self.core.send_close(code, reason)
+        stream.flush()
+        while not stream.lost.done() and not self.core.closed:
+            if not await stream.wait(until):
+                break
+        if stream.lost.done():
+            stream.close()
+        else:
+            stream.abort()
+
+    async def _wait_until(self, ready: Callable[[], bool], deadline: Deadline) -> None:
+        # A lost connection is in the core too: connection_lost() feeds it the EOF,
+        # so there is no OSError to map here.
+        stream = self._stream
+        stream.flush()
+        while not ready():
+            self.core.raise_if_ended()
+            if not await stream.wait(deadline):
+                raise NoResponse(timed_out=True)
+
+
+class _Stream(asyncio.Protocol):
+    """Feeds a :class:`ClientCore` and wakes whoever waits when there is news."""
+
+    def __init__(self, core: ClientCore, loop: asyncio.AbstractEventLoop) -> None:
+        self.core = core
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.waiter: asyncio.Future[bool] | None = None
+        self.lost: asyncio.Future[None] = loop.create_future()
+        self.error: OSError | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, only alike.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.core.receive_data(data)
+        self.flush()
+        self._wake()
+
+    def eof_received(self) -> None:
+        self.core.receive_eof()
+        self._wake()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if isinstance(exc, OSError):
+            self.error = exc
+        self.core.receive_eof()
+        if not self.lost.done():
+            self.lost.set_result(None)
+        self._wake()
+
+    def flush(self) -> None:
+        """Write what the core has to send, unless the transport is closing."""
+        if self.transport is not None and not self.transport.is_closing():
+            for chunk in self.core.data_to_send():
+                if chunk:  # an empty chunk asks for a half-close; closing follows anyway
+                    self.transport.write(chunk)
+
+    async def wait(self, deadline: Deadline) -> bool:
+        """Wait for news until ``deadline``; False if none came."""
+        left = deadline.left()
+        if left <= 0:
+            return False
+        waiter: asyncio.Future[bool] = self.loop.create_future()
+        self.waiter = waiter
+        timer = self.loop.call_later(left, _complete, waiter, False)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
+            self.waiter = None
+
+    def close(self) -> None:
+        """Close the transport, letting buffered data go out."""
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Drop the connection at once."""
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(True)
+
+
+def _complete(waiter: asyncio.Future[bool], value: bool) -> None:
+    if not waiter.done():
+        waiter.set_result(value)
+
+
+async def _resolve(loop: asyncio.AbstractEventLoop, target: Target) -> list[Address]:
+    infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+    return sort_addresses(infos)  # type: ignore[arg-type]  # AF_INET/AF_INET6 only
+
+
+async def _connect(
+    loop: asyncio.AbstractEventLoop, addresses: list[Address], stream: _Stream
+) -> Address:
+    failure: OSError | None = None
+    factory: Callable[[], _Stream] = lambda: stream  # noqa: E731
+    for address in addresses:
+        family, sockaddr = address
+        try:
+            await loop.create_connection(
+                factory, host=sockaddr[0], port=sockaddr[1], family=family
+            )
+        except OSError as exc:
+            failure = exc
+            continue
+        return address
+    assert failure is not None
+    raise failure
+
+
+async def _handshake(
+    loop: asyncio.AbstractEventLoop, target: Target, options: Options, stream: _Stream
+) -> datetime.datetime | None:
+    assert stream.transport is not None
+    context = tls_context(options.cafile, options.insecure)
+    transport = await loop.start_tls(
+        stream.transport, stream, context, server_hostname=target.host
+    )
+    stream.transport = cast(asyncio.Transport, transport)
+    tls = stream.transport.get_extra_info("ssl_object")
+    return certificate_expiry(tls) if isinstance(tls, ssl.SSLObject) else None
