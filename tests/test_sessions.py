@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import Any
 
 import pytest
 
@@ -13,9 +17,75 @@ from tests.test_send_recv import unused_port
 
 NO_RESPONSE = "no response from web socket"
 
+Connect = Callable[..., Any]
 
-def test_several_exchanges_on_one_connection(servers: Servers) -> None:
-    with wsprobe.connect(servers.greeting) as session:
+
+class _Driven:
+    """An AsyncSession driven to completion call by call, so that one test body
+    written against the blocking Session runs on both twins."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, session: wsprobe.AsyncSession) -> None:
+        self._loop = loop
+        self._session = session
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._session, name)
+        if inspect.iscoroutinefunction(value):
+            return lambda *args, **kwargs: self._loop.run_until_complete(value(*args, **kwargs))
+        return value
+
+    def __enter__(self) -> _Driven:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._loop.run_until_complete(self._session.close())
+
+
+@pytest.fixture(params=["sync", "async"])
+def connect(request: pytest.FixtureRequest) -> Iterator[Connect]:
+    """``wsprobe.connect``, or ``wsprobe.connect_async`` driven on a private loop."""
+    if request.param == "sync":
+        yield wsprobe.connect
+        return
+    loop = asyncio.new_event_loop()
+
+    def connect_async(url: str, **options: Any) -> _Driven:
+        return _Driven(loop, loop.run_until_complete(wsprobe.connect_async(url, **options)))
+
+    try:
+        yield connect_async
+    finally:
+        loop.close()
+
+
+def _public(cls: type) -> dict[str, list[tuple[str, Any]]]:
+    return {
+        name: [
+            (parameter.name, parameter.default)
+            for parameter in inspect.signature(getattr(cls, name)).parameters.values()
+        ]
+        for name in dir(cls)
+        if not name.startswith("_") and callable(getattr(cls, name))
+    }
+
+
+def test_twins_have_the_same_public_methods() -> None:
+    assert _public(wsprobe.Session) == _public(wsprobe.AsyncSession)
+    from wsprobe.protocol import asyncio as asyncio_transport
+    from wsprobe.protocol import sync
+
+    assert sync.__all__ == ["Connection", "exchange"]
+    assert asyncio_transport.__all__ == ["AsyncConnection", "exchange"]
+    assert _public(sync.Connection).keys() == _public(asyncio_transport.AsyncConnection).keys()
+
+
+def test_several_exchanges_on_one_connection(connect: Connect, servers: Servers) -> None:
+    with connect(servers.greeting) as session:
         assert session.recv() == "welcome"
         for word in ("one", "two", "três"):
             session.send(word)
@@ -23,22 +93,22 @@ def test_several_exchanges_on_one_connection(servers: Servers) -> None:
         assert session.subprotocol is None
 
 
-def test_binary_needs_the_option(servers: Servers) -> None:
-    with wsprobe.connect(servers.greeting) as session:
+def test_binary_needs_the_option(connect: Connect, servers: Servers) -> None:
+    with connect(servers.greeting) as session:
         session.recv()
         session.send_binary(b"\x00\x01")
         with pytest.raises(wsprobe.BinaryMessage, match=r"^ws binary messages not supported$"):
             session.recv()
         session.send("after")
         assert session.recv() == "after"
-    with wsprobe.connect(servers.greeting, binary=True) as session:
+    with connect(servers.greeting, binary=True) as session:
         session.recv()
         session.send_binary(bytearray(b"\x00\x01"))
         assert session.recv() == b"\x00\x01"
 
 
-def test_recv_timeout_leaves_the_session_usable(servers: Servers) -> None:
-    with wsprobe.connect(servers.greeting, timeout=5) as session:
+def test_recv_timeout_leaves_the_session_usable(connect: Connect, servers: Servers) -> None:
+    with connect(servers.greeting, timeout=5) as session:
         assert session.recv() == "welcome"
         started = time.monotonic()
         with pytest.raises(wsprobe.NoResponse) as info:
@@ -49,13 +119,13 @@ def test_recv_timeout_leaves_the_session_usable(servers: Servers) -> None:
         assert session.recv() == "still there"
 
 
-def test_ping_round_trip(servers: Servers) -> None:
-    with wsprobe.connect(servers.greeting) as session:
+def test_ping_round_trip(connect: Connect, servers: Servers) -> None:
+    with connect(servers.greeting) as session:
         assert 0 < session.ping() < 1
 
 
-def test_server_close_mid_session(servers: Servers) -> None:
-    session = wsprobe.connect(servers.ws + "/close1008")
+def test_server_close_mid_session(connect: Connect, servers: Servers) -> None:
+    session = connect(servers.ws + "/close1008")
     session.send("bye")
     with pytest.raises(wsprobe.NoResponse) as info:
         session.recv()
@@ -70,18 +140,18 @@ def test_server_close_mid_session(servers: Servers) -> None:
     session.close()
 
 
-def test_connect_errors_are_send_recvs(servers: Servers) -> None:
+def test_connect_errors_are_send_recvs(connect: Connect, servers: Servers) -> None:
     port = unused_port()
     with pytest.raises(
         wsprobe.ConnectError, match=rf"^connect ws://127\.0\.0\.1:{port}/: connection refused$"
     ):
-        wsprobe.connect(f"ws://127.0.0.1:{port}/")
+        connect(f"ws://127.0.0.1:{port}/")
     with pytest.raises(
         wsprobe.InvalidOption, match=r"^invalid option binary: expected true or false, got string$"
     ):
-        wsprobe.connect(servers.ws, binary="yes")  # type: ignore[arg-type]
+        connect(servers.ws, binary="yes")
     with (
-        wsprobe.connect(servers.greeting) as session,
+        connect(servers.greeting) as session,
         pytest.raises(wsprobe.InvalidOption, match=r"^invalid option timeout"),
     ):
         session.recv(timeout=-1)
@@ -113,10 +183,10 @@ def test_async_session(servers: Servers) -> None:
     assert asyncio.run(run()) == ["welcome", "text", b"\xff", True, True, 1008]
 
 
-def test_sessions_do_not_leak_descriptors(servers: Servers) -> None:
+def test_sessions_do_not_leak_descriptors(connect: Connect, servers: Servers) -> None:
     before = open_descriptors()
     for _ in range(50):
-        with wsprobe.connect(servers.greeting) as session:
+        with connect(servers.greeting) as session:
             session.recv()
     assert descriptors_settle_to(before)
 

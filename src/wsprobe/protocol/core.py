@@ -258,7 +258,8 @@ class ClientCore:
             status_line = self._head.split(b"\r\n", 1)[0].decode("latin-1")
             version, _, rest = status_line.partition(" ")
             code, _, phrase = rest.partition(" ")
-            if version.startswith("HTTP/") and code.isdigit():
+            # A 101 cut short is an upgrade that broke, not a refusal.
+            if version.startswith("HTTP/") and code.isdigit() and code != "101":
                 return self._rejected(int(code), phrase)
             if isinstance(exc.__cause__, EOFError):
                 return ConnectError(
