@@ -1,4 +1,4 @@
-"""The ``wsprobe`` command: ``run``, ``send``, ``check`` and ``serve``.
+"""The ``wsprobe`` command: ``run``, ``send``, ``check``, ``serve`` and ``agent``.
 
 This package is the only code that prints or exits. Each command is a module with
 ``configure(parser)`` (its flags) and a handler it sets as the parser's default;
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from . import check, run, send, serve
+from . import agent, check, run, send, serve
 from .exitcodes import EXIT_CODES
 
 __all__ = ["EXIT_CODES", "main", "main_entry"]
@@ -82,4 +82,5 @@ _COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "send": ("send one message and print the first reply", send.configure),
     "check": ("a monitoring plugin (Nagios, Icinga, ...)", check.configure),
     "serve": ("a local WebSocket server for trying scripts", serve.configure),
+    "agent": ("monitors on a schedule: /metrics, /probe, a status page", agent.configure),
 }

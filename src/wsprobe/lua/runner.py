@@ -12,7 +12,7 @@ import asyncio
 import functools
 import os
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -22,7 +22,7 @@ from .output import Output, ScriptOutcome
 from .registry import IN_PLACE, ScriptContext, serve
 from .runtime import Done, Failed, LuaScript, Request, ScriptLimits, Step
 
-__all__ = ["RunSettings", "ScriptOutcome", "run_scripts"]
+__all__ = ["RunSettings", "ScriptOutcome", "run_script", "run_scripts"]
 
 # From this many scripts in flight, each waiting script's Lua state is compacted.
 _COMPACT_FROM = 1000
@@ -137,8 +137,35 @@ class _Context:
 
 
 async def _run_one(path: str, run: _Context) -> ScriptOutcome:
-    output, settings = run.output, run.settings
+    output = run.output
     name = output.name_of(path)
+    return await run_script(
+        path,
+        run.settings,
+        name=name,
+        environment=run.environment,
+        write=functools.partial(output.write, name),
+        log=functools.partial(output.log, name),
+        limits=run.limits,
+    )
+
+
+async def run_script(
+    path: str,
+    settings: RunSettings,
+    *,
+    name: str,
+    environment: Mapping[str, str],
+    write: Callable[[str], None],
+    log: Callable[[str, str], None],
+    limits: ScriptLimits | None = None,
+) -> ScriptOutcome:
+    """Run one script to its end within ``settings``' limits; never raises for the script.
+
+    ``write`` gets each printed line, ``log`` a level and a line; ``environment`` is
+    what ``os.getenv`` sees. ``limits`` defaults to ``settings.limits()``.
+    """
+    limits = settings.limits() if limits is None else limits
     started = time.monotonic()
     try:
         with open("/dev/stdin" if path == "-" else path, "rb") as file:
@@ -146,17 +173,12 @@ async def _run_one(path: str, run: _Context) -> ScriptOutcome:
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower()
         return ScriptOutcome(name, ok=False, error=f"{name}: cannot read script: {reason}")
-    context = ScriptContext(
-        name,
-        settings.options,
-        write=functools.partial(output.write, name),
-        log=functools.partial(output.log, name),
-    )
+    context = ScriptContext(name, settings.options, write=write, log=log)
     script = context.script = LuaScript(
         name,
         source,
-        limits=run.limits,
-        environment=run.environment,
+        limits=limits,
+        environment=environment,
         host={op.name: functools.partial(op.handler, context) for op in IN_PLACE.values()},
     )
     step: Step
@@ -169,7 +191,7 @@ async def _run_one(path: str, run: _Context) -> ScriptOutcome:
             while isinstance(step, Request):
                 step = await serve(context, step)
     except TimeoutError:
-        step = Failed(run.limits.time_message)
+        step = Failed(limits.time_message)
     finally:
         # Whatever the outcome, no session outlives its script.
         await context.close_sessions()

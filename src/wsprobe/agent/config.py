@@ -1,0 +1,392 @@
+"""The agent's configuration: YAML, validated whole, every error naming its field.
+
+A field is named as a person would point at it in the file: ``monitors[2].interval``,
+``modules.ws_echo.expect.regex``. Nothing here touches the network or the clock: the
+same validation runs on start and on every reload.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..cli.plugin import Expectations, Range
+from ..errors import Error
+from ..options import OPTION_NAMES, Options, make_options
+
+__all__ = [
+    "DEFAULT_LISTEN",
+    "AgentConfig",
+    "ConfigError",
+    "Monitor",
+    "Probe",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+    "parse_listen",
+]
+
+DEFAULT_LISTEN = "127.0.0.1:9814"
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
+# A monitor's name is a metric label and a path segment of the API.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Labels the agent sets itself; a monitor may not shadow them.
+_RESERVED_LABELS = frozenset({"monitor", "phase", "result"})
+_CALL_OPTIONS = frozenset(OPTION_NAMES) - {"timeout"}
+_PROBE_FIELDS = frozenset({"send", "expect", "script", "env", "timeout"}) | _CALL_OPTIONS
+_MONITOR_FIELDS = _PROBE_FIELDS | {"name", "url", "interval", "labels"}
+_EXPECT_FIELDS = frozenset(
+    {
+        "contains",
+        "regex",
+        "json",
+        "max_seconds",
+        "warn_seconds",
+        "cert_warn_days",
+        "cert_crit_days",
+    }
+)
+_TOP_FIELDS = frozenset({"listen", "defaults", "monitors", "modules", "concurrency", "retention"})
+
+
+class ConfigError(Error):
+    """The configuration is wrong; the message names the field: ``monitors[2].interval: …``."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}" if where else reason)
+        self.where = where
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """What one check does: a declarative exchange (``send``/``expect``) or a script.
+
+    ``script`` is an absolute path when set; ``options`` carries the timeout and TLS.
+    """
+
+    options: Options
+    send: str = "ping"
+    expect: Expectations = field(default_factory=Expectations)
+    script: str | None = None
+    env: tuple[str, ...] = ()
+
+    @property
+    def timeout(self) -> float:
+        """Seconds one check may take."""
+        return self.options.timeout
+
+
+@dataclass(frozen=True, slots=True)
+class Monitor:
+    """A named check on a schedule. ``url`` is ``None`` for scripted monitors.
+
+    ``fingerprint`` is the validated entry as canonical JSON: a reload restarts a
+    monitor only when it changes.
+    """
+
+    name: str
+    url: str | None
+    probe: Probe
+    interval: float
+    labels: tuple[tuple[str, str], ...]
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    """The whole configuration, validated."""
+
+    listen: str = DEFAULT_LISTEN
+    monitors: tuple[Monitor, ...] = ()
+    modules: Mapping[str, Probe] = field(default_factory=dict)
+    concurrency: int = 100
+    retention: float = 7 * 86400.0
+
+
+def load_config(path: Path) -> AgentConfig:
+    """Read and validate ``path``; scripts are found relative to its directory."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise ConfigError("", f"cannot read {path}: {reason}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError("", f"cannot read {path}: not UTF-8 text") from exc
+    return parse_config(text, base=path.resolve().parent)
+
+
+def parse_config(text: str, *, base: Path) -> AgentConfig:
+    """Validate a configuration's YAML text; raise :class:`ConfigError` at the first fault."""
+    import yaml
+
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        raise ConfigError("", f"invalid YAML{where}: {problem}") from None
+    if document is None:
+        document = {}
+    top = _mapping("", document)
+    _known_fields("", top, _TOP_FIELDS)
+    defaults = _mapping("defaults", top.get("defaults", {}))
+    _known_fields("defaults", defaults, frozenset({"interval", "timeout"}))
+    default_interval = _duration("defaults.interval", defaults.get("interval", "30s"))
+    default_timeout = _duration("defaults.timeout", defaults.get("timeout", "10s"))
+    monitors = _monitors(top.get("monitors", []), base, default_interval, default_timeout)
+    modules_field = _mapping("modules", top.get("modules", {}))
+    modules = {}
+    for name, raw in modules_field.items():
+        entry = _mapping(f"modules.{name}", raw)
+        _known_fields(f"modules.{name}", entry, _PROBE_FIELDS)
+        modules[name] = _probe(f"modules.{name}", entry, base, default_timeout)
+    listen = top.get("listen", DEFAULT_LISTEN)
+    if not isinstance(listen, str):
+        raise ConfigError("listen", f"expected HOST:PORT, got {_shown(listen)}")
+    parse_listen(listen, where="listen")
+    return AgentConfig(
+        listen=listen,
+        monitors=monitors,
+        modules=modules,
+        concurrency=_positive_int("concurrency", top.get("concurrency", 100)),
+        retention=_duration("retention", top.get("retention", "7d")),
+    )
+
+
+def parse_duration(value: Any) -> float:
+    """``30s``, ``1m``, ``500ms``, ``2h``, ``7d``, or a number of seconds; else ``ValueError``."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value.strip())):
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    else:
+        raise ValueError(f"expected a duration like 30s, got {_shown(value)}")
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"expected a positive duration, got {_shown(value)}")
+    return seconds
+
+
+def parse_listen(text: str, *, where: str = "--listen") -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) as ``(host, port)``."""
+    host, sep, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(where, f"expected HOST:PORT, got {_shown(text)}")
+    return host, int(port)
+
+
+def _monitors(
+    value: Any, base: Path, default_interval: float, default_timeout: float
+) -> tuple[Monitor, ...]:
+    if not isinstance(value, list):
+        raise ConfigError("monitors", f"expected a list, got {_kind(value)}")
+    seen: dict[str, int] = {}
+    monitors = []
+    for index, raw in enumerate(value):
+        where = f"monitors[{index}]"
+        entry = _mapping(where, raw)
+        _known_fields(where, entry, _MONITOR_FIELDS)
+        if "name" not in entry:
+            raise ConfigError(f"{where}.name", "required")
+        name = entry["name"]
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ConfigError(
+                f"{where}.name",
+                f"expected letters, digits, '.', '_' or '-' (at most 128), got {_shown(name)}",
+            )
+        if name in seen:
+            raise ConfigError(f"{where}.name", f'"{name}" is already monitors[{seen[name]}]')
+        seen[name] = index
+        url = entry.get("url")
+        if (url is None) == (entry.get("script") is None):
+            raise ConfigError(where, "needs exactly one of url and script")
+        if url is not None:
+            url = _url(f"{where}.url", url)
+        probe = _probe(where, entry, base, default_timeout)
+        interval = _duration(f"{where}.interval", entry.get("interval", default_interval))
+        labels = _labels(f"{where}.labels", entry.get("labels", {}))
+        fingerprint = json.dumps(
+            {"entry": entry, "interval": interval, "timeout": probe.timeout},
+            sort_keys=True,
+            default=str,
+        )
+        monitors.append(Monitor(name, url, probe, interval, labels, fingerprint))
+    return tuple(monitors)
+
+
+def _probe(where: str, entry: Mapping[str, Any], base: Path, default_timeout: float) -> Probe:
+    timeout = _duration(f"{where}.timeout", entry.get("timeout", default_timeout))
+    options = _options(where, entry, timeout)
+    script = entry.get("script")
+    if script is not None:
+        if not isinstance(script, str) or not script:
+            raise ConfigError(f"{where}.script", f"expected a file name, got {_shown(script)}")
+        for name in ("send", "expect"):
+            if name in entry:
+                raise ConfigError(f"{where}.{name}", "a scripted check has no send or expect")
+        path = (base / script).resolve()
+        if not path.is_file():
+            raise ConfigError(f"{where}.script", f"no such file: {path}")
+        return Probe(options=options, script=str(path), env=_env(f"{where}.env", entry))
+    if "env" in entry:
+        raise ConfigError(f"{where}.env", "only a scripted check reads the environment")
+    send = entry.get("send", "ping")
+    if not isinstance(send, str):
+        raise ConfigError(f"{where}.send", f"expected text, got {_shown(send)}")
+    expect = _expect(f"{where}.expect", entry.get("expect", {}))
+    return Probe(options=options, send=send, expect=expect)
+
+
+def _options(where: str, entry: Mapping[str, Any], timeout: float) -> Options:
+    values = {name: entry[name] for name in _CALL_OPTIONS if name in entry}
+    try:
+        return make_options(timeout=timeout, **values)
+    except Error as exc:
+        # make_options names the option; the config names where it is.
+        name = getattr(exc, "name", "")
+        reason = getattr(exc, "reason", str(exc))
+        raise ConfigError(f"{where}.{name}", reason) from None
+
+
+def _expect(where: str, value: Any) -> Expectations:
+    entry = _mapping(where, value)
+    _known_fields(where, entry, _EXPECT_FIELDS)
+    contains = entry.get("contains")
+    if contains is not None and not isinstance(contains, str):
+        raise ConfigError(f"{where}.contains", f"expected text, got {_shown(contains)}")
+    regex = None
+    if "regex" in entry:
+        pattern = entry["regex"]
+        if not isinstance(pattern, str):
+            raise ConfigError(f"{where}.regex", f"expected text, got {_shown(pattern)}")
+        try:
+            regex = re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"{where}.regex", f"invalid regular expression: {exc}") from None
+    fields = _mapping(f"{where}.json", entry.get("json", {}))
+    json_fields = tuple(_json_fields(fields, ""))
+    return Expectations(
+        contains=contains,
+        regex=regex,
+        json_fields=json_fields,
+        warning=_seconds_range(f"{where}.warn_seconds", entry.get("warn_seconds")),
+        critical=_seconds_range(f"{where}.max_seconds", entry.get("max_seconds")),
+        cert_warn_days=_days(f"{where}.cert_warn_days", entry.get("cert_warn_days")),
+        cert_crit_days=_days(f"{where}.cert_crit_days", entry.get("cert_crit_days")),
+    )
+
+
+def _json_fields(fields: Mapping[str, Any], prefix: str) -> list[tuple[str, Any]]:
+    # {status: ok, data: {n: 1}} means the fields status and data.n, as --expect-json does.
+    pairs: list[tuple[str, Any]] = []
+    for key, wanted in fields.items():
+        path = f"{prefix}{key}"
+        if isinstance(wanted, dict) and wanted:
+            pairs += _json_fields(wanted, f"{path}.")
+        else:
+            pairs.append((path, wanted))
+    return pairs
+
+
+def _seconds_range(where: str, value: Any) -> Range | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(where, f"expected a positive number of seconds, got {_shown(value)}")
+    return Range.parse(f"{value:g}")
+
+
+def _days(where: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(where, f"expected a whole number of days, got {_shown(value)}")
+    return value
+
+
+def _env(where: str, entry: Mapping[str, Any]) -> tuple[str, ...]:
+    names = entry.get("env", [])
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise ConfigError(where, f"expected a list of variable names, got {_shown(names)}")
+    return tuple(names)
+
+
+def _labels(where: str, value: Any) -> tuple[tuple[str, str], ...]:
+    labels = _mapping(where, value)
+    pairs = []
+    for name, text in labels.items():
+        if not isinstance(name, str) or not _LABEL.match(name) or name.startswith("__"):
+            raise ConfigError(where, f"{_shown(name)} is not a Prometheus label name")
+        if name in _RESERVED_LABELS:
+            raise ConfigError(f"{where}.{name}", "reserved by the agent")
+        if not isinstance(text, str | int | float) or isinstance(text, bool):
+            raise ConfigError(f"{where}.{name}", f"expected text, got {_shown(text)}")
+        pairs.append((name, str(text)))
+    return tuple(sorted(pairs))
+
+
+def _url(where: str, value: Any) -> str:
+    from ..url import parse_url
+
+    if not isinstance(value, str):
+        raise ConfigError(where, f"expected a ws:// or wss:// URL, got {_shown(value)}")
+    try:
+        parse_url(value)
+    except Error as exc:
+        raise ConfigError(where, str(exc)) from None
+    return value
+
+
+def _duration(where: str, value: Any) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ConfigError(where, str(exc)) from None
+
+
+def _positive_int(where: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(where, f"expected a positive whole number, got {_shown(value)}")
+    return value
+
+
+def _mapping(where: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(where or "(top level)", f"expected a mapping, got {_kind(value)}")
+    for key in value:
+        if not isinstance(key, str):
+            raise ConfigError(where or "(top level)", f"keys must be text, got {_shown(key)}")
+    return value
+
+
+def _known_fields(where: str, entry: Mapping[str, Any], known: frozenset[str]) -> None:
+    for key in entry:
+        if key not in known:
+            raise ConfigError(f"{where}.{key}" if where else key, "unknown field")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "text"
+    return "nothing" if value is None else _shown(value)
+
+
+def _shown(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except ValueError:
+        return repr(value)

@@ -1,0 +1,227 @@
+"""The agent's HTTP interface (aiohttp): ``/metrics``, ``/probe``, the JSON API and ``/``.
+
+``/probe`` follows blackbox_exporter: ``target`` and ``module`` parameters, the
+``X-Prometheus-Scrape-Timeout-Seconds`` header, ``debug=true`` for a readable log;
+a request it cannot run is HTTP 400 with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from prometheus_client.exposition import generate_latest
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import CollectorRegistry
+
+from ..errors import Error
+from ..url import parse_url
+from .metrics import ResultsCollector, probe_registry, render
+from .page import render_page
+
+if TYPE_CHECKING:
+    from .service import Agent
+
+__all__ = ["SCRAPE_TIMEOUT_OFFSET", "make_app"]
+
+#: Seconds left to Prometheus under its scrape timeout, as blackbox_exporter does.
+SCRAPE_TIMEOUT_OFFSET = 0.5
+_CHART_POINTS = 60
+_RESULTS_LIMIT = 10_000
+_AGENT = web.AppKey("agent", object)
+_REGISTRY = web.AppKey("registry", CollectorRegistry)
+
+
+class _BadRequest(Exception):
+    """A request the agent cannot serve; the text is the one-line reason."""
+
+
+def make_app(agent: Agent) -> web.Application:
+    """The application serving ``agent``."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ResultsCollector(agent.monitor_rows, facts=agent.facts))
+    ProcessCollector(registry=registry)
+    app = web.Application(middlewares=[_bad_requests])
+    app[_AGENT] = agent
+    app[_REGISTRY] = registry
+    app.router.add_get("/", _page)
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/probe", _probe)
+    app.router.add_get("/api/monitors", _monitors)
+    app.router.add_get("/api/monitors/{name}/results", _results)
+    return app
+
+
+@web.middleware
+async def _bad_requests(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+    except _BadRequest as exc:
+        return web.Response(status=400, text=f"{exc}\n")
+    return response
+
+
+def _agent(request: web.Request) -> Agent:
+    return request.app[_AGENT]  # type: ignore[return-value]
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body, content_type = render(request.app[_REGISTRY], request.headers.get("Accept"))
+    return _exposition(body, content_type)
+
+
+async def _probe(request: web.Request) -> web.Response:
+    agent = _agent(request)
+    query = request.query
+    target = query.get("target")
+    name = query.get("module")
+    if not target:
+        raise _BadRequest("missing parameter target")
+    if not name:
+        raise _BadRequest("missing parameter module")
+    module = agent.config.modules.get(name)
+    if module is None:
+        raise _BadRequest(f'unknown module "{_clip(name)}"')
+    if module.script is None:
+        try:
+            parse_url(target)
+        except Error as exc:
+            raise _BadRequest(str(exc)) from None
+    elif any(ord(char) < 32 or ord(char) == 127 for char in target) or len(target) > 4096:
+        raise _BadRequest("invalid target: control characters, or longer than 4096")
+    timeout = _scrape_timeout(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds"))
+    debug = query.get("debug", "").lower() == "true"
+    lines: list[str] = []
+    started = time.monotonic()
+
+    def log(line: str) -> None:
+        lines.append(f"+{time.monotonic() - started:.6f}s {line}")
+
+    outcome = await agent.probe(module, target, timeout=timeout, log=log if debug else None)
+    registry = probe_registry(outcome)
+    if not debug:
+        body, content_type = render(registry, request.headers.get("Accept"))
+        return _exposition(body, content_type)
+    shown_timeout = module.timeout if timeout is None else min(timeout, module.timeout)
+    text = "\n".join(
+        [
+            f"Logs for the probe of {target} with module {name}:",
+            *lines,
+            f"Probe {'succeeded' if outcome.success else 'failed'}: "
+            f"{outcome.status.name}{f' - {outcome.error}' if outcome.error else ''}",
+            "",
+            "Metrics that would have been returned:",
+            generate_latest(registry).decode(),
+            "Module configuration:",
+            f"timeout: {shown_timeout:g}s",
+            f"script: {module.script}" if module.script else f"send: {module.send!r}",
+        ]
+    )
+    return web.Response(text=text + "\n", content_type="text/plain")
+
+
+async def _monitors(request: web.Request) -> web.Response:
+    agent = _agent(request)
+    monitors = []
+    for entry in agent.board.entries():
+        monitor = entry.monitor
+        monitors.append(
+            {
+                "name": monitor.name,
+                "url": monitor.url,
+                "script": monitor.probe.script,
+                "interval": monitor.interval,
+                "labels": dict(monitor.labels),
+                "last": entry.last.as_json() if entry.last is not None else None,
+                "counts": {state.name.lower(): count for state, count in entry.runs.items()},
+                "skipped": entry.skipped,
+            }
+        )
+    return web.json_response({"shard": agent.shard_text, "monitors": monitors})
+
+
+async def _results(request: web.Request) -> web.Response:
+    agent = _agent(request)
+    name = request.match_info["name"]
+    if agent.board.get(name) is None:
+        return web.Response(status=404, text=f'no monitor "{_clip(name)}"\n')
+    since = _since(request.query.get("since"))
+    limit = _limit(request.query.get("limit"))
+    results = agent.history.results(name, since=since, limit=limit)
+    return web.json_response(
+        {"monitor": name, "results": [outcome.as_json() for outcome in results]}
+    )
+
+
+async def _page(request: web.Request) -> web.Response:
+    agent = _agent(request)
+    entries = agent.board.entries()
+    recent = {
+        entry.monitor.name: agent.history.results(entry.monitor.name, limit=_CHART_POINTS)
+        for entry in entries
+    }
+    page = render_page(entries, recent, shard=agent.shard_text)
+    return web.Response(text=page, content_type="text/html")
+
+
+def _exposition(body: bytes, content_type: str) -> web.Response:
+    response = web.Response(body=body)
+    # aiohttp refuses a charset inside content_type=; the header is set as a whole.
+    response.headers["Content-Type"] = content_type
+    return response
+
+
+def _scrape_timeout(header: str | None) -> float | None:
+    if header is None:
+        return None
+    try:
+        seconds = float(header)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise _BadRequest(
+            f'invalid X-Prometheus-Scrape-Timeout-Seconds "{_clip(header)}": '
+            "expected a positive number"
+        )
+    # Leave Prometheus time to receive the answer; a tiny budget is halved instead.
+    if seconds > 2 * SCRAPE_TIMEOUT_OFFSET:
+        return seconds - SCRAPE_TIMEOUT_OFFSET
+    return seconds / 2
+
+
+def _since(text: str | None) -> float:
+    if text is None:
+        return 0.0
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        if math.isfinite(seconds):
+            return seconds
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise _BadRequest(
+            f'invalid since "{_clip(text)}": expected Unix seconds or an ISO 8601 time'
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
+
+
+def _limit(text: str | None) -> int:
+    if text is None:
+        return 1000
+    if not text.isdigit() or not 1 <= int(text) <= _RESULTS_LIMIT:
+        raise _BadRequest(f'invalid limit "{_clip(text)}": expected 1 to {_RESULTS_LIMIT}')
+    return int(text)
+
+
+def _clip(text: str, limit: int = 100) -> str:
+    # A reason is one line: whatever the request carried, no newline gets through.
+    shown = text.replace("\n", "\\n").replace("\r", "\\r")
+    return shown if len(shown) <= limit else shown[:limit] + "…"
