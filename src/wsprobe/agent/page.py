@@ -39,7 +39,7 @@ h2{margin:0;font-size:16px;overflow-wrap:anywhere}
 .critical .state{color:var(--critical)}.unknown .state,.none .state{color:var(--unknown)}
 .target,.facts{color:var(--muted);font-size:13px;overflow-wrap:anywhere;margin:2px 0}
 .detail{margin:6px 0;overflow-wrap:anywhere}
-.error{color:var(--critical)}
+.error{color:var(--critical)}.warning .error{color:var(--warning)}
 svg{display:block;width:100%;height:auto;margin-top:6px}
 svg .line{fill:none;stroke:var(--muted);stroke-width:1.5}
 svg .bad{fill:var(--critical)}svg .warn{fill:var(--warning)}
