@@ -42,7 +42,7 @@ demo: $(VENV)/.demo
 
 $(CHROMIUM):
 	$(SUDO) apt-get update
-	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
 test: $(VENV)/.dev $(NODE_DIR)/node_modules/ws/package.json $(CHROMIUM)
 	$(BIN)/ruff format --check src tests examples bench

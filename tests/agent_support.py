@@ -109,9 +109,14 @@ class AgentProcess:
         return code
 
     def kill(self) -> None:
+        """Stop it whatever state it is in: SIGTERM first, SIGKILL when that is not enough."""
         if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
         self._reader.join(timeout=10)
 
 

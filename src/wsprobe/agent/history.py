@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS agent_results (
 CREATE INDEX IF NOT EXISTS agent_results_by_monitor ON agent_results (monitor, time);
 CREATE INDEX IF NOT EXISTS agent_results_by_time ON agent_results (time);
 """
+_PRUNE_EVERY = 60.0
 _COLUMNS = "time, status, value, error, duration, timings, status_code, cert_expires"
 
 
@@ -53,6 +54,7 @@ class History:
         self.retention = retention
         self.path = state_dir / DATABASE_NAME
         self._pending: list[tuple[str, Outcome]] = []
+        self._pruned = 0.0
         try:
             state_dir.mkdir(parents=True, exist_ok=True)
             # The event loop's thread is the only user; the store opens its own connection.
@@ -69,9 +71,13 @@ class History:
         self._pending.append((monitor, outcome))
 
     def flush(self, now: float | None = None) -> None:
-        """Write queued results in one transaction and drop rows past the retention."""
+        """Write queued results in one transaction; at most once a minute, also drop
+        rows past the retention."""
+        now = time.time() if now is None else now
+        prune = now - self._pruned >= _PRUNE_EVERY
+        if not self._pending and not prune:
+            return
         pending, self._pending = self._pending, []
-        cutoff = (time.time() if now is None else now) - self.retention
         rows = [_row(monitor, outcome) for monitor, outcome in pending]
         try:
             with self._transaction():
@@ -80,9 +86,14 @@ class History:
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
-                self._db.execute("DELETE FROM agent_results WHERE time < ?", (cutoff,))
+                if prune:
+                    self._db.execute(
+                        "DELETE FROM agent_results WHERE time < ?", (now - self.retention,)
+                    )
         except sqlite3.Error as exc:
             raise HistoryError(f"cannot write history to {self.path}: {exc}") from exc
+        if prune:
+            self._pruned = now
 
     def results(self, monitor: str, *, since: float = 0.0, limit: int = 1000) -> list[Outcome]:
         """A monitor's results from ``since`` (Unix seconds) on, oldest first, at most ``limit``
