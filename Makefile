@@ -1,4 +1,4 @@
-# Quick start: `make demo` runs the seed's examples against a local server;
+# Quick start: `make demo` runs the seed's examples against a local server, then an agent;
 # `make test` runs lint, types and the whole suite. Both install what they need.
 PYTHON ?= python3
 VENV := .venv
@@ -12,12 +12,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(VENV)/.demo: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[serve,fast]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[serve,fast,agent]'
 	touch $@
 
 $(VENV)/.dev: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,serve,fast]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,serve,fast,agent]'
 	touch $@ $(VENV)/.demo
 
 # The Node.js ws package: a WebSocket peer from another ecosystem for the tests.

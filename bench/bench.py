@@ -472,9 +472,168 @@ def memory(port: int, scripts: int) -> None:
         )
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mib(pid: int, field: str = "VmRSS") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _get(url: str) -> bytes:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=30) as response:
+        body: bytes = response.read()
+        return body
+
+
+def _runs_total(base: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = 0.0
+    for family in text_string_to_metric_families(_get(base + "metrics").decode()):
+        for sample in family.samples:
+            if sample.name == "wsprobe_monitor_runs_total":
+                total += sample.value
+    return total
+
+
+def _agent_run(
+    port: int, monitors: int, interval: int, window: int, *, scripted: bool
+) -> dict[str, float]:
+    """One agent with ``monitors`` checks every ``interval`` s: its cost over ``window`` s."""
+    import re
+
+    with tempfile.TemporaryDirectory() as directory:
+        folder = Path(directory)
+        (folder / "echo.lua").write_text(
+            f'local reply = ws.send_recv("ws://127.0.0.1:{port}/", "{MESSAGE}")\n'
+            f'if reply ~= "{MESSAGE}" then error("unexpected reply") end\n'
+            'return {value = #reply, status = "MetricOk"}\n'
+        )
+        if scripted:
+            entry = "{{name: m{index}, script: echo.lua}}"
+        else:
+            entry = (
+                f"{{{{name: m{{index}}, url: 'ws://127.0.0.1:{port}/', send: {MESSAGE}, "
+                f"expect: {{{{contains: {MESSAGE}}}}}}}}}"
+            )
+        lines = [f"defaults: {{interval: {interval}s, timeout: 5s}}", "concurrency: 200"]
+        lines += ["monitors:"] + [f"  - {entry.format(index=i)}" for i in range(monitors)]
+        (folder / "agent.yaml").write_text("\n".join(lines) + "\n")
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "wsprobe",
+                "agent",
+                str(folder / "agent.yaml"),
+                "--listen",
+                "127.0.0.1:0",
+                "--state-dir",
+                str(folder / "state"),
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert process.stderr is not None
+            match = None
+            while match is None:
+                line = process.stderr.readline()
+                if not line:
+                    raise SystemExit("bench: the agent did not start")
+                match = re.search(r"listening on (http://\S+/)", line)
+            base = match.group(1)
+            time.sleep(interval + 1)  # every monitor has run once: steady state
+            runs_before, cpu_before = _runs_total(base), _cpu_seconds(process.pid)
+            time.sleep(window)
+            cpu = _cpu_seconds(process.pid) - cpu_before
+            runs = _runs_total(base) - runs_before
+            rss = _rss_mib(process.pid)
+            renders = []
+            for _ in range(20):
+                began = time.perf_counter()
+                size = len(_get(base + "metrics"))
+                renders.append(time.perf_counter() - began)
+            return {
+                "cpu": cpu / window,
+                "rate": runs / window,
+                "cpu_per_check": cpu / max(runs, 1),
+                "rss": rss,
+                "peak": _rss_mib(process.pid, "VmHWM"),
+                "render": statistics.median(renders),
+                "size": size,
+            }
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+            if process.stderr is not None:
+                process.stderr.close()
+
+
+def agent(port: int, monitors: int, interval: int, window: int) -> None:
+    """Target 7: `wsprobe agent` with declarative and scripted monitors, next to a
+    `wsprobe check` process per check."""
+    print(
+        f"\n7. wsprobe agent: {monitors} monitors every {interval} s "
+        f"({monitors / interval:.0f} checks/s) on this echo server, measured over {window} s"
+    )
+    results = {
+        kind: _agent_run(port, monitors, interval, window, scripted=kind == "scripted")
+        for kind in ("declarative", "scripted")
+    }
+    for kind, found in results.items():
+        print(
+            f"{'agent, ' + kind:40} {found['cpu'] * 100:6.1f}% of one core  "
+            f"RSS {found['rss']:5.0f} MiB (peak {found['peak']:.0f})  "
+            f"{found['rate']:6.1f} checks/s  {found['cpu_per_check'] * 1e3:6.3f} ms CPU/check"
+        )
+    declarative = results["declarative"]
+    scrape = f"/metrics for {monitors} monitors"
+    print(
+        f"{scrape:40} {declarative['render'] * 1e3:6.1f} ms "
+        f"median of 20 scrapes ({declarative['size'] / 1024:.0f} KiB)"
+    )
+    ratio = results["scripted"]["cpu_per_check"] / declarative["cpu_per_check"]
+    print(f"{'scripted / declarative, CPU per check':40} {ratio:6.2f}x")
+    checks = 30
+    wsprobe_command = str(Path(sys.executable).parent / "wsprobe")
+    url = f"ws://127.0.0.1:{port}/"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    began = time.perf_counter()
+    for _ in range(checks):
+        subprocess.run(
+            [wsprobe_command, "check", url, "--send", MESSAGE, "--expect", MESSAGE],
+            capture_output=True,
+            check=True,
+        )
+    wall = (time.perf_counter() - began) / checks
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    per_check = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / checks
+    rate = monitors / interval
+    print(
+        f"{'a wsprobe check process per check':40} {per_check * rate * 100:6.1f}% of one core "
+        f"for {rate:.0f} checks/s ({per_check * 1e3:.1f} ms CPU, {wall * 1e3:.1f} ms wall each)"
+    )
+    print(
+        f"{'agent vs a process per check':40} "
+        f"{per_check / declarative['cpu_per_check']:6.1f}x less CPU per check"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds, for a smoke run")
+    parser.add_argument("--only-agent", action="store_true", help="only the agent's section")
+    parser.add_argument(
+        "--agent-monitors", type=int, default=1000, help="monitors of the agent's section"
+    )
     args = parser.parse_args()
     rounds, per_round = (2, 50) if args.quick else (5, 300)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -486,12 +645,16 @@ def main() -> int:
     port = free_port()
     server = Server([str(build("wsecho")), str(port)])
     try:
+        if args.only_agent:
+            agent(port, args.agent_monitors, 10, 10 if args.quick else 30)
+            return 0
         one_shot(port, rounds, per_round)
         rates = throughput(port, 2000, 200, 3)
         through_lua(port, 2000, 200, 3, rates["wsprobe.send_recv_async"])
         tls_one_shot(rounds, per_round // 2)
         processes(port, 10 if args.quick else 30)
         memory(port, 2000 if args.quick else 10000)
+        agent(port, args.agent_monitors, 10, 10 if args.quick else 30)
     finally:
         server.stop()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
