@@ -444,6 +444,40 @@ def test_shards_split_the_monitors_exactly_once(
         ),
     ],
 )
+def test_a_busy_port_is_a_one_line_error(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    path = write_config(tmp_path, "monitors: []\n")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "wsprobe",
+                "agent",
+                path.name,
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--state-dir",
+                str(tmp_path),
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+    assert (done.returncode, done.stderr) == (
+        1,
+        f"wsprobe agent: cannot listen on 127.0.0.1:{port}: address already in use\n",
+    )
+
+
 def test_start_errors(
     config: str, flags: list[str], code: int, message: str, tmp_path: Path
 ) -> None:

@@ -321,3 +321,15 @@ def test_scheduler_never_overlaps_a_monitor_and_counts_skips() -> None:
     assert peak["monitor"] == 1
     assert peak["total"] <= 2
     assert sum(skips.values()) >= 1
+
+
+def test_the_example_config_is_valid() -> None:
+    # The README shows this file as the complete example: it must stay loadable.
+    config = load_config(Path(__file__).resolve().parent.parent / "examples" / "agent.yaml")
+    assert [monitor.name for monitor in config.monitors] == [
+        "echo",
+        "greeting",
+        "slow-echo",
+        "latency-script",
+    ]
+    assert sorted(config.modules) == ["scripted", "ws_echo"]
