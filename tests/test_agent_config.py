@@ -193,7 +193,7 @@ modules:
     assert login.probe.script == str(tmp_path / "monitors" / "login.lua")
     assert (login.interval, login.probe.env) == (60, ("API_TOKEN",))
     assert config.modules["ws_echo"].timeout == 5
-    assert config.retention == 7 * 86400
+    assert config.retention == 86400
 
 
 def test_unreadable_config(tmp_path: Path) -> None:

@@ -109,7 +109,7 @@ class AgentConfig:
     monitors: tuple[Monitor, ...] = ()
     modules: Mapping[str, Probe] = field(default_factory=dict)
     concurrency: int = 100
-    retention: float = 7 * 86400.0
+    retention: float = 86400.0
 
 
 def load_config(path: Path) -> AgentConfig:
@@ -159,7 +159,7 @@ def parse_config(text: str, *, base: Path) -> AgentConfig:
         monitors=monitors,
         modules=modules,
         concurrency=_positive_int("concurrency", top.get("concurrency", 100)),
-        retention=_duration("retention", top.get("retention", "7d")),
+        retention=_duration("retention", top.get("retention", "1d")),
     )
 
 
