@@ -129,6 +129,15 @@ def test_metrics_of_every_kind_of_monitor(
     assert value(samples, "wsprobe_monitor_status", monitor="broken-script") == 2
     assert value(samples, "probe_success", monitor="broken-script") == 0
     assert value(samples, "wsprobe_agent_monitors") == len(MONITORS)
+    # One log line per state change, saying why.
+    agent.wait_for_log(
+        r"wsprobe agent: monitor closing: new -> critical: "
+        r"no response from web socket \(server closed with 1000\)$"
+    )
+    agent.wait_for_log(
+        r"wsprobe agent: monitor slow: new -> warning: reply in 1\.\d+s \(warning 0\.5\)$"
+    )
+    assert not any("monitor echo:" in line for line in agent.lines)  # OK from the start
     assert (value(samples, "process_resident_memory_bytes") or 0) > 0
 
     # The slow monitor (1 s replies every 0.2 s) misses slots, and says so.
@@ -444,6 +453,33 @@ def test_shards_split_the_monitors_exactly_once(
         ),
     ],
 )
+def test_start_errors(
+    config: str, flags: list[str], code: int, message: str, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    path = write_config(tmp_path, config)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wsprobe",
+            "agent",
+            path.name,
+            "--state-dir",
+            str(tmp_path),
+            *flags,
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert (done.returncode, done.stderr) == (code, message + "\n")
+
+
 def test_a_busy_port_is_a_one_line_error(tmp_path: Path) -> None:
     import socket
     import subprocess
@@ -476,30 +512,3 @@ def test_a_busy_port_is_a_one_line_error(tmp_path: Path) -> None:
         1,
         f"wsprobe agent: cannot listen on 127.0.0.1:{port}: address already in use\n",
     )
-
-
-def test_start_errors(
-    config: str, flags: list[str], code: int, message: str, tmp_path: Path
-) -> None:
-    import subprocess
-    import sys
-
-    path = write_config(tmp_path, config)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "wsprobe",
-            "agent",
-            path.name,
-            "--state-dir",
-            str(tmp_path),
-            *flags,
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
-    assert (done.returncode, done.stderr) == (code, message + "\n")

@@ -7,6 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wsprobe.agent.config import ConfigError, Monitor, load_config, parse_config, parse_duration
 from wsprobe.agent.outcome import Outcome, State
@@ -333,3 +336,59 @@ def test_the_example_config_is_valid() -> None:
         "latency-script",
     ]
     assert sorted(config.modules) == ["scripted", "ws_echo"]
+
+
+# Whatever YAML an operator (or an attacker with write access to a config) produces, the
+# only failure is a ConfigError naming a field: never another exception.
+_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+_FIELDS = st.sampled_from(
+    [
+        "name",
+        "url",
+        "script",
+        "send",
+        "expect",
+        "interval",
+        "timeout",
+        "labels",
+        "env",
+        "contains",
+        "regex",
+        "json",
+        "max_seconds",
+        "cafile",
+        "insecure",
+        "headers",
+        "x",
+    ]
+)
+_VALUES = st.recursive(
+    _SCALARS | st.just("ws://127.0.0.1:9/") | st.just("5s"),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_FIELDS, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["monitors", "modules", "defaults", "listen", "retention", "concurrency"]),
+        _VALUES | st.lists(st.dictionaries(_FIELDS, _VALUES, max_size=6), max_size=3),
+        max_size=4,
+    )
+)
+def test_any_document_is_valid_or_a_config_error(document: dict[str, object]) -> None:
+    text = yaml.safe_dump(document)
+    message = "valid"
+    try:
+        parse_config(text, base=Path("/nonexistent"))
+    except ConfigError as exc:
+        message = str(exc)
+    assert message
+    assert "\n" not in message
+
+
+@given(st.text(min_size=1, max_size=40), st.integers(min_value=1, max_value=12))
+def test_every_name_has_exactly_one_shard(name: str, count: int) -> None:
+    owners = [index for index in range(count) if Shard(index, count).owns(name)]
+    assert owners == [shard_of(name, count)]

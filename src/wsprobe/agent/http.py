@@ -100,7 +100,7 @@ async def _probe(request: web.Request) -> web.Response:
     def log(line: str) -> None:
         lines.append(f"+{time.monotonic() - started:.6f}s {line}")
 
-    outcome = await agent.probe(module, target, timeout=timeout, log=log if debug else None)
+    outcome = await agent.probe(name, target, timeout=timeout, log=log if debug else None)
     registry = probe_registry(outcome)
     if not debug:
         body, content_type = render(registry, request.headers.get("Accept"))

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..errors import Error
 from .board import Board
 from .checks import run_check
-from .config import AgentConfig, ConfigError, Monitor, Probe, load_config, parse_listen
+from .config import AgentConfig, ConfigError, Monitor, load_config, parse_listen
 from .history import History, HistoryError
 from .metrics import AgentFacts, MonitorRow
 from .outcome import Outcome
@@ -116,17 +116,18 @@ class Agent:
 
     async def probe(
         self,
-        module: Probe,
+        name: str,
         target: str,
         *,
         timeout: float | None,
         log: Callable[[str], None] | None = None,
     ) -> Outcome:
-        """One check of ``target`` with ``module`` now, within ``timeout`` when given."""
+        """One check of ``target`` with the module ``name`` now, within ``timeout`` when given."""
+        module = self.config.modules[name]
         if timeout is not None and timeout < module.timeout:
             options = dataclasses.replace(module.options, timeout=timeout)
             module = dataclasses.replace(module, options=options)
-        return await run_check(module, name="probe", target=target, log=log)
+        return await run_check(module, name=name, target=target, log=log)
 
     async def close(self, grace: float) -> None:
         """Stop the monitors (``grace`` seconds for checks in flight) and write the history."""
