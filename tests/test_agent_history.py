@@ -37,9 +37,9 @@ def test_retention_reopening_and_a_shared_database(tmp_path: Path) -> None:
         (State.OK, "text", None),
     ]
     assert reopened.results("a", since=now - 60, limit=1)[0].value == "text"
-    latest = reopened.latest(["a", "b", "c"])
-    assert set(latest) == {"a", "b"}
-    assert (latest["b"].status, latest["b"].status_code) == (State.CRITICAL, 404)
+    (latest,) = reopened.results("b")
+    assert (latest.status, latest.error, latest.status_code) == (State.CRITICAL, "down", 404)
+    assert reopened.results("c") == []
     reopened.close()
     with sqlite3.connect(history.path) as db:
         assert db.execute("SELECT value FROM store").fetchall() == [("v",)]

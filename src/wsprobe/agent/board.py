@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .config import Monitor
 from .outcome import Outcome, State
 
-__all__ = ["Board", "Entry"]
+__all__ = ["RECENT", "Board", "Entry"]
+
+#: Outcomes each monitor keeps in memory for the status page's chart.
+RECENT = 60
 
 
 @dataclass
 class Entry:
-    """One monitor's standing: its definition, last outcome and counts since start."""
+    """One monitor's standing: its definition, its latest outcomes (oldest first, the
+    last one in ``last``) and its counts since the agent started."""
 
     monitor: Monitor
-    last: Outcome | None = None
+    recent: deque[Outcome] = field(default_factory=lambda: deque(maxlen=RECENT))
     runs: Counter[State] = field(default_factory=Counter)
     skipped: int = 0
+
+    @property
+    def last(self) -> Outcome | None:
+        """The latest outcome, if any."""
+        return self.recent[-1] if self.recent else None
 
 
 class Board:
@@ -28,14 +37,16 @@ class Board:
     def __init__(self) -> None:
         self._entries: dict[str, Entry] = {}
 
-    def configure(self, monitors: Iterable[Monitor], known: Mapping[str, Outcome]) -> None:
+    def configure(
+        self, monitors: Iterable[Monitor], known: Mapping[str, Sequence[Outcome]]
+    ) -> None:
         """Keep exactly ``monitors``; a new one starts from ``known[name]`` when given
-        (its last result from history), an existing one keeps its counts."""
+        (its latest results from history), an existing one keeps its outcomes and counts."""
         entries = {}
         for monitor in monitors:
             entry = self._entries.get(monitor.name)
             if entry is None:
-                entry = Entry(monitor, last=known.get(monitor.name))
+                entry = Entry(monitor, deque(known.get(monitor.name, ()), maxlen=RECENT))
             entry.monitor = monitor
             entries[monitor.name] = entry
         self._entries = entries
@@ -47,7 +58,7 @@ class Board:
         if entry is None:
             return None
         before = entry.last.status if entry.last is not None else None
-        entry.last = outcome
+        entry.recent.append(outcome)
         entry.runs[outcome.status] += 1
         if before is outcome.status or (before is None and outcome.status is State.OK):
             return None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import Error
@@ -105,20 +104,6 @@ class History:
             (monitor, since, limit),
         ).fetchall()
         return [_outcome(row) for row in reversed(rows)]
-
-    def latest(self, monitors: Iterable[str]) -> dict[str, Outcome]:
-        """The last result of each monitor that has one."""
-        self.flush()
-        found = {}
-        for name in monitors:
-            row = self._db.execute(
-                f"SELECT {_COLUMNS} FROM agent_results WHERE monitor = ? "
-                "ORDER BY time DESC LIMIT 1",
-                (name,),
-            ).fetchone()
-            if row is not None:
-                found[name] = _outcome(row)
-        return found
 
     def close(self) -> None:
         """Write what is queued and close the database."""

@@ -29,7 +29,6 @@ __all__ = ["SCRAPE_TIMEOUT_OFFSET", "make_app"]
 
 #: Seconds left to Prometheus under its scrape timeout, as blackbox_exporter does.
 SCRAPE_TIMEOUT_OFFSET = 0.5
-_CHART_POINTS = 60
 _RESULTS_LIMIT = 10_000
 _AGENT = web.AppKey("agent", object)
 _REGISTRY = web.AppKey("registry", CollectorRegistry)
@@ -158,12 +157,7 @@ async def _results(request: web.Request) -> web.Response:
 
 async def _page(request: web.Request) -> web.Response:
     agent = _agent(request)
-    entries = agent.board.entries()
-    recent = {
-        entry.monitor.name: agent.history.results(entry.monitor.name, limit=_CHART_POINTS)
-        for entry in entries
-    }
-    page = render_page(entries, recent, shard=agent.shard_text)
+    page = render_page(agent.board.entries(), shard=agent.shard_text)
     return web.Response(text=page, content_type="text/html")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime
 import html
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from .board import Entry
 from .outcome import Outcome, State
@@ -59,15 +59,8 @@ _SCRIPT = """
 """
 
 
-def render_page(
-    entries: Sequence[Entry],
-    recent: Mapping[str, Sequence[Outcome]],
-    *,
-    shard: str | None,
-    now: float | None = None,
-) -> str:
-    """The page for ``entries``; ``recent`` holds each monitor's latest outcomes, oldest
-    first, for its chart."""
+def render_page(entries: Sequence[Entry], *, shard: str | None, now: float | None = None) -> str:
+    """The page for ``entries``, each with a chart of its recent outcomes."""
     now = time.time() if now is None else now
     counts = {state: 0 for state in State}
     waiting = 0
@@ -86,7 +79,7 @@ def render_page(
         summary.append(f"<span>{waiting} waiting for a first run</span>")
     if shard:
         summary.append(f"<span>shard {_e(shard)}</span>")
-    cards = "\n".join(_card(entry, recent.get(entry.monitor.name, ()), now) for entry in entries)
+    cards = "\n".join(_card(entry, now) for entry in entries)
     stamp = datetime.datetime.fromtimestamp(now, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return (
         "<!DOCTYPE html>\n"
@@ -102,7 +95,7 @@ def render_page(
     )
 
 
-def _card(entry: Entry, recent: Sequence[Outcome], now: float) -> str:
+def _card(entry: Entry, now: float) -> str:
     monitor, last = entry.monitor, entry.last
     state = last.status.name.lower() if last is not None else "none"
     shown_state = state if last is not None else "waiting"
@@ -127,7 +120,7 @@ def _card(entry: Entry, recent: Sequence[Outcome], now: float) -> str:
         lines.append(f'<p class="facts">{" · ".join(facts)}</p>')
     if entry.skipped:
         lines.append(f'<p class="facts">{entry.skipped} runs skipped (previous still going)</p>')
-    lines.append(_chart(monitor.name, recent))
+    lines.append(_chart(monitor.name, list(entry.recent)))
     lines.append("</article>")
     return "".join(lines)
 

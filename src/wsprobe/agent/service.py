@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import Error
-from .board import Board
+from .board import RECENT, Board
 from .checks import run_check
 from .config import AgentConfig, ConfigError, Monitor, load_config, parse_listen
 from .history import History, HistoryError
@@ -138,9 +138,11 @@ class Agent:
 
     def _apply(self, config: AgentConfig) -> tuple[list[str], list[str]]:
         mine = [monitor for monitor in config.monitors if self.shard.owns(monitor.name)]
-        known = self.history.latest(
-            monitor.name for monitor in mine if self.board.get(monitor.name) is None
-        )
+        known = {
+            monitor.name: self.history.results(monitor.name, limit=RECENT)
+            for monitor in mine
+            if self.board.get(monitor.name) is None
+        }
         self.board.configure(mine, known)
         return self.scheduler.update(mine)
 
