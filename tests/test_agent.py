@@ -58,7 +58,7 @@ monitors:
     expect: {{contains: status, regex: "^[{{]", json: {{status: ok}}, max_seconds: 2}}
     labels: {{team: core, tier: 1}}
   - name: closing
-    url: {servers.ws}/close
+    url: ws://user:secret@{servers.ws.removeprefix("ws://")}/close
   - name: slow
     url: {servers.ws}/delay
     expect: {{warn_seconds: 0.5}}
@@ -182,6 +182,8 @@ def test_api_lists_monitors_and_their_results(
     assert echo["interval"] == 0.2
     assert echo["last"]["status"] == "ok"
     assert echo["counts"]["ok"] >= 3
+    # Credentials in a URL are used, never shown.
+    assert listing["monitors"][1]["url"] == f"{servers.ws}/close"
     broken = listing["monitors"][5]
     assert broken["last"]["status"] == "critical"
     assert broken["last"]["error"] == "broken-script:1: the service is down"

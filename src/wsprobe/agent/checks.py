@@ -12,6 +12,7 @@ from ..cli.plugin import State, judge, judge_error
 from ..client import probe_with_async
 from ..errors import ConnectError, Error, InvalidOption, InvalidURL
 from ..models import Result
+from ..url import redact
 from .config import Probe
 from .outcome import Outcome
 from .scripts import run_monitor_script
@@ -53,7 +54,7 @@ async def run_check(
         say(f"script returned {_plain(value)!r}: {state.name}")
         return Outcome(started, state, duration, value=_plain(value), error=error)
     assert target is not None  # a declarative check always has a URL
-    say(f"sending {json.dumps(probe.send)} to {target} (timeout {probe.timeout:g}s)")
+    say(f"sending {json.dumps(probe.send)} to {redact(target)} (timeout {probe.timeout:g}s)")
     try:
         result = await probe_with_async(target, probe.send, probe.options)
     except (InvalidURL, InvalidOption) as exc:

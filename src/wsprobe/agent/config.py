@@ -100,6 +100,13 @@ class Monitor:
     labels: tuple[tuple[str, str], ...]
     fingerprint: str
 
+    @property
+    def shown_url(self) -> str | None:
+        """``url`` without ``user:password@``, for anything people or programs read."""
+        from ..url import redact
+
+        return None if self.url is None else redact(self.url)
+
 
 @dataclass(frozen=True, slots=True)
 class AgentConfig:

@@ -18,7 +18,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
 from ..errors import Error
-from ..url import parse_url
+from ..url import parse_url, redact
 from .metrics import ResultsCollector, probe_registry, render
 from .page import render_page
 
@@ -107,7 +107,7 @@ async def _probe(request: web.Request) -> web.Response:
     shown_timeout = module.timeout if timeout is None else min(timeout, module.timeout)
     text = "\n".join(
         [
-            f"Logs for the probe of {target} with module {name}:",
+            f"Logs for the probe of {redact(target)} with module {name}:",
             *lines,
             f"Probe {'succeeded' if outcome.success else 'failed'}: "
             f"{outcome.status.name}{f' - {outcome.error}' if outcome.error else ''}",
@@ -130,7 +130,7 @@ async def _monitors(request: web.Request) -> web.Response:
         monitors.append(
             {
                 "name": monitor.name,
-                "url": monitor.url,
+                "url": monitor.shown_url,
                 "script": monitor.probe.script,
                 "interval": monitor.interval,
                 "labels": dict(monitor.labels),

@@ -99,7 +99,7 @@ def _card(entry: Entry, now: float) -> str:
     monitor, last = entry.monitor, entry.last
     state = last.status.name.lower() if last is not None else "none"
     shown_state = state if last is not None else "waiting"
-    target = monitor.url or f"script {monitor.probe.script}"
+    target = monitor.shown_url or f"script {monitor.probe.script}"
     lines = [
         f'<article class="monitor {state}" data-monitor="{_e(monitor.name)}">',
         f'<div class="top"><h2>{_e(monitor.name)}</h2>'

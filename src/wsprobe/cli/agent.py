@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime
 import os
 import sys
@@ -52,8 +51,10 @@ def run(args: argparse.Namespace) -> int:
     except Error as exc:
         print(f"wsprobe agent: {exc}", file=sys.stderr)
         return 2
+    from ..lua.runner import run_event_loop
+
     try:
-        asyncio.run(
+        run_event_loop(
             serve(
                 Path(args.config),
                 listen=args.listen,

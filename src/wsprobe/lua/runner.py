@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from ..errors import InvalidOption
 from ..options import Options
@@ -22,7 +22,9 @@ from .output import Output, ScriptOutcome
 from .registry import IN_PLACE, ScriptContext, serve
 from .runtime import Done, Failed, LuaScript, Request, ScriptLimits, Step
 
-__all__ = ["RunSettings", "ScriptOutcome", "run_script", "run_scripts"]
+__all__ = ["RunSettings", "ScriptOutcome", "run_event_loop", "run_script", "run_scripts"]
+
+T = TypeVar("T")
 
 # From this many scripts in flight, each waiting script's Lua state is compacted.
 _COMPACT_FROM = 1000
@@ -90,13 +92,12 @@ def run_scripts(
         stdout=stdout,
         stderr=stderr,
     )
-    outcomes = _event_loop_run(_run_all(paths, settings, output))
+    outcomes = run_event_loop(_run_all(paths, settings, output))
     return 0 if all(outcome.ok for outcome in outcomes) else 1
 
 
-def _event_loop_run(
-    coroutine: Coroutine[Any, Any, list[ScriptOutcome]],
-) -> list[ScriptOutcome]:
+def run_event_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` to its end on a new event loop: uvloop's when installed."""
     try:
         import uvloop
     except ImportError:
