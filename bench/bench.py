@@ -551,9 +551,13 @@ def _agent_run(
                 match = re.search(r"listening on (http://\S+/)", line)
             base = match.group(1)
             time.sleep(interval + 1)  # every monitor has run once: steady state
+            # The counts are read at the start of each scrape: the rate's window runs
+            # from one request to the other.
+            counted = time.perf_counter()
             runs_before, cpu_before = _runs_total(base), _cpu_seconds(process.pid)
             time.sleep(window)
             cpu = _cpu_seconds(process.pid) - cpu_before
+            counting = time.perf_counter() - counted
             runs = _runs_total(base) - runs_before
             rss = _rss_mib(process.pid)
             renders = []
@@ -563,7 +567,7 @@ def _agent_run(
                 renders.append(time.perf_counter() - began)
             return {
                 "cpu": cpu / window,
-                "rate": runs / window,
+                "rate": runs / counting,
                 "cpu_per_check": cpu / max(runs, 1),
                 "rss": rss,
                 "peak": _rss_mib(process.pid, "VmHWM"),
