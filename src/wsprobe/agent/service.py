@@ -94,12 +94,12 @@ class Agent:
         return True
 
     def monitor_rows(self) -> list[MonitorRow]:
-        """Each configured monitor for ``/metrics``."""
+        """Each configured monitor for ``/metrics``: a snapshot, safe to read on a thread."""
         return [
             MonitorRow(
                 {"monitor": entry.monitor.name, **dict(entry.monitor.labels)},
                 entry.last,
-                entry.runs,
+                dict(entry.runs),
                 entry.skipped,
             )
             for entry in self.board.entries()
@@ -110,7 +110,7 @@ class Agent:
         return AgentFacts(
             monitors=len(self.board),
             in_flight=self.scheduler.in_flight,
-            reloads=self.reloads,
+            reloads=dict(self.reloads),
             last_reload_ok=self.last_reload_ok,
         )
 
