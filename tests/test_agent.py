@@ -20,7 +20,11 @@ from wsprobe.agent.sharding import shard_of
 SCRIPT_WARNING = 'return {value = 42, status = "MetricWarning"}\n'
 SCRIPT_FAILS = 'error("the service is down")\n'
 # The port of TARGET, as the script's value: proof the target reached the script.
-SCRIPT_TARGET = 'return tonumber(string.match(os.getenv("TARGET"), ":(%d+)/"))\n'
+SCRIPT_TARGET = (
+    'print("probing", os.getenv("TARGET"))\n'
+    'log.warn("about to return")\n'
+    'return tonumber(string.match(os.getenv("TARGET"), ":(%d+)/"))\n'
+)
 
 
 @pytest.fixture
@@ -244,6 +248,12 @@ def test_probe_like_blackbox_exporter(
     port = servers.ws.rsplit(":", 1)[1]
     _, _, scripted = agent.get(f"/probe?target={servers.ws}/&module=scripted")
     assert value(samples_of(scripted), "wsprobe_monitor_value") == int(port)
+
+    _, _, scripted_debug = agent.get(f"/probe?target={servers.ws}/&module=scripted&debug=true")
+    assert f"running script {tmp_path / 'target.lua'} (timeout 5s)" in scripted_debug
+    assert f"probing\t{servers.ws}/\n" in scripted_debug
+    assert "WARN about to return\n" in scripted_debug
+    assert f"script returned {port}: OK" in scripted_debug
 
     status, headers, debug = agent.get(
         f"/probe?target={servers.ws}/binary&module=ws_echo&debug=true"
@@ -514,3 +524,22 @@ def test_a_busy_port_is_a_one_line_error(tmp_path: Path) -> None:
         1,
         f"wsprobe agent: cannot listen on 127.0.0.1:{port}: address already in use\n",
     )
+
+
+def test_sigterm_cuts_a_check_that_outlasts_the_grace(
+    servers: Servers, tmp_path: Path, agents: list[AgentProcess]
+) -> None:
+    path = write_config(
+        tmp_path,
+        f"monitors:\n  - {{name: silent, url: '{servers.ws}/silent', interval: 0.2s, timeout: 60s}}\n",
+    )
+    agent = start(agents, path, tmp_path / "state")
+    wait_for(
+        lambda: value(agent.metrics(), "wsprobe_agent_checks_in_flight") == 1, 30, "in flight"
+    )
+    started = time.monotonic()
+    assert agent.stop() == 0
+    # 5 s of grace, not the check's 60 s; generous bound for a loaded machine.
+    assert time.monotonic() - started < 30
+    assert any(line.endswith("stopped 1 checks still running after 5s") for line in agent.lines)
+    assert agent.lines[-1].endswith("wsprobe agent: stopped")
