@@ -148,6 +148,17 @@ def monitor(extra: str = "", name: str = "a") -> str:
             "a: !!python/object:os.system x\n",
             "invalid YAML at line 1 column 4: could not determine a constructor for the tag 'tag:yaml.org,2002:python/object:os.system'",
         ),
+        ("a: &x [*x]\n", "invalid YAML: an alias refers to a collection that contains it"),
+        ("a: " + "[" * 60 + "]" * 60 + "\n", "invalid YAML: nested deeper than 50 levels"),
+        ("a: " + "[" * 5000 + "]" * 5000 + "\n", "invalid YAML: nested deeper than 50 levels"),
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n"
+                for p, c in zip("abcdefg", "bcdefgh", strict=True)
+            ),
+            "invalid YAML: more than 1000000 values once aliases expand",
+        ),
     ],
 )
 def test_config_errors_name_the_field(text: str, message: str, tmp_path: Path) -> None:

@@ -54,6 +54,9 @@ _EXPECT_FIELDS = frozenset(
         "cert_crit_days",
     }
 )
+# Bounds on what aliases can make of a small file (a "billion laughs" document).
+_MAX_DEPTH = 50
+_MAX_VALUES = 1_000_000
 _TOP_FIELDS = frozenset({"listen", "defaults", "monitors", "modules", "concurrency", "retention"})
 
 
@@ -142,6 +145,9 @@ def parse_config(text: str, *, base: Path) -> AgentConfig:
         problem = getattr(exc, "problem", None) or "not valid YAML"
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
         raise ConfigError("", f"invalid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise ConfigError("", f"invalid YAML: nested deeper than {_MAX_DEPTH} levels") from None
+    _check_size(document, {}, set())
     if document is None:
         document = {}
     top = _mapping("", document)
@@ -168,6 +174,28 @@ def parse_config(text: str, *, base: Path) -> AgentConfig:
         concurrency=_positive_int("concurrency", top.get("concurrency", 100)),
         retention=_duration("retention", top.get("retention", "1d")),
     )
+
+
+def _check_size(value: Any, sizes: dict[int, int], path: set[int]) -> int:
+    # Counts the values the document stands for once aliases are expanded, visiting each
+    # shared collection once, so that a hostile file cannot make validation explode.
+    if not isinstance(value, dict | list):
+        return 1
+    key = id(value)
+    if key in path:
+        raise ConfigError("", "invalid YAML: an alias refers to a collection that contains it")
+    if key in sizes:
+        return sizes[key]
+    if len(path) >= _MAX_DEPTH:
+        raise ConfigError("", f"invalid YAML: nested deeper than {_MAX_DEPTH} levels")
+    path.add(key)
+    children = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+    size = 1 + sum(_check_size(child, sizes, path) for child in children)
+    path.discard(key)
+    if size > _MAX_VALUES:
+        raise ConfigError("", f"invalid YAML: more than {_MAX_VALUES} values once aliases expand")
+    sizes[key] = size
+    return size
 
 
 def parse_duration(value: Any) -> float:
