@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import Error
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["configure", "run"]
 
@@ -40,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    # Imported here: `wsprobe check` starts once per check and never needs them.
+    from pathlib import Path
+
     from ..agent.config import ConfigError, parse_listen
     from ..agent.service import serve
     from ..agent.sharding import Shard
@@ -73,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _state_dir(given: str | None) -> Path:
+    from pathlib import Path
+
     if given:
         return Path(given)
     if os.environ.get("WSPROBE_STATE_DIR"):
@@ -82,5 +89,7 @@ def _state_dir(given: str | None) -> Path:
 
 
 def _log(line: str) -> None:
+    import datetime
+
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
     print(f"{stamp}Z wsprobe agent: {line}", file=sys.stderr, flush=True)
