@@ -167,9 +167,8 @@ async def serve(
     state_dir: Path,
     shard: Shard,
     log: Callable[[str], None],
-    ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Run the agent until SIGTERM or SIGINT. ``ready`` gets the base URL once listening.
+    """Run the agent until SIGTERM or SIGINT; log ``listening on URL`` once it listens.
 
     Raises :class:`ConfigError` for a bad configuration and :class:`AgentError` when
     the agent cannot listen or open its state.
@@ -200,8 +199,6 @@ async def serve(
     total = len(agent.config.monitors)
     where = f", shard {agent.shard_text}" if agent.shard_text else ""
     log(f"listening on {url} ({len(agent.board)} of {total} monitors{where})")
-    if ready is not None:
-        ready(url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, agent.reload)
