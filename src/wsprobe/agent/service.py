@@ -198,12 +198,13 @@ async def serve(
     url = f"http://{f'[{host}]' if ':' in host else host}:{bound}/"
     total = len(agent.config.monitors)
     where = f", shard {agent.shard_text}" if agent.shard_text else ""
-    log(f"listening on {url} ({len(agent.board)} of {total} monitors{where})")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, agent.reload)
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    # Said once the signals are ours: from this line on, SIGHUP reloads and never kills.
+    log(f"listening on {url} ({len(agent.board)} of {total} monitors{where})")
     flusher = asyncio.create_task(_flush_forever(agent))
     try:
         await stop.wait()
