@@ -28,9 +28,13 @@ __all__ = [
     "BINARY_MESSAGE",
     "NO_RESPONSE",
     "BinaryMessage",
+    "CacheError",
     "ConnectError",
     "ConnectErrorKind",
     "Error",
+    "HttpError",
+    "HttpErrorKind",
+    "InvalidDate",
     "InvalidOption",
     "InvalidURL",
     "NoResponse",
@@ -38,12 +42,14 @@ __all__ = [
     "ReplyTooLarge",
     "ScriptCallError",
     "SessionClosed",
+    "StoreError",
 ]
 
 NO_RESPONSE = "no response from web socket"
 BINARY_MESSAGE = "ws binary messages not supported"
 
 ConnectErrorKind = Literal["refused", "dns", "tls", "http", "timeout", "protocol", "network"]
+HttpErrorKind = Literal["timeout", "too-large", "protocol", "network"]
 
 
 class Error(Exception):
@@ -169,3 +175,47 @@ class SessionClosed(Error):
         self.url = url
         self.close_code = close_code
         self.close_reason = close_reason
+
+
+class HttpError(Error):
+    """An HTTP request failed after its connection was open (failing to connect is a
+    :class:`ConnectError`, as for WebSockets).
+
+    ``kind`` says how; ``url`` is the URL without credentials.
+    """
+
+    def __init__(self, method: str, url: str, kind: HttpErrorKind, detail: str) -> None:
+        super().__init__(f"http {method} {url}: {detail}")
+        self.method = method
+        self.url = url
+        self.kind: HttpErrorKind = kind
+        self.detail = detail
+
+
+class StoreError(Error):
+    """The persistent store refused a value or could not reach its database.
+
+    The message names the operation: ``store.put: value larger than 1048576 bytes as JSON``.
+    """
+
+    def __init__(self, operation: str, detail: str) -> None:
+        super().__init__(f"{operation}: {detail}")
+        self.operation = operation
+        self.detail = detail
+
+
+class CacheError(Error):
+    """The run's cache refused an operation: ``cache.mark_pending: key "k" is already pending``."""
+
+    def __init__(self, operation: str, detail: str) -> None:
+        super().__init__(f"{operation}: {detail}")
+        self.operation = operation
+        self.detail = detail
+
+
+class InvalidDate(Error):
+    """A date is not in RFC 3339 form: ``time.parse: invalid RFC 3339 date "15/01/2024"``."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(f'time.parse: invalid RFC 3339 date "{text}"')
+        self.text = text

@@ -24,6 +24,7 @@ __all__ = [
     "boolean",
     "close_frame",
     "default_timeout",
+    "header_pairs",
     "make_options",
     "options_from_mapping",
     "seconds",
@@ -200,6 +201,17 @@ def _header_value(name: str, value: Any) -> str:
 
 
 def _headers(value: Any) -> tuple[tuple[str, str], ...]:
+    return header_pairs(value, reserved=_RESERVED_HEADERS, purpose="the WebSocket handshake")
+
+
+def header_pairs(
+    value: Any, *, reserved: frozenset[str], purpose: str
+) -> tuple[tuple[str, str], ...]:
+    """Check a ``headers`` option (a mapping or pairs) and return ``(name, value)`` pairs.
+
+    Names must be HTTP tokens and not in ``reserved`` (lower-case names ``purpose``
+    sets itself); values must not contain line breaks. Raises :class:`InvalidOption`.
+    """
     if value is None:
         return ()
     pairs: Iterable[Any]
@@ -217,7 +229,7 @@ def _headers(value: Any) -> tuple[tuple[str, str], ...]:
         if not isinstance(name, str) or not _TOKEN.match(name):
             raise InvalidOption("headers", f"invalid header name {name!r}")
         if name.lower() in _RESERVED_HEADERS:
-            raise InvalidOption("headers", f"{name} is set by the WebSocket handshake")
+            raise InvalidOption("headers", f"{name} is set by {purpose}")
         result.append((name, _header_value(f"headers.{name}", text)))
     return tuple(result)
 
