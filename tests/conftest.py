@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import pytest
 import trustme
+from aiohttp import web
 from websockets.asyncio.server import ServerConnection, serve
 
 from wsprobe.cli import main
@@ -311,3 +312,122 @@ def node_echo() -> Iterator[str]:
     process.terminate()
     process.wait(timeout=5)
     process.stdout.close()
+
+
+# --- an HTTP server (aiohttp.web) for the http module, plain and TLS ---
+
+
+async def _http_echo(request: web.Request) -> web.Response:
+    body = await request.read()
+    return web.json_response(
+        {
+            "method": request.method,
+            "path": request.path,
+            "query": request.query_string,
+            "body": body.decode(errors="replace"),
+            "headers": {name.lower(): value for name, value in request.headers.items()},
+        }
+    )
+
+
+async def _http_status(request: web.Request) -> web.Response:
+    code = int(request.match_info["code"])
+    return web.Response(status=code, text=f"status {code}")
+
+
+async def _http_slow(request: web.Request) -> web.Response:
+    await asyncio.sleep(float(request.query.get("s", "5")))
+    return web.Response(text="late")
+
+
+async def _http_trickle(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse()
+    await response.prepare(request)
+    for _ in range(600):
+        await response.write(b"x")
+        await asyncio.sleep(0.01)
+    return response
+
+
+async def _http_big(request: web.Request) -> web.Response:
+    return web.Response(body=b"y" * int(request.query["bytes"]))
+
+
+async def _http_charset(request: web.Request) -> web.Response:
+    declared = request.match_info["declared"]
+    content_type = "text/plain; charset=iso-8859-1" if declared == "declared" else "text/plain"
+    return web.Response(body="café ü".encode("iso-8859-1"), headers={"Content-Type": content_type})
+
+
+async def _http_redirect(request: web.Request) -> web.Response:
+    hops = int(request.match_info["hops"])
+    location = "/echo" if hops <= 1 else f"/redirect/{hops - 1}"
+    raise web.HTTPFound(location)
+
+
+async def _http_redirect_ftp(_request: web.Request) -> web.Response:
+    raise web.HTTPFound("ftp://127.0.0.1/file")
+
+
+async def _http_cookie(_request: web.Request) -> web.Response:
+    response = web.Response(text="cookie set")
+    response.set_cookie("session", "s3cret")
+    response.headers.add("X-Multi", "one")
+    response.headers.add("X-Multi", "two")
+    return response
+
+
+async def _http_login(request: web.Request) -> web.Response:
+    form = await request.json()
+    if form == {"user": "monitor", "password": "pa55"}:
+        return web.json_response({"token": "t0k3n"})
+    return web.json_response({"error": "bad credentials"}, status=401)
+
+
+def http_app() -> web.Application:
+    app = web.Application()
+    app.router.add_route("*", "/echo", _http_echo)
+    app.router.add_route("*", "/status/{code}", _http_status)
+    app.router.add_get("/slow", _http_slow)
+    app.router.add_get("/trickle", _http_trickle)
+    app.router.add_get("/big", _http_big)
+    app.router.add_get("/charset/{declared}", _http_charset)
+    app.router.add_get("/redirect/{hops}", _http_redirect)
+    app.router.add_get("/redirect-ftp", _http_redirect_ftp)
+    app.router.add_get("/cookie", _http_cookie)
+    app.router.add_post("/login", _http_login)
+    return app
+
+
+class HttpServers:
+    """The aiohttp.web server the http tests share: ``url`` (http) and ``tls_url``."""
+
+    def __init__(self, loop: LoopThread, servers: Servers) -> None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        servers.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        self.ca_file = servers.ca_file
+        self._loop = loop
+
+        async def start() -> tuple[web.AppRunner, list[int]]:
+            runner = web.AppRunner(http_app(), access_log=None)
+            await runner.setup()
+            ports = []
+            for tls in (None, context):
+                site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
+                await site.start()
+                ports.append(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+            return runner, ports
+
+        self._runner, ports = loop.run(start())
+        self.url = f"http://127.0.0.1:{ports[0]}"
+        self.tls_url = f"https://127.0.0.1:{ports[1]}"
+
+    def close(self) -> None:
+        self._loop.run(self._runner.cleanup())
+
+
+@pytest.fixture(scope="session")
+def http_servers(loop_thread: LoopThread, servers: Servers) -> Iterator[HttpServers]:
+    running = HttpServers(loop_thread, servers)
+    yield running
+    running.close()

@@ -228,7 +228,7 @@ def header_pairs(
         name, text = pair
         if not isinstance(name, str) or not _TOKEN.match(name):
             raise InvalidOption("headers", f"invalid header name {name!r}")
-        if name.lower() in _RESERVED_HEADERS:
+        if name.lower() in reserved:
             raise InvalidOption("headers", f"{name} is set by {purpose}")
         result.append((name, _header_value(f"headers.{name}", text)))
     return tuple(result)

@@ -82,7 +82,8 @@ class Cache:
         """Keep ``value`` (JSON-encodable) for ``ttl`` seconds; wake anyone waiting on it.
 
         Raises :class:`CacheError` for a ``ttl`` that is not a positive number of seconds, a value
-        JSON cannot hold or one larger than :data:`MAX_VALUE_BYTES` as JSON.
+        JSON cannot hold or one larger than :data:`MAX_VALUE_BYTES` (or the whole
+        cache's bound) as JSON.
         """
         try:
             seconds = to_seconds("ttl", ttl)
@@ -93,8 +94,9 @@ class Cache:
         except ValueError as exc:
             raise CacheError("cache.put", f"value cannot be cached: {exc}") from None
         size = _size(key, text)
-        if size > MAX_VALUE_BYTES:
-            raise CacheError("cache.put", f"value larger than {MAX_VALUE_BYTES} bytes as JSON")
+        limit = min(MAX_VALUE_BYTES, self._max_bytes)
+        if size > limit:
+            raise CacheError("cache.put", f"value larger than {limit} bytes as JSON")
         self._remove(key)
         self._entries[key] = _Entry(text, self._clock() + seconds)
         self._bytes += size

@@ -30,6 +30,7 @@ imported on the first request, never by ``import wsprobe``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import codecs
 import ipaddress
 import re
@@ -165,16 +166,19 @@ class HttpClient:
         import aiohttp
 
         session = self._open_session()
-        auth = aiohttp.BasicAuth(*request.auth) if request.auth is not None else None
+        if request.auth is not None and not any(n.lower() == "authorization" for n, _ in headers):
+            # As for ws calls: an Authorization header of the caller's replaces ours.
+            credentials = base64.b64encode(":".join(request.auth).encode()).decode()
+            headers = (("Authorization", f"Basic {credentials}"), *headers)
         try:
             async with session.request(
                 request.method,
                 request.url,
                 data=body.encode() if isinstance(body, str) else body,
                 headers=list(headers),
-                auth=auth,
                 ssl=request.tls if request.tls is not None else True,
-                max_redirects=MAX_REDIRECTS,
+                # aiohttp counts the response that would be the next redirect.
+                max_redirects=MAX_REDIRECTS + 1,
             ) as response:
                 content = await _read_body(response, request)
                 charset = request.charset or _declared_charset(response.charset) or "utf-8"
@@ -242,8 +246,8 @@ def _mapped(request: _Request, exc: Exception) -> Exception:
     if isinstance(exc, aiohttp.ClientPayloadError):
         return HttpError(method, shown, "protocol", "the response body was cut short or malformed")
     if isinstance(exc, aiohttp.ClientResponseError):
-        reason = exc.message.splitlines()[0] if exc.message else "malformed"
-        return HttpError(method, shown, "protocol", f"invalid HTTP response: {reason}")
+        # Its text depends on which of aiohttp's two parsers is in use: not shown.
+        return HttpError(method, shown, "protocol", "the server's reply is not valid HTTP")
     if isinstance(exc, aiohttp.ClientOSError):
         reason = exc.strerror or str(exc) or type(exc).__name__
         return HttpError(method, shown, "network", reason[:1].lower() + reason[1:])
