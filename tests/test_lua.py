@@ -445,12 +445,16 @@ def test_json_output(run: Run, servers: Servers) -> None:
     assert records["good.lua"]["ok"] is True
     assert records["good.lua"]["result"] == "r"
     assert records["good.lua"]["error"] is None
+    assert (records["good.lua"]["status"], records["good.lua"]["value"]) == ("ok", "r")
     assert records["bad.lua"] == {
         "name": "bad.lua",
         "ok": False,
         "result": None,
         "error": "bad.lua:1: nope",
         "duration": records["bad.lua"]["duration"],
+        "status": "critical",
+        "value": None,
+        "signal": None,
     }
     assert err == "[good.lua] chatty\n"
 

@@ -10,7 +10,7 @@ from ..errors import InvalidOption
 if TYPE_CHECKING:
     from ..options import Options
 
-__all__ = ["add_call_options", "call_options"]
+__all__ = ["add_call_options", "add_state_dir", "call_options"]
 
 
 def add_call_options(parser: argparse.ArgumentParser, *, headers: bool = True) -> None:
@@ -28,6 +28,16 @@ def add_call_options(parser: argparse.ArgumentParser, *, headers: bool = True) -
     parser.add_argument("--origin", metavar="ORIGIN")
     parser.add_argument("--max-size", metavar="BYTES", help="largest reply accepted (16 MiB)")
     parser.add_argument("--no-compression", action="store_true", help="do not offer deflate")
+
+
+def add_state_dir(parser: argparse.ArgumentParser) -> None:
+    """``--state-dir``: where scripts' ``store`` keeps its database."""
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="where store keeps wsprobe.db (default $XDG_STATE_HOME/wsprobe "
+        "or ~/.local/state/wsprobe)",
+    )
 
 
 def call_options(args: argparse.Namespace) -> Options:

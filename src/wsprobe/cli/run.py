@@ -7,7 +7,7 @@ import sys
 
 from ..errors import Error
 from .exitcodes import EXIT_CODES
-from .options import add_call_options, call_options
+from .options import add_call_options, add_state_dir, call_options
 
 __all__ = ["configure"]
 
@@ -43,6 +43,7 @@ def configure(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--concurrency", default="200", metavar="N", help="scripts in flight at once (default 200)"
     )
+    add_state_dir(run)
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warn", "error"])
     run.add_argument("--json", action="store_true", help="one JSON object per script on stdout")
     run.set_defaults(handler=_run)
@@ -61,6 +62,7 @@ def _run(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             log_level=args.log_level,
             json_output=args.json,
+            state_dir=args.state_dir,
         )
     except Error as exc:
         print(f"wsprobe: {exc}", file=sys.stderr)

@@ -8,10 +8,13 @@ from __future__ import annotations
 import datetime
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, TextIO
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .jsoncodec import compact
+
+if TYPE_CHECKING:
+    from ..models import Timings
 
 __all__ = ["LEVELS", "Output", "ScriptOutcome"]
 
@@ -20,13 +23,22 @@ LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
 
 @dataclass
 class ScriptOutcome:
-    """How one script ended."""
+    """How one script ended.
+
+    ``status`` and ``value`` follow the result convention (:mod:`.result`):
+    ``ok``/``warning``/``critical``/``unknown``; ``signal`` is the name a script
+    ended with through ``signal(...)``. ``calls`` are the timings of its ws calls.
+    """
 
     name: str
     ok: bool
     result: Any = None
     error: str | None = None
     duration: float = 0.0
+    status: str = "ok"
+    value: Any = None
+    signal: str | None = None
+    calls: list[Timings] = field(default_factory=list)
 
 
 class Output:
@@ -76,6 +88,9 @@ class Output:
                 "result": outcome.result,
                 "error": outcome.error,
                 "duration": round(outcome.duration, 6),
+                "status": outcome.status,
+                "value": outcome.value,
+                "signal": outcome.signal,
             }
             self._stdout.write(compact(record) + "\n")
             self._stdout.flush()
@@ -83,6 +98,8 @@ class Output:
             assert outcome.error is not None
             self._stderr.write(self._error_line(outcome) + "\n")
             self._stderr.flush()
+        elif outcome.signal is not None:
+            self.write(outcome.name, f"signal {outcome.signal}")
         elif outcome.result is not None:
             value = outcome.result
             shown = value if isinstance(value, str) else compact(value)

@@ -29,9 +29,14 @@ local function unwrap(ok, ...)
   error((...), 0)
 end
 
+-- The deadline of the request on its way up to the driver: each with_timeout it
+-- passes through lowers it to its own (see with_timeout below).
+local pending_deadline = nil
+
 -- No tail calls on the way from a script to an error: a tail call drops its
 -- caller's frame, and the error's line is found by walking the frames (where()).
 local function request(...)
+  pending_deadline = nil
   local results = pack(co_yield(REQUEST, ...))
   if results[1] then return unpack(results, 2, results.n) end
   error(results[2], 0)
@@ -217,9 +222,265 @@ local json = {
   end,
 }
 
-local log = {}
+-- log.set_ident names the script's log lines from then on: "[ident] message".
+local log_ident = ""
+local log = {
+  set_ident = function(ident)
+    log_ident = "[" .. check_string("log.set_ident", 1, ident) .. "] "
+  end,
+}
 for _, level in ipairs({ "debug", "info", "warn", "error" }) do
-  log[level] = function(...) unwrap(host.log(level, joined(" ", ...))) end
+  log[level] = function(...) unwrap(host.log(level, log_ident .. joined(" ", ...))) end
+end
+
+-- Monsta's globals and modules (funcoes-globais, time, uuid, store, cache, http,
+-- string, table and log pages). Waiting is a request, like a ws call.
+local function check_number(name, position, value, minimum)
+  if type(value) ~= "number" or (minimum ~= nil and not (value >= minimum)) then
+    local wanted = minimum ~= nil and "non-negative number" or "number"
+    local got = type(value) == "number" and tostring(value) or type(value)
+    error("bad argument #" .. position .. " to '" .. name .. "' (" .. wanted .. " expected, got " .. got .. ")", 0)
+  end
+  return value
+end
+
+local function optional_string(name, position, value)
+  if value == nil then return nil end
+  return check_string(name, position, value)
+end
+
+local function sleep(seconds)
+  request("sleep", check_number("sleep", 1, seconds, 0))
+end
+
+-- signal(name) ends the script with that signal: an error whose value the driver
+-- recognises (a script's pcall can still catch it, as with any error).
+local SIGNAL = setmetatable({}, { __metatable = false })
+local signal_meta = {
+  __tostring = function(self) return "signal " .. rawget(self, SIGNAL) end,
+  __metatable = false,
+}
+local env
+
+local function signal(name)
+  name = check_string("signal", 1, name)
+  local done = rawget(env, "_execution_done")
+  if type(done) == "function" then done() end
+  error(setmetatable({ [SIGNAL] = name }, signal_meta), 0)
+end
+
+local function diff(lhs, rhs)
+  local difference = check_number("diff", 1, lhs) - check_number("diff", 2, rhs)
+  -- A counter that went down has rolled over (or restarted): keep the last value.
+  if difference < 0 then signal("RepeatPrevValue") end
+  return difference
+end
+
+-- with_timeout runs f in a coroutine of its own and passes its requests (and its
+-- own yields) up, each request with this deadline at the latest. An answer that
+-- comes after the deadline (the driver cancels the call in flight when it passes)
+-- ends f where it waits: its pcalls never see the timeout, with_timeout raises it.
+local function with_timeout(ms, f, ...)
+  ms = check_number("with_timeout", 1, ms, 0)
+  if type(f) ~= "function" then
+    error("bad argument #2 to 'with_timeout' (function expected, got " .. type(f) .. ")", 0)
+  end
+  local deadline = monotonic() + ms / 1000
+  local co = guarded(f)
+  local results = pack(co_resume(co, ...))
+  while co_status(co) ~= "dead" do
+    if rawequal(results[2], REQUEST) and (pending_deadline == nil or deadline < pending_deadline) then
+      pending_deadline = deadline
+    end
+    local answer = pack(co_yield(unpack(results, 2, results.n)))
+    if monotonic() >= deadline then
+      co_close(co)
+      error(format("with_timeout: timed out after %g ms", ms), 0)
+    end
+    results = pack(co_resume(co, unpack(answer, 1, answer.n)))
+  end
+  if results[1] then return unpack(results, 2, results.n) end
+  error(results[2], 0)
+end
+
+local function parsed_time(seconds)
+  return { seconds = function() return seconds end }
+end
+
+-- now() as a plain function value: the callable from Python is not exposed itself.
+local function now()
+  local seconds = unwrap(host.now())
+  return seconds
+end
+
+local time_module = {
+  now = now,
+  sleep = sleep,
+  parse = function(text)
+    local seconds = unwrap(host.time_parse(check_string("time.parse", 1, text)))
+    return parsed_time(seconds)
+  end,
+}
+
+local uuid = {
+  uuid4 = function()
+    local id = unwrap(host.uuid4())
+    return id
+  end,
+}
+
+local store = {}
+for _, scope in ipairs({ "", "_global" }) do
+  local global = scope == "_global"
+  store["put" .. scope] = function(key, value)
+    request("store_put", check_string("store.put" .. scope, 1, key), value, global)
+  end
+  store["get" .. scope] = function(key)
+    local value, stamp = request("store_get", check_string("store.get" .. scope, 1, key), global)
+    return value, stamp
+  end
+  store["delete" .. scope] = function(key)
+    request("store_delete", check_string("store.delete" .. scope, 1, key), global)
+  end
+end
+
+local cache = {
+  put = function(key, value, ttl)
+    unwrap(host.cache_put(check_string("cache.put", 1, key), value, ttl))
+  end,
+  get = function(key)
+    local value = request("cache_get", check_string("cache.get", 1, key))
+    return value
+  end,
+  delete = function(key)
+    unwrap(host.cache_delete(check_string("cache.delete", 1, key)))
+  end,
+  mark_pending = function(key)
+    unwrap(host.cache_mark_pending(check_string("cache.mark_pending", 1, key)))
+  end,
+}
+
+local function http_call(name, method, url, body, headers, options, first)
+  -- first: the position of url in the caller's arguments (2 for http.request).
+  local response = request("http_request", method, check_string(name, first, url),
+    optional_string(name, first + 1, body), check_options(name, first + 2, headers),
+    check_options(name, first + 3, options))
+  return response
+end
+
+local http = {
+  request = function(method, url, body, headers, options)
+    local response = http_call("http.request", check_string("http.request", 1, method), url,
+      body, headers, options, 2)
+    return response
+  end,
+}
+for _, method in ipairs({ "get", "post", "put", "delete", "head", "patch" }) do
+  local name = "http." .. method
+  http[method] = function(url, body, headers, options)
+    local response = http_call(name, method:upper(), url, body, headers, options, 1)
+    return response
+  end
+end
+
+-- Monsta's string and table extensions and the Lua 5.1 functions a ported script
+-- may call, added to the script's own libraries.
+local find, sub, gsub, utf8_len = string.find, string.sub, string.gsub, utf8.len
+
+function string.split(s, sep)
+  s, sep = check_string("split", 1, s), check_string("split", 2, sep)
+  local parts, n = {}, 0
+  if sep == "" then
+    -- Characters, not bytes, when the text is UTF-8.
+    local pattern = utf8_len(s) and utf8.charpattern or "."
+    for char in string.gmatch(s, pattern) do n = n + 1; parts[n] = char end
+    return parts
+  end
+  local start = 1
+  while true do
+    local first, last = find(s, sep, start, true)
+    n = n + 1
+    if first == nil then parts[n] = sub(s, start); return parts end
+    parts[n] = sub(s, start, first - 1)
+    start = last + 1
+  end
+end
+
+function string.trim(s)
+  local trimmed = gsub(gsub(check_string("trim", 1, s), "^%s+", ""), "%s+$", "")
+  return trimmed
+end
+
+function string.starts(s, prefix)
+  s, prefix = check_string("starts", 1, s), check_string("starts", 2, prefix)
+  return sub(s, 1, #prefix) == prefix
+end
+
+function string.ends(s, suffix)
+  s, suffix = check_string("ends", 1, s), check_string("ends", 2, suffix)
+  return suffix == "" or sub(s, -#suffix) == suffix
+end
+
+local function check_table(name, position, value)
+  if type(value) ~= "table" then
+    error("bad argument #" .. position .. " to '" .. name .. "' (table expected, got " .. type(value) .. ")", 0)
+  end
+  return value
+end
+
+function table.contains(t, value)
+  for _, item in pairs(check_table("contains", 1, t)) do
+    if item == value then return true end
+  end
+  return false
+end
+
+function table.slice(t, first, last)
+  check_table("slice", 1, t)
+  first = first == nil and 1 or check_number("slice", 2, first)
+  last = last == nil and #t or check_number("slice", 3, last)
+  local slice, n = {}, 0
+  for i = first, last, first <= last and 1 or -1 do n = n + 1; slice[n] = t[i] end
+  return slice
+end
+
+function table.getn(t) return #check_table("getn", 1, t) end
+
+function table.maxn(t)
+  local largest = 0
+  for key in pairs(check_table("maxn", 1, t)) do
+    if type(key) == "number" and key > largest then largest = key end
+  end
+  return largest
+end
+
+local exp, log_, floor, abs, huge = math.exp, math.log, math.floor, math.abs, math.huge
+function math.pow(x, y) return check_number("pow", 1, x) ^ check_number("pow", 2, y) end
+function math.log10(x) return log_(check_number("log10", 1, x), 10) end
+function math.ldexp(m, e) return check_number("ldexp", 1, m) * 2.0 ^ check_number("ldexp", 2, e) end
+function math.frexp(x)
+  check_number("frexp", 1, x)
+  if x == 0 or x ~= x or x == huge or x == -huge then return x, 0 end
+  local e = floor(log_(abs(x), 2)) + 1
+  local m = x / 2.0 ^ e
+  -- log2 can be off by one near powers of two: bring m into [0.5, 1).
+  if abs(m) >= 1 then m, e = m / 2, e + 1 elseif abs(m) < 0.5 then m, e = m * 2, e - 1 end
+  return m, e
+end
+function math.cosh(x) x = check_number("cosh", 1, x); return (exp(x) + exp(-x)) / 2 end
+function math.sinh(x) x = check_number("sinh", 1, x); return (exp(x) - exp(-x)) / 2 end
+function math.tanh(x)
+  x = check_number("tanh", 1, x)
+  if x > 20 then return 1.0 elseif x < -20 then return -1.0 end
+  local e2 = exp(2 * x)
+  return (e2 - 1) / (e2 + 1)
+end
+
+local function no_environments(name)
+  return function()
+    error(name .. " is not available: Lua 5.4 has no function environments; give load(text, name, \"t\", env) "
+      .. "the environment, or declare a local _ENV", 2)
+  end
 end
 
 local environment = settings.environment
@@ -238,11 +499,19 @@ string.dump = nil
 coroutine.create, coroutine.resume, coroutine.wrap = guarded, resume, wrap
 
 ws, json, log = noting_call_site(ws), noting_call_site(json), noting_call_site(log)
+store, cache, http = noting_call_site(store), noting_call_site(cache), noting_call_site(http)
+time_module, uuid = noting_call_site(time_module), noting_call_site(uuid)
 
-local modules = { ws = ws, json = json, log = log }
+local modules = { ws = ws, json = json, log = log, store = store, cache = cache, http = http,
+  time = time_module, uuid = uuid }
 
-local env = {
+env = {
   ws = ws, json = json, log = log,
+  store = store, cache = cache, http = http, time = time_module, uuid = uuid,
+  sleep = sleep, with_timeout = with_timeout, signal = signal, diff = diff,
+  EXEC_IDENT = settings.exec_ident,
+  unpack = unpack,
+  setfenv = no_environments("setfenv"), getfenv = no_environments("getfenv"),
   print = function(...) unwrap(host.write(joined("\t", ...))) end,
   string = string, table = table, math = math, utf8 = utf8,
   coroutine = coroutine, os = safe_os,
@@ -254,7 +523,9 @@ local env = {
   _VERSION = _VERSION,
   require = function(name)
     local module = modules[name]
-    if module == nil then error("module '" .. tostring(name) .. "' not found (only ws, json, log)", 2) end
+    if module == nil then
+      error("module '" .. tostring(name) .. "' not found (only ws, json, log, store, cache, http, time, uuid)", 2)
+    end
     return module
   end,
 }
@@ -263,16 +534,16 @@ env.load = function(chunk, name, _mode, chunk_env)
   -- Text only: binary chunks can crash the interpreter.
   return load(chunk, name, "t", chunk_env or env)
 end
--- now() as a plain function value: the callable from Python is not exposed itself.
-local python_now = host.now
-env.now = function()
-  local seconds = unwrap(python_now())
-  return seconds
+-- Lua 5.1's loadstring: text only, like load.
+env.loadstring = function(text, name)
+  return env.load(check_string("loadstring", 1, text), name)
 end
+env.now = now
 
 -- The driver: Python compiles the script with `start`, then calls `step` until the
--- script ends. `step` returns "yield", op, args... | "done", values... |
--- "error", message, line.
+-- script ends. `step` returns "yield", op, deadline, args... | "done", values... |
+-- "signal", name | "error", message; `start` may also return "invalid", message
+-- (the script does not compile).
 local main = nil
 
 local function located(value)
@@ -303,19 +574,20 @@ end
 
 local function finish(ok, ...)
   if co_status(main) ~= "dead" then
-    if rawequal(..., REQUEST) then return "yield", select(2, ...) end
+    if rawequal(..., REQUEST) then return "yield", (select(2, ...)), pending_deadline, select(3, ...) end
     -- A plain coroutine.yield from the script's main body has nowhere to go.
     return "error", where(main, "attempt to yield from outside a coroutine")
   end
   if ok then return "done", ... end
   local value = ...
   if tripped ~= nil then return "error", tripped end
+  if type(value) == "table" and rawget(value, SIGNAL) ~= nil then return "signal", rawget(value, SIGNAL) end
   return "error", where(main, value)
 end
 
 local function start(source)
   local chunk, message = load(source, settings.chunk_name, "t", env)
-  if chunk == nil then return "error", message end
+  if chunk == nil then return "invalid", message end
   main = guarded(chunk)
   return finish(co_resume(main))
 end

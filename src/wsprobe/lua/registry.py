@@ -14,26 +14,34 @@ prelude, and document it in the README's table of what a script sees.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import Error, InvalidOption, InvalidURL
+from ..errors import Error, InvalidOption, InvalidURL, ScriptCallError
 from ..options import Options, options_from_mapping
 from . import jsoncodec
 from .convert import ConversionError
 
 if TYPE_CHECKING:
     from ..async_session import AsyncSession
-    from ..models import Result
+    from ..models import Result, Timings
+    from ..services.shared import RunServices
     from .runtime import LuaScript, Request, Step
 
 __all__ = ["IN_PLACE", "REQUESTS", "Operation", "ScriptContext", "serve"]
 
 
 class ScriptContext:
-    """What the operations of one script share: its state, options, sessions and output."""
+    """What the operations of one script share: its state, options, sessions and output.
+
+    ``services`` are the store, cache and HTTP client of the run (a context made
+    without them gets its own). ``ident`` is the monitor's identifier, the script's
+    ``EXEC_IDENT`` and its store namespace: by default its name. ``calls`` collects
+    the timings of every ``ws.send_recv``/``ws.probe`` the script made.
+    """
 
     def __init__(
         self,
@@ -42,6 +50,8 @@ class ScriptContext:
         *,
         write: Callable[[str], None],
         log: Callable[[str, str], None],
+        services: RunServices | None = None,
+        ident: str | None = None,
     ) -> None:
         self.name = name
         self.options = options
@@ -50,6 +60,13 @@ class ScriptContext:
         self.script: LuaScript | None = None
         self.sessions: dict[int, AsyncSession] = {}
         self._next_session = 1
+        if services is None:
+            from ..services.shared import RunServices
+
+            services = RunServices(options)
+        self.services = services
+        self.ident = name if ident is None else ident
+        self.calls: list[Timings] = []
 
     @property
     def lua(self) -> LuaScript:
@@ -105,10 +122,24 @@ def _request(
 
 
 async def serve(context: ScriptContext, request: Request) -> Step:
-    """Perform what the script asks for and resume it with the value or the error."""
+    """Perform what the script asks for and resume it with the value or the error.
+
+    Under ``with_timeout`` the call is cancelled when its deadline passes, and the
+    script is resumed with an error that ``with_timeout`` turns into its own.
+    """
     handler = REQUESTS[request.op].handler
     try:
-        value = await handler(context, *request.args)
+        if request.deadline is None:
+            value = await handler(context, *request.args)
+        else:
+            limit = asyncio.timeout(request.deadline - time.monotonic())
+            try:
+                async with limit:
+                    value = await handler(context, *request.args)
+            except TimeoutError:
+                if not limit.expired():
+                    raise
+                return context.lua.resume(False, "with_timeout: deadline passed")
     except Error as exc:
         return context.lua.resume(False, exc)
     return context.lua.resume(True, value)
@@ -211,20 +242,121 @@ async def _probe_call(context: ScriptContext, url: bytes, data: bytes, options: 
 
     values = _option_values(context, options)
     merged = options_from_mapping(values, context.options) if values else context.options
-    return await probe_with_async(_argument(url, "url"), _argument(data, "data"), merged)
+    result = await probe_with_async(_argument(url, "url"), _argument(data, "data"), merged)
+    context.calls.append(result.timings)
+    return result
 
 
-def _option_values(context: ScriptContext, table: Any) -> dict[str, Any]:
+# --- Monsta's globals and modules, served by wsprobe.services ---
+
+
+@_in_place("uuid4", "() -> string")
+def _uuid4(_context: ScriptContext) -> str:
+    from ..services.ids import uuid4
+
+    return uuid4()
+
+
+@_in_place("time_parse", "text: string (RFC 3339) -> Unix seconds")
+def _time_parse(_context: ScriptContext, text: bytes) -> int | float:
+    from ..services.dates import parse_rfc3339
+
+    return parse_rfc3339(_argument(text, "text"))
+
+
+@_request("sleep", "seconds: number >= 0")
+async def _sleep(_context: ScriptContext, seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
+@_request("store_put", "key: string, value: any, global: boolean")
+async def _store_put(context: ScriptContext, key: bytes, value: Any, is_global: bool) -> None:
+    operation = "store.put_global" if is_global else "store.put"
+    await context.services.store.put(
+        operation,
+        _argument(key, "key"),
+        _value(context, operation, value),
+        namespace=None if is_global else context.ident,
+    )
+
+
+@_request("store_get", "key: string, global: boolean -> value, timestamp")
+async def _store_get(context: ScriptContext, key: bytes, is_global: bool) -> tuple[Any, Any]:
+    operation = "store.get_global" if is_global else "store.get"
+    return await context.services.store.get(
+        operation, _argument(key, "key"), namespace=None if is_global else context.ident
+    )
+
+
+@_request("store_delete", "key: string, global: boolean")
+async def _store_delete(context: ScriptContext, key: bytes, is_global: bool) -> None:
+    operation = "store.delete_global" if is_global else "store.delete"
+    await context.services.store.delete(
+        operation, _argument(key, "key"), namespace=None if is_global else context.ident
+    )
+
+
+@_in_place("cache_put", "key: string, value: any, ttl: number")
+def _cache_put(context: ScriptContext, key: bytes, value: Any, ttl: Any) -> None:
+    context.services.cache.put(_argument(key, "key"), _value(context, "cache.put", value), ttl)
+
+
+@_request("cache_get", "key: string -> value|nil (waits while another script's mark stands)")
+async def _cache_get(context: ScriptContext, key: bytes) -> Any:
+    return await context.services.cache.get(_argument(key, "key"), owner=context)
+
+
+@_in_place("cache_delete", "key: string")
+def _cache_delete(context: ScriptContext, key: bytes) -> None:
+    context.services.cache.delete(_argument(key, "key"))
+
+
+@_in_place("cache_mark_pending", "key: string")
+def _cache_mark_pending(context: ScriptContext, key: bytes) -> None:
+    context.services.cache.mark_pending(_argument(key, "key"), owner=context)
+
+
+@_request(
+    "http_request",
+    "method, url: string, body: string|nil, headers: table|nil, options: table|nil"
+    " -> {status, body, headers}",
+)
+async def _http_request(
+    context: ScriptContext,
+    method: bytes,
+    url: bytes,
+    body: bytes | None,
+    headers: Any,
+    options: Any,
+) -> dict[str, Any]:
+    response = await context.services.http.request(
+        _argument(method, "method"),
+        _argument(url, "url"),
+        body,
+        _option_values(context, headers, "headers"),
+        _option_values(context, options),
+    )
+    return {"status": response.status, "body": response.body, "headers": response.headers}
+
+
+def _value(context: ScriptContext, operation: str, value: Any) -> Any:
+    try:
+        return context.lua.convert.to_python(value)
+    except ConversionError as exc:
+        raise ScriptCallError(f"{operation}: {exc}") from None
+
+
+def _option_values(context: ScriptContext, table: Any, name: str = "options") -> dict[str, Any]:
     if table is None:
         return {}
     try:
         values = context.lua.convert.to_python(table)
     except ConversionError as exc:
-        raise InvalidOption("options", str(exc)) from None
+        raise InvalidOption(name, str(exc)) from None
     if isinstance(values, list) and not values:
         return {}
     if not isinstance(values, dict):
-        raise InvalidOption("options", "expected a table of name = value")
+        raise InvalidOption(name, "expected a table of name = value")
     return values
 
 

@@ -14,15 +14,25 @@ import os
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from ..errors import InvalidOption
 from ..options import Options
+from ..services.shared import RunServices
+from . import result as verdicts
 from .output import Output, ScriptOutcome
 from .registry import IN_PLACE, ScriptContext, serve
 from .runtime import Done, Failed, LuaScript, Request, ScriptLimits, Step
 
-__all__ = ["RunSettings", "ScriptOutcome", "run_event_loop", "run_script", "run_scripts"]
+__all__ = [
+    "RunSettings",
+    "ScriptOutcome",
+    "run_event_loop",
+    "run_outcomes",
+    "run_script",
+    "run_scripts",
+]
 
 T = TypeVar("T")
 
@@ -42,6 +52,8 @@ class RunSettings:
     concurrency: int = 200
     log_level: str = "info"
     json_output: bool = False
+    #: Where ``store`` keeps its database; ``None``: the per-user default.
+    state_dir: Path | None = None
 
     @classmethod
     def from_text(
@@ -55,6 +67,7 @@ class RunSettings:
         concurrency: str,
         log_level: str,
         json_output: bool,
+        state_dir: str | None = None,
     ) -> RunSettings:
         """Validate the command line's text values; errors name the flag."""
         return cls(
@@ -66,6 +79,7 @@ class RunSettings:
             concurrency=_positive("--concurrency", concurrency, int),
             log_level=log_level,
             json_output=json_output,
+            state_dir=Path(state_dir) if state_dir else None,
         )
 
     def limits(self) -> ScriptLimits:
@@ -85,6 +99,14 @@ def run_scripts(
     paths: Sequence[str], settings: RunSettings, *, stdout: TextIO, stderr: TextIO
 ) -> int:
     """Run every script; return 0 when all succeeded, 1 otherwise."""
+    outcomes = run_outcomes(paths, settings, stdout=stdout, stderr=stderr)
+    return 0 if all(outcome.ok for outcome in outcomes) else 1
+
+
+def run_outcomes(
+    paths: Sequence[str], settings: RunSettings, *, stdout: TextIO, stderr: TextIO
+) -> list[ScriptOutcome]:
+    """Run every script, writing as :func:`run_scripts` does; return how each ended."""
     output = Output(
         paths,
         json_output=settings.json_output,
@@ -92,8 +114,7 @@ def run_scripts(
         stdout=stdout,
         stderr=stderr,
     )
-    outcomes = run_event_loop(_run_all(paths, settings, output))
-    return 0 if all(outcome.ok for outcome in outcomes) else 1
+    return run_event_loop(_run_all(paths, settings, output))
 
 
 def run_event_loop(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -111,17 +132,21 @@ async def _run_all(
 ) -> list[ScriptOutcome]:
     context = _Context(settings, output)
     outcomes: list[ScriptOutcome | None] = [None] * len(paths)
+    services = RunServices(settings.options, state_dir=settings.state_dir)
     queue = iter(enumerate(paths))
 
     # A fixed set of workers rather than a task per script: thousands of scripts
     # queued behind a semaphore would cost a task and a wake-up each.
     async def worker() -> None:
         for index, path in queue:
-            outcome = await _run_one(path, context)
+            outcome = await _run_one(path, context, services)
             output.finished(outcome)
             outcomes[index] = outcome
 
-    await asyncio.gather(*(worker() for _ in range(min(settings.concurrency, len(paths)))))
+    try:
+        await asyncio.gather(*(worker() for _ in range(min(settings.concurrency, len(paths)))))
+    finally:
+        await services.close()
     return [outcome for outcome in outcomes if outcome is not None]
 
 
@@ -137,7 +162,7 @@ class _Context:
         }
 
 
-async def _run_one(path: str, run: _Context) -> ScriptOutcome:
+async def _run_one(path: str, run: _Context, services: RunServices) -> ScriptOutcome:
     output = run.output
     name = output.name_of(path)
     return await run_script(
@@ -148,6 +173,7 @@ async def _run_one(path: str, run: _Context) -> ScriptOutcome:
         write=functools.partial(output.write, name),
         log=functools.partial(output.log, name),
         limits=run.limits,
+        services=services,
     )
 
 
@@ -160,12 +186,30 @@ async def run_script(
     write: Callable[[str], None],
     log: Callable[[str, str], None],
     limits: ScriptLimits | None = None,
+    services: RunServices | None = None,
 ) -> ScriptOutcome:
     """Run one script to its end within ``settings``' limits; never raises for the script.
 
     ``write`` gets each printed line, ``log`` a level and a line; ``environment`` is
     what ``os.getenv`` sees. ``limits`` defaults to ``settings.limits()``.
+    ``services`` (store, cache, HTTP client) are shared with other scripts when
+    given; else the script gets its own, closed when it ends.
     """
+    if services is None:
+        own = RunServices(settings.options, state_dir=settings.state_dir)
+        try:
+            return await run_script(
+                path,
+                settings,
+                name=name,
+                environment=environment,
+                write=write,
+                log=log,
+                limits=limits,
+                services=own,
+            )
+        finally:
+            await own.close()
     limits = settings.limits() if limits is None else limits
     started = time.monotonic()
     try:
@@ -173,14 +217,16 @@ async def run_script(
             source = file.read()
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower()
-        return ScriptOutcome(name, ok=False, error=f"{name}: cannot read script: {reason}")
-    context = ScriptContext(name, settings.options, write=write, log=log)
+        error = f"{name}: cannot read script: {reason}"
+        return ScriptOutcome(name, ok=False, error=error, status="unknown")
+    context = ScriptContext(name, settings.options, write=write, log=log, services=services)
     script = context.script = LuaScript(
         name,
         source,
         limits=limits,
         environment=environment,
         host={op.name: functools.partial(op.handler, context) for op in IN_PLACE.values()},
+        ident=context.ident,
     )
     step: Step
     try:
@@ -194,14 +240,31 @@ async def run_script(
     except TimeoutError:
         step = Failed(limits.time_message)
     finally:
-        # Whatever the outcome, no session outlives its script.
+        # Whatever the outcome, no session outlives its script, nor its cache marks.
         await context.close_sessions()
+        services.cache.release(context)
     duration = time.monotonic() - started
+    result = None
     if isinstance(step, Failed):
-        return ScriptOutcome(name, ok=False, error=step.message, duration=duration)
-    assert isinstance(step, Done)
-    result = step.values[0] if step.values else None
-    return ScriptOutcome(name, ok=True, result=result, duration=duration)
+        verdict = verdicts.of_failure(step.message, ran=step.compiled)
+    else:
+        assert isinstance(step, Done)
+        if step.signal is not None:
+            verdict = verdicts.of_signal(step.signal)
+        else:
+            result = step.values[0] if step.values else None
+            verdict = verdicts.of_return(result)
+    return ScriptOutcome(
+        name,
+        ok=verdict.error is None,
+        result=result,
+        error=verdict.error,
+        duration=duration,
+        status=verdict.status,
+        value=verdict.value,
+        signal=verdict.signal,
+        calls=context.calls,
+    )
 
 
 def _positive(flag: str, text: str, kind: type[int] | type[float]) -> Any:

@@ -37,24 +37,34 @@ class ScriptLimits:
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """The script waits for the registry's operation ``op``, with ``args`` as Lua gave them."""
+    """The script waits for the registry's operation ``op``, with ``args`` as Lua gave them.
+
+    ``deadline`` (``time.monotonic()`` seconds) is set when the call runs under
+    ``with_timeout``: past it the call is to be abandoned.
+    """
 
     op: str
     args: tuple[Any, ...]
+    deadline: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Done:
-    """The script returned ``values`` (as Python values)."""
+    """The script returned ``values`` (as Python values), or ended with ``signal(name)``."""
 
     values: tuple[Any, ...]
+    signal: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Failed:
-    """The script failed; ``message`` is ready to print (``check.lua:3: ...``)."""
+    """The script failed; ``message`` is ready to print (``check.lua:3: ...``).
+
+    ``compiled`` is false when the script did not even compile (a syntax error).
+    """
 
     message: str
+    compiled: bool = True
 
 
 Step = Request | Done | Failed
@@ -74,7 +84,8 @@ class LuaScript:
     """A script in its own Lua state, run as a coroutine one :data:`Step` at a time.
 
     ``host`` maps the names the prelude calls in place (``host.write``,
-    ``host.json_encode``, ...) to Python functions. :meth:`start` runs the script
+    ``host.json_encode``, ...) to Python functions. ``ident`` is the script's
+    ``EXEC_IDENT`` (default: ``name``). :meth:`start` runs the script
     to its first :class:`Request`; :meth:`resume` answers that request.
     """
 
@@ -86,6 +97,7 @@ class LuaScript:
         limits: ScriptLimits,
         environment: Mapping[str, str],
         host: Mapping[str, HostFunction],
+        ident: str | None = None,
     ) -> None:
         self.name = name
         self._source = source
@@ -112,6 +124,7 @@ class LuaScript:
                 b"time_message": limits.time_message.encode(),
                 b"chunk_name": f"@{name}".encode(),
                 b"display_name": name.encode(),
+                b"exec_ident": (name if ident is None else ident).encode(),
                 b"environment": self._table(
                     {k.encode(): v.encode() for k, v in environment.items()}
                 ),
@@ -174,13 +187,15 @@ class LuaScript:
             result = (result,)
         kind = result[0].decode()
         if kind == "yield":
-            return Request(_text(result[1]), result[2:])
+            return Request(_text(result[1]), result[3:], deadline=result[2])
         if kind == "done":
             return Done(tuple(self._result(value) for value in result[1:]))
+        if kind == "signal":
+            return Done((), signal=_text(result[1]))
         message = _text(result[1]) if isinstance(result[1], bytes) else str(result[1])
         if message.endswith("not enough memory"):
             message = self._limits.memory_message
-        return Failed(message)
+        return Failed(message, compiled=kind != "invalid")
 
     def _result(self, value: Any) -> Any:
         try:
