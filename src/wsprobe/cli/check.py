@@ -1,17 +1,40 @@
-"""``wsprobe check URL``: a Monitoring Plugins check (judged by :mod:`.plugin`)."""
+"""``wsprobe check URL`` and ``wsprobe check --script FILE``: Monitoring Plugins checks.
+
+A URL is judged by :mod:`.plugin`; a script is judged by what it returns (the
+result convention of :mod:`wsprobe.lua.result`): its state is the exit code, the
+first line names it with the value, the perfdata carries numeric values and the
+timings of every ``ws`` call the script made, and what the script printed follows
+as the plugin's long text.
+"""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Error, InvalidOption, InvalidURL
-from .options import add_call_options, call_options
+from .options import add_call_options, add_state_dir, call_options
+
+if TYPE_CHECKING:
+    from ..lua.output import ScriptOutcome
+    from .plugin import Verdict
 
 __all__ = ["configure"]
 
 
 def configure(check: argparse.ArgumentParser) -> None:
-    check.add_argument("url", metavar="URL")
+    check.add_argument("url", metavar="URL", nargs="?", help="the WebSocket URL to check")
+    check.add_argument(
+        "--script", metavar="FILE", help="run this Lua monitor instead; its result decides"
+    )
+    check.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with --script: let os.getenv see this variable (repeatable)",
+    )
+    add_state_dir(check)
     check.add_argument("--send", default="ping", metavar="TEXT", help='message (default "ping")')
     check.add_argument("--expect", metavar="TEXT", help="the reply must contain TEXT")
     check.add_argument("--expect-regex", metavar="RE", help="the reply must match RE")
@@ -31,6 +54,17 @@ def configure(check: argparse.ArgumentParser) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from .plugin import State, Verdict
+
+    if (args.url is None) == (args.script is None):
+        print(Verdict(State.UNKNOWN, "give either a URL or --script FILE").line())
+        return int(State.UNKNOWN)
+    if args.script is not None:
+        return _check_script(args)
+    return _check_url(args)
+
+
+def _check_url(args: argparse.Namespace) -> int:
     import datetime
     import re
 
@@ -63,3 +97,77 @@ def _check(args: argparse.Namespace) -> int:
         verdict = judge(result, expect, datetime.datetime.now(datetime.UTC))
     print(verdict.line())
     return int(verdict.state)
+
+
+def _check_script(args: argparse.Namespace) -> int:
+    import io
+    import sys
+
+    from ..lua.runner import RunSettings, run_outcomes
+    from .plugin import State, Verdict
+
+    try:
+        settings = RunSettings.from_text(
+            options=call_options(args),
+            env_names=args.env,
+            script_timeout="60",
+            memory_limit="64",
+            instruction_limit="100",
+            concurrency="1",
+            log_level="warn",
+            json_output=False,
+            state_dir=args.state_dir,
+        )
+    except Error as exc:
+        print(Verdict(State.UNKNOWN, str(exc)).line())
+        return int(State.UNKNOWN)
+    printed = io.StringIO()
+    try:
+        [outcome] = run_outcomes([args.script], settings, stdout=printed, stderr=sys.stderr)
+    except Exception as exc:  # a plugin must never crash into CRITICAL's exit code
+        verdict = Verdict(State.UNKNOWN, f"internal error: {type(exc).__name__}: {exc}")
+    else:
+        verdict = script_verdict(outcome)
+    print(verdict.line())
+    print(printed.getvalue(), end="")
+    return int(verdict.state)
+
+
+def script_verdict(outcome: ScriptOutcome) -> Verdict:
+    """A script's outcome as a plugin verdict: its state, value, perfdata."""
+    from ..lua.jsoncodec import compact
+    from .plugin import State, Verdict, timing_perfdata
+
+    state = State[outcome.status.upper()]
+    if outcome.error is not None:
+        text = outcome.error
+    elif outcome.signal is not None:
+        text = f"{outcome.name}: ended with signal {outcome.signal}"
+    else:
+        value = outcome.value
+        shown = value if isinstance(value, str) else compact(value)
+        text = f"{outcome.name}: {shown}"
+    perfdata = _value_perfdata(outcome.value)
+    for index, timings in enumerate(outcome.calls, 1):
+        perfdata += timing_perfdata(timings, prefix=f"ws{index}_")
+    return Verdict(state, text.replace("\n", " "), perfdata)
+
+
+def _value_perfdata(value: Any) -> list[str]:
+    """``value=N`` for a number; each numeric field of a table, by its name."""
+    if _numeric(value):
+        return [f"value={value}"]
+    if isinstance(value, dict):
+        return [f"{_label(name)}={item}" for name, item in value.items() if _numeric(item)]
+    return []
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _label(name: str) -> str:
+    # Monitoring Plugins: labels with spaces or = are quoted, ' doubled.
+    if any(c in name for c in " ='"):
+        return "'" + name.replace("'", "''") + "'"
+    return name

@@ -15,9 +15,17 @@ from enum import IntEnum
 from typing import Any
 
 from ..errors import Error, NoResponse
-from ..models import Result
+from ..models import Result, Timings
 
-__all__ = ["Expectations", "Range", "State", "Verdict", "judge", "judge_error"]
+__all__ = [
+    "Expectations",
+    "Range",
+    "State",
+    "Verdict",
+    "judge",
+    "judge_error",
+    "timing_perfdata",
+]
 
 
 class State(IntEnum):
@@ -188,10 +196,17 @@ def _certificate(
 
 
 def _perfdata(result: Result, expect: Expectations) -> list[str]:
-    timings = result.timings
     warn = expect.warning.text if expect.warning else ""
     crit = expect.critical.text if expect.critical else ""
-    perf = [f"time={timings.total:.6f}s;{warn};{crit};0"]
+    return timing_perfdata(result.timings, warning=warn, critical=crit)
+
+
+def timing_perfdata(
+    timings: Timings, *, prefix: str = "", warning: str = "", critical: str = ""
+) -> list[str]:
+    """Perfdata of one call's timings: ``time`` (the total, with the thresholds) and
+    each phase that happened, in seconds; every label starts with ``prefix``."""
+    perf = [f"{prefix}time={timings.total:.6f}s;{warning};{critical};0"]
     phases = [
         ("dns", timings.dns),
         ("connect", timings.connect),
@@ -199,7 +214,7 @@ def _perfdata(result: Result, expect: Expectations) -> list[str]:
         ("upgrade", timings.upgrade),
         ("reply", timings.reply),
     ]
-    perf += [f"{name}={value:.6f}s;;;0" for name, value in phases if value is not None]
+    perf += [f"{prefix}{name}={value:.6f}s;;;0" for name, value in phases if value is not None]
     return perf
 
 
