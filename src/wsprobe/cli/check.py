@@ -56,8 +56,14 @@ def configure(check: argparse.ArgumentParser) -> None:
 def _check(args: argparse.Namespace) -> int:
     from .plugin import State, Verdict
 
-    if (args.url is None) == (args.script is None):
-        print(Verdict(State.UNKNOWN, "give either a URL or --script FILE").line())
+    problem = None
+    if args.url is None and args.script is None:
+        # argparse's own words, as when URL was required.
+        problem = "wsprobe check: the following arguments are required: URL"
+    elif args.url is not None and args.script is not None:
+        problem = "wsprobe check: give a URL or --script FILE, not both"
+    if problem is not None:
+        print(Verdict(State.UNKNOWN, problem).line())
         return int(State.UNKNOWN)
     if args.script is not None:
         return _check_script(args)
