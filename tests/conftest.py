@@ -384,8 +384,30 @@ async def _http_login(request: web.Request) -> web.Response:
     return web.json_response({"error": "bad credentials"}, status=401)
 
 
+async def _http_api(request: web.Request) -> web.Response:
+    """The pages' example API: /api/health, /api/usuarios[/1], /api/dados."""
+    route = (request.method, request.match_info["tail"])
+    body = (await request.read()).decode()
+    if route == ("GET", "health"):
+        return web.Response(text="healthy")
+    if route in {("GET", "usuarios/1"), ("HEAD", "usuarios/1")}:
+        if request.headers.get("Authorization") != "Bearer token123":
+            return web.json_response({"error": "unauthorized"}, status=401)
+        return web.json_response({"id": 1, "nome": "Alice"})
+    if route == ("POST", "usuarios"):
+        return web.json_response({"criado": json.loads(body)}, status=201)
+    if route == ("PUT", "usuarios/1"):
+        return web.json_response({"atualizado": json.loads(body)})
+    if route == ("DELETE", "usuarios/1"):
+        return web.Response(status=204)
+    if route[1] == "dados":
+        return web.json_response({"method": request.method, "recebido": body, "valor": 123})
+    return web.Response(status=404, text="not found")
+
+
 def http_app() -> web.Application:
     app = web.Application()
+    app.router.add_route("*", "/api/{tail:.*}", _http_api)
     app.router.add_route("*", "/echo", _http_echo)
     app.router.add_route("*", "/status/{code}", _http_status)
     app.router.add_get("/slow", _http_slow)

@@ -266,7 +266,11 @@ def _time_parse(_context: ScriptContext, text: bytes) -> int | float:
 
 @_request("sleep", "seconds: number >= 0")
 async def _sleep(_context: ScriptContext, seconds: float) -> None:
-    await asyncio.sleep(seconds)
+    # The loop's timers may fire a little early (uvloop rounds to milliseconds):
+    # a script that measures its sleep must never find it short.
+    end = time.monotonic() + seconds
+    while (remaining := end - time.monotonic()) > 0:
+        await asyncio.sleep(remaining)
 
 
 @_request("store_put", "key: string, value: any, global: boolean")

@@ -1,0 +1,34 @@
+-- funcoes-globais: with_timeout(timeout_ms, func, ...), the page's three uses.
+-- Adapted: some_long_running_operation waits 50 ms; http.get reads the local API;
+-- critical_operation waits 2 s on a WebSocket that never answers (it is interrupted).
+local HTTP, WS = os.getenv("HTTP"), os.getenv("WS")
+local function some_long_running_operation() sleep(0.05) return "done" end
+local function critical_operation() return ws.send_recv(WS .. "/silent", "ping", {timeout = 2}) end
+
+local result = with_timeout(2000, function()
+    return some_long_running_operation()
+end)
+print(result)
+
+local data = with_timeout(1000, http.get, HTTP .. "/api/health")
+print(data.status, data.body)
+
+local started = now()
+local success, result = pcall(function()
+    return with_timeout(500, function()
+        return critical_operation()
+    end)
+end)
+
+if not success then
+    print("Operação excedeu o timeout de 500ms")
+    print(result)
+end
+print(now() - started < 1.5)
+--[==[ expect exit 0
+done
+200	healthy
+Operação excedeu o timeout de 500ms
+with_timeout: timed out after 500 ms
+true
+]==]
