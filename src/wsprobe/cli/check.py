@@ -164,7 +164,7 @@ def _value_perfdata(value: Any) -> list[str]:
     if _numeric(value):
         return [f"value={value}"]
     if isinstance(value, dict):
-        return [f"{_label(name)}={item}" for name, item in value.items() if _numeric(item)]
+        return [f"{_label(name)}={value[name]}" for name in sorted(value) if _numeric(value[name])]
     return []
 
 

@@ -139,6 +139,9 @@ async def serve(context: ScriptContext, request: Request) -> Step:
             except TimeoutError:
                 if not limit.expired():
                     raise
+                # with_timeout compares its deadline with time.monotonic(), which the
+                # loop's clock (uvloop rounds to milliseconds) may be a little ahead of.
+                await _until(request.deadline)
                 return context.lua.resume(False, "with_timeout: deadline passed")
     except Error as exc:
         return context.lua.resume(False, exc)
@@ -266,10 +269,14 @@ def _time_parse(_context: ScriptContext, text: bytes) -> int | float:
 
 @_request("sleep", "seconds: number >= 0")
 async def _sleep(_context: ScriptContext, seconds: float) -> None:
-    # The loop's timers may fire a little early (uvloop rounds to milliseconds):
-    # a script that measures its sleep must never find it short.
-    end = time.monotonic() + seconds
-    while (remaining := end - time.monotonic()) > 0:
+    await _until(time.monotonic() + seconds)
+
+
+async def _until(moment: float) -> None:
+    """Wait until ``time.monotonic()`` reaches ``moment``: the loop's timers may fire
+    a little early (uvloop rounds to milliseconds), and a script must never find a
+    sleep short."""
+    while (remaining := moment - time.monotonic()) > 0:
         await asyncio.sleep(remaining)
 
 

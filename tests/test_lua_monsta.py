@@ -1,0 +1,292 @@
+"""Monsta's globals and modules in scripts: contracts the corpus does not pin."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import HttpServers, Run, Servers
+from wsprobe.cli import main
+from wsprobe.lua.registry import IN_PLACE, REQUESTS
+
+
+def test_the_prelude_calls_exactly_what_the_registry_serves() -> None:
+    prelude = files("wsprobe.lua").joinpath("prelude.lua").read_text()
+    in_place = set(re.findall(r"\bhost\.(\w+)", prelude))
+    requests = set(re.findall(r'\brequest\("(\w+)"', prelude))
+    assert in_place == set(IN_PLACE)
+    assert requests == set(REQUESTS)
+
+
+ARGUMENT_ERRORS = [
+    ("sleep(-1)", "bad argument #1 to 'sleep' (non-negative number expected, got -1)"),
+    ("sleep('soon')", "bad argument #1 to 'sleep' (non-negative number expected, got string)"),
+    (
+        "with_timeout('x', print)",
+        "bad argument #1 to 'with_timeout' (non-negative number expected, got string)",
+    ),
+    ("with_timeout(10, 'f')", "bad argument #2 to 'with_timeout' (function expected, got string)"),
+    ("diff('a', 1)", "bad argument #1 to 'diff' (number expected, got string)"),
+    ("signal(nil)", "bad argument #1 to 'signal' (string expected, got nil)"),
+    ("store.put(nil, 1)", "bad argument #1 to 'store.put' (string expected, got nil)"),
+    ("store.get_global({})", "bad argument #1 to 'store.get_global' (string expected, got table)"),
+    ("store.put('k', print)", "store.put: cannot encode a function"),
+    (
+        "store.put('k', {1, x = 2})",
+        "store.put: table keys must be all strings or 1..n with no gaps",
+    ),
+    ("store.put(string.rep('k', 1025), 1)", "store.put: key longer than 1024 characters"),
+    ("cache.put('k', print, 5)", "cache.put: cannot encode a function"),
+    ("cache.put('k', 1)", "cache.put: ttl expected a number of seconds, got nil"),
+    ("cache.get(nil)", "bad argument #1 to 'cache.get' (string expected, got nil)"),
+    ("http.get(nil)", "bad argument #1 to 'http.get' (string expected, got nil)"),
+    (
+        "http.request('GET', 'http://x/', {})",
+        "bad argument #3 to 'http.request' (string expected, got table)",
+    ),
+    (
+        "http.post('http://x/', 'b', 'h')",
+        "bad argument #3 to 'http.post' (table expected, got string)",
+    ),
+    ("http.get('ftp://x/')", 'invalid url "ftp://x/": scheme must be http or https'),
+    ("http.get('http://x/', nil, nil, {colour = 1})", "invalid option colour: unknown option"),
+    (
+        "http.get('http://x/', nil, {1, 2})",
+        "invalid option headers: expected a table of name = value",
+    ),
+    ("time.parse('2024-01-15')", 'time.parse: invalid RFC 3339 date "2024-01-15"'),
+    ("string.split('a', nil)", "bad argument #2 to 'split' (string expected, got nil)"),
+    ("table.slice(nil)", "bad argument #1 to 'slice' (table expected, got nil)"),
+    ("math.pow('a', 2)", "bad argument #1 to 'pow' (number expected, got string)"),
+]
+
+
+@pytest.mark.parametrize(("call", "message"), ARGUMENT_ERRORS, ids=[c for c, _ in ARGUMENT_ERRORS])
+def test_errors_are_plain_strings(run: Run, tmp_path: Path, call: str, message: str) -> None:
+    source = f"local ok, err = pcall(function() return {call} end)\nprint(ok, type(err), err)"
+    code, out, _ = run.lua(source, "--state-dir", str(tmp_path))
+    assert (code, out) == (0, f"false\tstring\t{message}\n")
+
+
+def test_require_gives_every_module(run: Run) -> None:
+    names = ["ws", "json", "log", "store", "cache", "http", "time", "uuid"]
+    source = "\n".join(f"assert(require('{n}') == {n})" for n in names)
+    source += "\nprint(pcall(require, 'socket'))"
+    code, out, _ = run.lua(source)
+    assert (code, out) == (
+        0,
+        "false\tmodule 'socket' not found (only ws, json, log, store, cache, http, time, uuid)\n",
+    )
+
+
+# --- with_timeout ---
+
+
+def test_with_timeout_interrupts_calls_in_flight_and_pcall_inside_cannot_catch_it(
+    run: Run, servers: Servers
+) -> None:
+    source = f"""
+local caught_inside = false
+local started = now()
+local ok, err = pcall(with_timeout, 200, function()
+  local inner_ok = pcall(ws.send_recv, "{servers.ws}/silent", "x", {{timeout = 5}})
+  caught_inside = true
+end)
+print(ok, err, caught_inside, now() - started < 1)
+local session = ws.connect("{servers.ws}/silent")
+print(pcall(with_timeout, 100, session.recv, session))
+print(pcall(with_timeout, 100, sleep, 3))
+"""
+    started = time.monotonic()
+    code, out, err = run.lua(source)
+    assert time.monotonic() - started < 3
+    assert (code, out) == (
+        0,
+        "false\twith_timeout: timed out after 200 ms\tfalse\ttrue\n"
+        "false\twith_timeout: timed out after 100 ms\n"
+        "false\twith_timeout: timed out after 100 ms\n",
+    ), err
+
+
+def test_nested_timeouts_each_keep_their_own_deadline(run: Run) -> None:
+    source = """
+local function inner() return with_timeout(50, sleep, 1) end
+print(pcall(with_timeout, 2000, inner))
+print(pcall(with_timeout, 50, with_timeout, 2000, sleep, 1))
+print(with_timeout(1000, function(a, b) sleep(0.01) return a, b, nil end, 1, 2))
+print(pcall(with_timeout, 1000, error, "own error", 0))
+local co = coroutine.wrap(function() with_timeout(1000, function() coroutine.yield("y") end) return "end" end)
+print(co(), co())
+"""
+    code, out, err = run.lua(source)
+    assert (code, out) == (
+        0,
+        "false\twith_timeout: timed out after 50 ms\n"
+        "false\twith_timeout: timed out after 50 ms\n"
+        "1\t2\tnil\n"
+        "false\town error\n"
+        "y\tend\n",
+    ), err
+
+
+# --- signal and the result convention, in records and exit codes ---
+
+
+def test_records_carry_status_value_and_signal(run: Run, tmp_path: Path) -> None:
+    scripts = {
+        "warn.lua": 'return {value = 5, status = "MetricWarning"}',
+        "crit.lua": 'return {status = "MetricCritical"}',
+        "plain.lua": "return {1, 2}",
+        "typo.lua": 'return {value = 1, status = "MetricWarn"}',
+        "repeat.lua": 'signal("RepeatPrevValue")',
+        "caught.lua": 'local ok, s = pcall(signal, "X"); return tostring(s)',
+        "syntax.lua": "x = = 1",
+        "fails.lua": "error('boom')",
+    }
+    paths = [run.script(source, name) for name, source in scripts.items()]
+    code, out, _ = run("--json", *paths, str(tmp_path / "missing.lua"))
+    assert code == 1
+    records = {r["name"]: r for r in map(json.loads, out.splitlines())}
+    seen = {
+        name: (r["ok"], r["status"], r["value"], r["signal"], r["error"])
+        for name, r in records.items()
+    }
+    assert seen == {
+        "warn.lua": (True, "warning", 5, None, None),
+        "crit.lua": (True, "critical", None, None, None),
+        "plain.lua": (True, "ok", [1, 2], None, None),
+        "typo.lua": (
+            False,
+            "unknown",
+            1,
+            None,
+            'unknown status "MetricWarn" (MetricOk, MetricWarning or MetricCritical)',
+        ),
+        "repeat.lua": (True, "unknown", None, "RepeatPrevValue", None),
+        "caught.lua": (True, "ok", "signal X", None, None),
+        "syntax.lua": (False, "unknown", None, None, "syntax.lua:1: unexpected symbol near '='"),
+        "fails.lua": (False, "critical", None, None, "fails.lua:1: boom"),
+        "missing.lua": (
+            False,
+            "unknown",
+            None,
+            None,
+            "missing.lua: cannot read script: no such file or directory",
+        ),
+    }
+
+
+def test_execution_done_is_called_by_signal(run: Run) -> None:
+    source = 'function _execution_done() print("done called") end\nsignal("RepeatPrevValue")'
+    assert run.lua(source) == (0, "done called\nsignal RepeatPrevValue\n", "")
+
+
+# --- store across runs, EXEC_IDENT, log.set_ident ---
+
+
+def test_store_survives_runs_and_is_namespaced_per_monitor(run: Run, tmp_path: Path) -> None:
+    state = ["--state-dir", str(tmp_path / "state")]
+    counter = run.script(
+        "local n = (store.get('n') or 0) + 1\nstore.put('n', n)\nreturn n", "counter.lua"
+    )
+    other = run.script(
+        "return {store.get('n') == nil, (store.get_global('counter.lua:n'))}", "other.lua"
+    )
+    assert run(*state, counter)[:2] == (0, "1\n")
+    assert run(*state, counter)[:2] == (0, "2\n")
+    assert run(*state, other)[:2] == (0, "[true,2]\n")
+    assert (tmp_path / "state" / "wsprobe.db").is_file()
+
+
+def test_log_set_ident_names_the_lines(run: Run) -> None:
+    code, _, err = run.lua('log.set_ident("monitoramento-cpu")\nlog.info("Iniciando", 1)')
+    assert code == 0
+    assert re.fullmatch(r"\S+Z INFO check\.lua: \[monitoramento-cpu\] Iniciando 1\n", err), err
+
+
+# --- wsprobe check --script ---
+
+
+def check(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main(["check", *args])
+    return code, capsys.readouterr().out
+
+
+def test_check_script_states_values_and_perfdata(
+    run: Run, servers: Servers, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = run.script(
+        f'print("two calls")\n'
+        f'ws.send_recv("{servers.ws}/", "a")\n'
+        f'ws.probe("{servers.ws}/", "b")\n'
+        'return {value = {latency = 0.25, users = 3, name = "x", ["a b"] = 1}, '
+        'status = "MetricWarning"}',
+        "mon.lua",
+    )
+    code, out = check("--script", script, "--state-dir", str(tmp_path), capsys=capsys)
+    first, *rest = out.splitlines()
+    assert code == 1
+    status, perf = first.split(" | ")
+    assert status == 'WEBSOCKET WARNING - mon.lua: {"a b":1,"latency":0.25,"name":"x","users":3}'
+    assert perf.startswith("'a b'=1 latency=0.25 users=3 ws1_time=")
+    labels = [item.split("=")[0] for item in perf.split(" ")[4:]]
+    for call in ("ws1_", "ws2_"):
+        assert [label for label in labels if label.startswith(call)] == [
+            f"{call}{phase}" for phase in ("time", "dns", "connect", "upgrade", "reply")
+        ]
+    assert rest == [
+        "two calls",
+        '{"status":"MetricWarning","value":{"a b":1,"latency":0.25,"name":"x","users":3}}',
+    ]
+
+
+CHECKS = [
+    ("return 42", 0, "WEBSOCKET OK - check.lua: 42 | value=42"),
+    (
+        'return {value = 1.5, status = "MetricCritical"}',
+        2,
+        "WEBSOCKET CRITICAL - check.lua: 1.5 | value=1.5",
+    ),
+    ("error('boom')", 2, "WEBSOCKET CRITICAL - check.lua:1: boom"),
+    ("x = = 1", 3, "WEBSOCKET UNKNOWN - check.lua:1: unexpected symbol near '='"),
+    (
+        'signal("RepeatPrevValue")',
+        3,
+        "WEBSOCKET UNKNOWN - check.lua: ended with signal RepeatPrevValue",
+    ),
+    ("return 'a\\nb'", 0, "WEBSOCKET OK - check.lua: a b"),
+]
+
+
+@pytest.mark.parametrize(("source", "code", "line"), CHECKS, ids=[c[0] for c in CHECKS])
+def test_check_script_exit_codes(
+    run: Run, tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str, code: int, line: str
+) -> None:
+    script = run.script(source)
+    got_code, out = check("--script", script, "--state-dir", str(tmp_path), capsys=capsys)
+    assert (got_code, out.splitlines()[0]) == (code, line)
+
+
+def test_check_script_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert check("ws://x/", "--script", "a.lua", capsys=capsys) == (
+        3,
+        "WEBSOCKET UNKNOWN - wsprobe check: give a URL or --script FILE, not both\n",
+    )
+    assert check("--script", str(tmp_path / "nope.lua"), capsys=capsys) == (
+        3,
+        "WEBSOCKET UNKNOWN - nope.lua: cannot read script: no such file or directory\n",
+    )
+
+
+def test_http_in_a_script_uses_the_run_options(run: Run, http_servers: HttpServers) -> None:
+    source = f'return http.get("{http_servers.tls_url}/api/health").body'
+    assert run.lua(source, "--cafile", str(http_servers.ca_file))[:2] == (0, "healthy\n")
+    code, _, err = run.lua(source, "--timeout", "0.5")
+    assert code == 1
+    assert "TLS certificate verify failed" in err
