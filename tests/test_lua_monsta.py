@@ -5,23 +5,12 @@ from __future__ import annotations
 import json
 import re
 import time
-from importlib.resources import files
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import HttpServers, Run, Servers
 from wsprobe.cli import main
-from wsprobe.lua.registry import IN_PLACE, REQUESTS
-
-
-def test_the_prelude_calls_exactly_what_the_registry_serves() -> None:
-    prelude = files("wsprobe.lua").joinpath("prelude.lua").read_text()
-    in_place = set(re.findall(r"\bhost\.(\w+)", prelude))
-    requests = set(re.findall(r'\brequest\("(\w+)"', prelude))
-    assert in_place == set(IN_PLACE)
-    assert requests == set(REQUESTS)
-
 
 ARGUMENT_ERRORS = [
     ("sleep(-1)", "bad argument #1 to 'sleep' (non-negative number expected, got -1)"),
