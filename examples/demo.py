@@ -1,25 +1,120 @@
-"""`make demo`: start `wsprobe serve --tls` locally, run the seed's examples, stop it.
+"""`make demo`: start the local servers, run the examples, stop the servers.
 
-The examples are the five of the `ws` module's page, pointed at 127.0.0.1:8765 (ws)
-and localhost:8766 (wss, trusted through the throw-away CA the server writes). Then
+The seed's five examples (`examples/*.lua`, the `ws` module's page) run against
+`wsprobe serve --tls`: 127.0.0.1:8765 (ws) and localhost:8766 (wss, trusted through the
+throw-away CA the server writes). The Monsta-style monitors (`examples/monsta/`) run
+against a small service on 127.0.0.1:8767 started here (aiohttp): `POST /login` gives a
+token for the right password, `/ws` is a WebSocket that wants that token, `/version`
+says a version the demo changes between runs of the change-alert monitor. Then
 `wsprobe agent examples/agent.yaml` runs for a few seconds: a `/metrics` excerpt and
 the status page's URL are printed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import secrets
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
+from aiohttp import WSMsgType, web
+
 from wsprobe.cli import main
 
 HERE = Path(__file__).resolve().parent
+SERVICE_PORT = 8767
+PASSWORD = "demo-s3cret"
+
+
+class DemoService:
+    """The login-then-WebSocket service, on its own event loop thread."""
+
+    def __init__(self) -> None:
+        self.version = "1.0.0"
+        self._token = secrets.token_hex(16)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+
+    def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/login", self._login)
+        app.router.add_get("/ws", self._websocket)
+        app.router.add_get("/version", self._version)
+        self._runner = web.AppRunner(app, access_log=None)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(timeout=10)
+
+    async def _listen(self) -> None:
+        assert self._runner is not None
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", SERVICE_PORT).start()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            assert self._runner is not None
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+        self._loop.close()
+
+    async def _login(self, request: web.Request) -> web.Response:
+        form = await request.json()
+        if form != {"user": "monitor", "password": PASSWORD}:
+            return web.json_response({"error": "bad credentials"}, status=401)
+        return web.json_response({"token": self._token})
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Authorization") != f"Bearer {self._token}":
+            return web.Response(status=401, text="token required")
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        async for message in socket:
+            if message.type == WSMsgType.TEXT:
+                await socket.send_json({"user": "monitor", "echo": message.data})
+        return socket
+
+    async def _version(self, _request: web.Request) -> web.Response:
+        return web.Response(text=self.version)
+
+
+def _show(args: list[str]) -> int:
+    shown = [str(Path(a).relative_to(HERE.parent)) if a.endswith(".lua") else a for a in args]
+    print(f"\n== wsprobe {' '.join(shown)}", flush=True)
+    code = main(args)
+    if args[0] == "check":
+        print(f"(exit {code})", flush=True)
+    return code
+
+
+def monsta(state_dir: Path) -> int:
+    """The Monsta-style monitors against the demo service."""
+    service = DemoService()
+    try:
+        service.start()
+        print(f"\ndemo service: http://127.0.0.1:{SERVICE_PORT}/ (login, /ws, /version)")
+        os.environ["DEMO_PASSWORD"] = PASSWORD
+        login = str(HERE / "monsta" / "01-login-e-websocket.lua")
+        if _show(["run", "--env", "DEMO_PASSWORD", login]) != 0:
+            return 1
+        state = ["--state-dir", str(state_dir)]
+        alert = str(HERE / "monsta" / "02-alerta-de-mudanca.lua")
+        for flags in ([], ["--json"]):  # the second time, the record
+            if _show(["run", *flags, *state, alert]) != 0:
+                return 1
+        service.version = "1.1.0"
+        if _show(["check", "--script", alert, *state]) != 1:  # WARNING: it changed
+            return 1
+        return 0
+    finally:
+        service.stop()
 
 
 def demo() -> int:
@@ -43,6 +138,9 @@ def demo() -> int:
                 code = main(["run", "--cafile", str(Path(directory) / "ca.pem"), script])
                 if code != 0:
                     return code
+            code = monsta(Path(directory) / "state")
+            if code != 0:
+                return code
             return agent(Path(directory) / "state")
         finally:
             server.terminate()

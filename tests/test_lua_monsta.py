@@ -12,6 +12,8 @@ import pytest
 from tests.conftest import HttpServers, Run, Servers
 from wsprobe.cli import main
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
 ARGUMENT_ERRORS = [
     ("sleep(-1)", "bad argument #1 to 'sleep' (non-negative number expected, got -1)"),
     ("sleep('soon')", "bad argument #1 to 'sleep' (non-negative number expected, got string)"),
@@ -279,3 +281,53 @@ def test_http_in_a_script_uses_the_run_options(run: Run, http_servers: HttpServe
     code, _, err = run.lua(source, "--timeout", "0.5")
     assert code == 1
     assert "TLS certificate verify failed" in err
+
+
+# --- the Monsta-style examples of `make demo`, against its service ---
+
+
+def test_monsta_examples(run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo", EXAMPLES / "demo.py")
+    assert spec is not None
+    assert spec.loader is not None
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    service = demo.DemoService()
+    try:
+        service.start()
+    except OSError:
+        service.stop()
+        pytest.skip(f"port {demo.SERVICE_PORT} is taken on this machine")
+    try:
+        login = str(EXAMPLES / "monsta" / "01-login-e-websocket.lua")
+        alert = str(EXAMPLES / "monsta" / "02-alerta-de-mudanca.lua")
+        monkeypatch.setenv("DEMO_PASSWORD", "wrong")
+        refused = run("--json", "--env", "DEMO_PASSWORD", login)
+        monkeypatch.setenv("DEMO_PASSWORD", demo.PASSWORD)
+        logged_in = run("--env", "DEMO_PASSWORD", login)
+        state = ["--state-dir", str(tmp_path)]
+        first, second = run(*state, alert), run(*state, alert)
+        service.version = "2.0.0"
+        changed = run("--json", *state, alert)
+    finally:
+        service.stop()
+    record = json.loads(refused[1])
+    assert (record["status"], record["value"]) == ("critical", 401)
+    assert logged_in[:2] == (
+        0,
+        'Conectado como\tmonitor\t- eco:\tping\n{"status":"MetricOk","value":"ping"}\n',
+    )
+    assert first[:2] == (
+        0,
+        'Primeira execução: versão\t1.0.0\n{"status":"MetricOk","value":"1.0.0"}\n',
+    )
+    assert re.fullmatch(
+        r"Versão\t1\.0\.0\tinalterada desde\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n"
+        r'\{"status":"MetricOk","value":"1\.0\.0"\}\n',
+        second[1],
+    )
+    record = json.loads(changed[1])
+    assert (record["status"], record["value"]) == ("warning", "2.0.0")
+    assert changed[2] == "A versão mudou:\t1.0.0\t->\t2.0.0\n"
