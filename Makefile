@@ -53,6 +53,8 @@ test: $(VENV)/.dev $(NODE_DIR)/node_modules/ws/package.json $(CHROMIUM)
 # Not part of the test suite: prints ratios measured side by side (docs/performance.md).
 bench: $(VENV)/.bench $(NODE_DIR)/node_modules/wscat/package.json
 	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/http_clients.py
+	$(BIN)/python bench/store_calls.py
 
 # Autobahn sections make test leaves out (9: performance, 12-13: compression) with
 # kosoku, then the whole suite with the original autobahntestsuite when a Python 2.7
