@@ -9,14 +9,20 @@ else spells them. Each class says whose fault it is::
     ├── InvalidURL          the caller's URL
     ├── InvalidOption       the caller's option or argument
     ├── ScriptCallError     what a script handed a function (json.decode of bad text, ...)
+    │   └── InvalidDate     time.parse of text that is not an RFC 3339 date-time
     ├── ConnectError        the server, the network or TLS, before the upgrade completed
+    │                       (or before an HTTP request was sent)
     ├── NoResponse          no data message: the connection ended, or the deadline passed
     ├── BinaryMessage       the first data message was binary
     ├── ProtocolViolation   the server broke RFC 6455 after the upgrade
     ├── ReplyTooLarge       the reply was larger than max_size
-    └── SessionClosed       a session was used after its connection closed
+    ├── SessionClosed       a session was used after its connection closed
+    ├── HttpError           an HTTP request failed once connected (deadline, size, bad reply)
+    ├── StoreError          the store refused a value, or its database failed
+    └── CacheError          the run's cache refused a value or a mark
 
-Foreign exceptions (``OSError``, ``websockets``', ``lupa``'s) never escape: each
+Foreign exceptions (``OSError``, ``websockets``', ``lupa``'s, ``aiohttp``'s,
+``sqlite3``'s) never escape: each
 layer maps them at one boundary, with ``raise ... from exc``.
 """
 
@@ -213,7 +219,7 @@ class CacheError(Error):
         self.detail = detail
 
 
-class InvalidDate(Error):
+class InvalidDate(ScriptCallError):
     """A date is not in RFC 3339 form: ``time.parse: invalid RFC 3339 date "15/01/2024"``."""
 
     def __init__(self, text: str) -> None:
