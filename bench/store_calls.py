@@ -1,8 +1,8 @@
 """The store's choice: a direct sqlite3 call on the event loop, or a hand-off to a thread.
 
-Times, for the store's own statement shapes on a WAL database in a temporary
-directory: a put (one upsert, one commit) and a get, called directly (the event loop
-is blocked for the whole call) and through a one-thread executor (the loop is free
+Times, for the store's own statements on a WAL database in a temporary directory: a
+put (BEGIN IMMEDIATE, the quota's sum, the upsert, COMMIT) and a get, called directly
+(the event loop is blocked for the whole call) and through a one-thread executor (the loop is free
 while SQLite works; the caller waits for the hand-off). Also how long a direct call
 would block the loop while another process holds the write lock.
 
@@ -21,13 +21,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-N = 2000
+# The module's own statements, so that the measure follows the code.
+from wsprobe.services.store import _GET, _HELD, _PUT, _SCHEMA
 
-PUT = (
-    "INSERT INTO script_store (key, value, updated) VALUES (?, ?, ?) "
-    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated"
-)
-GET = "SELECT value, updated FROM script_store WHERE key = ?"
+N = 2000
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -35,10 +32,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     connection.execute("PRAGMA busy_timeout = 5000")
     connection.execute("PRAGMA journal_mode = WAL")
     connection.execute("PRAGMA synchronous = NORMAL")
-    connection.execute(
-        "CREATE TABLE IF NOT EXISTS script_store "
-        "(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL, updated REAL NOT NULL)"
-    )
+    for statement in _SCHEMA:
+        connection.execute(statement)
     return connection
 
 
@@ -51,10 +46,14 @@ async def main() -> None:
         value = '{"a":[1,2,3],"b":"text"}'
 
         def put(i: int) -> None:
-            connection.execute(PUT, (f"k{i % 100}", value, time.time()))
+            key = f"m:k{i % 100}"
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute(_HELD, ("m", key)).fetchone()
+            connection.execute(_PUT, (key, "m", len(key) + len(value), time.time(), value))
+            connection.execute("COMMIT")
 
         def get(i: int) -> None:
-            connection.execute(GET, (f"k{i % 100}",)).fetchone()
+            connection.execute(_GET, (f"m:k{i % 100}",)).fetchone()
 
         for name, function in (("put", put), ("get", get)):
             direct, handed = [], []

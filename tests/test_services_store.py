@@ -98,8 +98,12 @@ def test_values_survive_a_new_store_and_the_file_keeps_other_tables(tmp_path: Pa
     asyncio.run(write())
     assert asyncio.run(read()) == {"n": 1}
     with sqlite3.connect(tmp_path / "wsprobe.db") as db:
-        tables = sorted(row[0] for row in db.execute("SELECT name FROM sqlite_master"))
-        assert tables == ["history", "script_store"]
+        names = sorted(row for row in db.execute("SELECT type, name FROM sqlite_master"))
+        assert names == [
+            ("index", "script_store_owner"),
+            ("table", "history"),
+            ("table", "script_store"),
+        ]
         assert db.execute("SELECT * FROM history").fetchall() == [(1.5, "x")]
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     db.close()
@@ -364,3 +368,30 @@ def test_any_json_value_and_key_round_trip(tmp_path_factory: Any, key: str, valu
             await store.close()
 
     assert asyncio.run(scenario()) == value
+
+
+def test_each_monitor_holds_at_most_its_quota(tmp_path: Path) -> None:
+    async def scenario() -> list[str]:
+        store = Store(tmp_path, owner_bytes=1000)
+        refused = []
+        # "m:a" and 500 bytes of JSON: 503 bytes, counted for m.
+        await store.put("store.put", "a", "x" * 498, namespace="m")
+        for operation, key, size, namespace in [
+            ("store.put", "b", 498, "m"),  # 1006 > 1000: refused
+            ("store.put_global", "g", 498, None),  # a global key m writes counts for m
+        ]:
+            try:
+                await store.put(operation, key, "x" * size, namespace=namespace, owner="m")
+            except StoreError as exc:
+                refused.append(str(exc))
+        await store.put("store.put", "a", "x" * 900, namespace="m")  # replaces: 903 bytes
+        await store.put("store.put", "a", "x" * 900, namespace="other")  # another monitor
+        await store.delete("store.delete", "a", namespace="m")
+        await store.put("store.put", "b", "x" * 900, namespace="m")  # room again
+        await store.close()
+        return refused
+
+    assert asyncio.run(scenario()) == [
+        "store.put: m would hold more than 1000 bytes in the store",
+        "store.put_global: m would hold more than 1000 bytes in the store",
+    ]

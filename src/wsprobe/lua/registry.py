@@ -288,6 +288,7 @@ async def _store_put(context: ScriptContext, key: bytes, value: Any, is_global: 
         _argument(key, "key"),
         _value(context, operation, value),
         namespace=None if is_global else context.ident,
+        owner=context.ident,
     )
 
 

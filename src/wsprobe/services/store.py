@@ -9,19 +9,21 @@ monitor's key.
 
 Values are anything JSON can hold and are stored as their JSON text, so a value read
 back has the type it was stored with (``5`` stays an integer, ``5.0`` a float). Each
-call is one statement in its own transaction; the database is in WAL mode (readers
+call is one transaction (a put checks its monitor's quota and writes, holding the
+write lock); the database is in WAL mode (readers
 never wait for the writer) with ``synchronous=NORMAL`` (a commit survives a crash of
 the process; the last commits may be lost on power loss) and a ``busy_timeout`` of
 5 s: several processes may write at once, each write waits its turn, and a write
 that cannot get the lock in 5 s fails with ``store.put: database is locked``.
 
 Where SQLite runs: every call is handed to one thread that owns the connection.
-Measured here (``bench/store_calls.py``, WAL database on disk, 2000 calls each): a
-put costs 18 µs called directly (p99 56 µs) and 127 µs through the thread (p99
-237 µs); a get 10 µs directly, 112 µs through the thread. But a direct put while
-another process held the write lock for 1 s blocked the event loop for 1.03 s, and
-with it every script of the run. The hand-off's ~0.1 ms is small next to any
-network call a monitor makes, and it bounds what SQLite can do to the loop: nothing.
+Measured here (``bench/store_calls.py``, WAL database on disk, 2000 calls each, two
+runs): a put (lock, quota sum, upsert, commit) costs 52-58 µs called directly (p99
+117-130 µs) and 182-185 µs through the thread; a get 10 µs directly, 120 µs through
+the thread. But a direct put while another process held the write lock for 1 s
+blocked the event loop for 1.03 s, and with it every script of the run. The
+hand-off's ~0.13 ms is small next to any network call a monitor makes, and it bounds
+what SQLite can do to the loop: nothing.
 """
 
 from __future__ import annotations
@@ -44,26 +46,35 @@ __all__ = [
     "BUSY_SECONDS",
     "DATABASE_NAME",
     "MAX_KEY_LENGTH",
+    "MAX_OWNER_BYTES",
     "MAX_VALUE_BYTES",
     "Store",
     "default_state_dir",
 ]
 
 DATABASE_NAME = "wsprobe.db"
-#: Bounds on what one call may write: a script cannot fill the disk in one go.
+#: Bounds on what one call may write, and on what one monitor may hold (its keys and
+#: values, global ones included): a script cannot fill the disk.
 MAX_KEY_LENGTH = 1024
 MAX_VALUE_BYTES = 1024 * 1024
+MAX_OWNER_BYTES = 64 * 1024 * 1024
 #: How long a write waits for another writer (``PRAGMA busy_timeout``).
 BUSY_SECONDS = 5.0
 
+# owner: the monitor that wrote the row, whose quota its size counts against. The
+# value comes last, so that summing sizes does not read the values' overflow pages.
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS script_store ("
-    "key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL, updated REAL NOT NULL"
-    ") WITHOUT ROWID"
+    "key TEXT PRIMARY KEY NOT NULL, owner TEXT NOT NULL, size INTEGER NOT NULL, "
+    "updated REAL NOT NULL, value TEXT NOT NULL"
+    ") WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS script_store_owner ON script_store (owner)",
 )
+_HELD = "SELECT COALESCE(SUM(size), 0) FROM script_store WHERE owner = ? AND key != ?"
 _PUT = (
-    "INSERT INTO script_store (key, value, updated) VALUES (?, ?, ?) "
-    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated"
+    "INSERT INTO script_store (key, owner, size, updated, value) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, size = excluded.size, "
+    "updated = excluded.updated, value = excluded.value"
 )
 _GET = "SELECT value, updated FROM script_store WHERE key = ?"
 _DELETE = "DELETE FROM script_store WHERE key = ?"
@@ -97,18 +108,36 @@ class Store:
     → the key as given (the ``*_global`` calls). Calls must come from one event loop.
     """
 
-    def __init__(self, state_dir: Path, *, busy_seconds: float = BUSY_SECONDS) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        busy_seconds: float = BUSY_SECONDS,
+        owner_bytes: int = MAX_OWNER_BYTES,
+    ) -> None:
         self.path = state_dir / DATABASE_NAME
         self._busy_seconds = busy_seconds
+        self._owner_bytes = owner_bytes
         self._executor: ThreadPoolExecutor | None = None
         self._connection: sqlite3.Connection | None = None
 
-    async def put(self, operation: str, key: str, value: Any, *, namespace: str | None) -> None:
+    async def put(
+        self,
+        operation: str,
+        key: str,
+        value: Any,
+        *,
+        namespace: str | None,
+        owner: str | None = None,
+    ) -> None:
         """Store ``value`` (JSON-encodable) under the key, stamped with the time now.
 
         ``operation`` names the call in errors (``store.put`` or ``store.put_global``).
-        Refuses keys longer than :data:`MAX_KEY_LENGTH` characters and values whose
-        JSON is larger than :data:`MAX_VALUE_BYTES`; overwrites any previous value.
+        ``owner`` is the monitor writing (default: ``namespace``, else ``""``): the
+        keys and values it holds, global ones included, may not pass ``owner_bytes``
+        (64 MiB by default). Refuses keys longer than :data:`MAX_KEY_LENGTH`
+        characters and values whose JSON is larger than :data:`MAX_VALUE_BYTES`;
+        overwrites any previous value (which then counts for this owner).
         """
         stored = _stored_key(operation, key, namespace)
         try:
@@ -117,7 +146,28 @@ class Store:
             raise StoreError(operation, f"value cannot be stored: {exc}") from None
         if len(text.encode()) > MAX_VALUE_BYTES:
             raise StoreError(operation, f"value larger than {MAX_VALUE_BYTES} bytes as JSON")
-        await self._run(operation, lambda db: db.execute(_PUT, (stored, text, time.time())))
+        writer = owner if owner is not None else namespace or ""
+        size = len(stored.encode()) + len(text.encode())
+
+        def write(db: sqlite3.Connection) -> None:
+            # One transaction, holding the write lock: the quota check and the write
+            # cannot be interleaved with another writer's, in this process or another.
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                (held,) = db.execute(_HELD, (writer, stored)).fetchone()
+                if held + size > self._owner_bytes:
+                    raise StoreError(
+                        operation,
+                        f"{writer or 'the caller'} would hold more than "
+                        f"{self._owner_bytes} bytes in the store",
+                    )
+                db.execute(_PUT, (stored, writer, size, time.time(), text))
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+        await self._run(operation, write)
 
     async def get(
         self, operation: str, key: str, *, namespace: str | None
@@ -174,7 +224,8 @@ class Store:
         try:
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA synchronous = NORMAL")
-            connection.execute(_SCHEMA)
+            for statement in _SCHEMA:
+                connection.execute(statement)
         except sqlite3.Error:
             connection.close()
             raise
