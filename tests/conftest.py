@@ -453,3 +453,16 @@ def http_servers(loop_thread: LoopThread, servers: Servers) -> Iterator[HttpServ
     running = HttpServers(loop_thread, servers)
     yield running
     running.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test writes to the user's state directory: a script that calls ``store``
+    without ``--state-dir`` writes under a temporary ``XDG_STATE_HOME``."""
+    previous = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("xdg-state"))
+    yield
+    if previous is None:
+        del os.environ["XDG_STATE_HOME"]
+    else:
+        os.environ["XDG_STATE_HOME"] = previous

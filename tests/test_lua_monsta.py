@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -331,3 +332,9 @@ def test_monsta_examples(run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     record = json.loads(changed[1])
     assert (record["status"], record["value"]) == ("warning", "2.0.0")
     assert changed[2] == "A versão mudou:\t1.0.0\t->\t2.0.0\n"
+
+
+def test_store_defaults_to_the_per_user_state_dir(run: Run) -> None:
+    # conftest points XDG_STATE_HOME at a temporary directory for the whole session.
+    assert run.lua("store.put('k', 1)\nreturn (store.get('k'))")[:2] == (0, "1\n")
+    assert (Path(os.environ["XDG_STATE_HOME"]) / "wsprobe" / "wsprobe.db").is_file()
