@@ -31,16 +31,21 @@ if TYPE_CHECKING:
     from ..services.shared import RunServices
     from .runtime import LuaScript, Request, Step
 
-__all__ = ["IN_PLACE", "REQUESTS", "Operation", "ScriptContext", "serve"]
+__all__ = ["IN_PLACE", "MAX_TIMED_CALLS", "REQUESTS", "Operation", "ScriptContext", "serve"]
+
+#: The timings kept per script (for ``check --script``'s perfdata): its first calls.
+MAX_TIMED_CALLS = 100
 
 
 class ScriptContext:
     """What the operations of one script share: its state, options, sessions and output.
 
-    ``services`` are the store, cache and HTTP client of the run (a context made
-    without them gets its own). ``ident`` is the monitor's identifier, the script's
+    ``services`` are the store, cache and HTTP client of the run. ``ident`` is the
+    monitor's identifier, the script's
     ``EXEC_IDENT`` and its store namespace: by default its name. ``calls`` collects
-    the timings of every ``ws.send_recv``/``ws.probe`` the script made.
+    the timings of the ``ws.send_recv``/``ws.probe`` calls the script made (the first
+    :data:`MAX_TIMED_CALLS`). A context made without ``services`` owns its own, and
+    whoever made it closes them (``await context.services.close()``).
     """
 
     def __init__(
@@ -246,7 +251,8 @@ async def _probe_call(context: ScriptContext, url: bytes, data: bytes, options: 
     values = _option_values(context, options)
     merged = options_from_mapping(values, context.options) if values else context.options
     result = await probe_with_async(_argument(url, "url"), _argument(data, "data"), merged)
-    context.calls.append(result.timings)
+    if len(context.calls) < MAX_TIMED_CALLS:
+        context.calls.append(result.timings)
     return result
 
 
