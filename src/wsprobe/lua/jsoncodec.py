@@ -12,6 +12,9 @@ import math
 from typing import Any
 
 from ..errors import ScriptCallError
+
+# The JSON text json.encode gives, the store keeps and the records show: one place.
+from ..services.jsontext import encode as compact
 from .convert import MAX_DEPTH, ConversionError, Converter
 
 __all__ = ["compact", "decode", "encode"]
@@ -47,13 +50,6 @@ def decode(converter: Converter, text: bytes) -> Any:
         raise ScriptCallError("json.decode: text is not valid UTF-8") from None
     except RecursionError:
         raise ScriptCallError(f"json.decode: nesting deeper than {MAX_DEPTH} levels") from None
-
-
-def compact(document: Any) -> str:
-    """The JSON text ``json.encode`` gives: no spaces, keys sorted, UTF-8 kept."""
-    return json.dumps(
-        document, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
-    )
 
 
 def _reject_constant(name: str) -> Any:

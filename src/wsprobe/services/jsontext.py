@@ -1,4 +1,5 @@
-"""Values as the JSON text the store and the cache keep."""
+"""Compact JSON text: what ``json.encode`` gives a script, what the store and the cache
+keep, what ``wsprobe run`` prints."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ __all__ = ["encode"]
 
 
 def encode(value: Any) -> str:
-    """Compact JSON of ``value``, non-ASCII kept as UTF-8.
+    """Compact JSON of ``value``: no spaces, object keys sorted, non-ASCII kept as UTF-8.
 
     Raises :class:`ValueError` whose text is the reason in a few words:
     ``NaN or infinity is not JSON``, ``a set is not JSON``.
     """
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return json.dumps(
+            value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+        )
     except ValueError:
         raise ValueError("NaN or infinity is not JSON") from None
     except TypeError as exc:
