@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import HttpServers, Run, Servers
 from wsprobe.cli import main
@@ -253,6 +255,7 @@ CHECKS = [
         "WEBSOCKET UNKNOWN - check.lua: ended with signal RepeatPrevValue",
     ),
     ("return 'a\\nb'", 0, "WEBSOCKET OK - check.lua: a b"),
+    ("return string.rep('x', 300)", 0, "WEBSOCKET OK - check.lua: " + "x" * 200 + "…"),
 ]
 
 
@@ -338,3 +341,54 @@ def test_store_defaults_to_the_per_user_state_dir(run: Run) -> None:
     # conftest points XDG_STATE_HOME at a temporary directory for the whole session.
     assert run.lua("store.put('k', 1)\nreturn (store.get('k'))")[:2] == (0, "1\n")
     assert (Path(os.environ["XDG_STATE_HOME"]) / "wsprobe" / "wsprobe.db").is_file()
+
+
+# --- properties of the string and table extensions, checked in Lua ---
+
+TEXT = st.text(alphabet=st.sampled_from("ab ,\t\né"), max_size=12)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    cases=st.lists(st.tuples(TEXT, TEXT.filter(bool)), min_size=1, max_size=20),
+    slices=st.lists(
+        st.tuples(st.lists(st.integers(0, 9), max_size=8), st.integers(1, 9), st.integers(0, 9)),
+        min_size=1,
+        max_size=10,
+    ),
+)
+def test_split_trim_and_slice_against_python(
+    run: Run,
+    monkeypatch: pytest.MonkeyPatch,
+    cases: list[tuple[str, str]],
+    slices: list[tuple[list[int], int, int]],
+) -> None:
+    monkeypatch.setenv("CASES", json.dumps({"split": cases, "slice": slices}))
+    source = """
+local cases = json.decode(os.getenv("CASES"))
+local out = {}
+for _, case in ipairs(cases.split) do
+  local s, sep = case[1], case[2]
+  out[#out + 1] = {string.split(s, sep), string.trim(s)}
+end
+for _, case in ipairs(cases.slice) do
+  local t, first, last = case[1], case[2], case[3]
+  if first <= #t and last <= #t and first <= last then
+    out[#out + 1] = table.slice(t, first, last)
+  else
+    out[#out + 1] = json.null
+  end
+end
+return json.encode(out)
+"""
+    code, out, err = run.lua(source, "--env", "CASES")
+    assert code == 0, err
+    results = json.loads(out)
+    for (s, sep), (pieces, trimmed) in zip(cases, results, strict=False):
+        assert pieces == s.split(sep)
+        assert trimmed == s.strip(" \t\n\r\v\f")
+    for (t, first, last), got in zip(slices, results[len(cases) :], strict=True):
+        if first <= len(t) and last <= len(t) and first <= last:
+            assert (got or []) == t[first - 1 : last]

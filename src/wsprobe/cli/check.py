@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from ..lua.output import ScriptOutcome
     from .plugin import Verdict
 
-__all__ = ["configure"]
+__all__ = ["configure", "script_verdict"]
+
+_SHOWN = 200
 
 
 def configure(check: argparse.ArgumentParser) -> None:
@@ -152,6 +154,9 @@ def script_verdict(outcome: ScriptOutcome) -> Verdict:
     else:
         value = outcome.value
         shown = value if isinstance(value, str) else compact(value)
+        # The status line is read by people and stored by schedulers: keep it short.
+        if len(shown) > _SHOWN:
+            shown = shown[:_SHOWN] + "…"
         text = f"{outcome.name}: {shown}"
     perfdata = _value_perfdata(outcome.value)
     for index, timings in enumerate(outcome.calls, 1):
