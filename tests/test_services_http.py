@@ -372,3 +372,9 @@ def test_bad_arguments_fail_before_any_io(
     error = failure(method, url, options, headers)
     assert isinstance(error, InvalidURL | InvalidOption)
     assert str(error) == message
+
+
+def test_a_fragment_is_not_sent_and_non_ascii_text_arrives(http_servers: HttpServers) -> None:
+    seen = json.loads(call("GET", f"{http_servers.url}/echo?q=ação#section").body)
+    # aiohttp.web shows the query decoded.
+    assert (seen["path"], seen["query"]) == ("/echo", "q=ação")

@@ -25,6 +25,7 @@ __all__ = [
     "close_frame",
     "default_timeout",
     "header_pairs",
+    "is_token",
     "make_options",
     "options_from_mapping",
     "seconds",
@@ -202,6 +203,11 @@ def _header_value(name: str, value: Any) -> str:
 
 def _headers(value: Any) -> tuple[tuple[str, str], ...]:
     return header_pairs(value, reserved=_RESERVED_HEADERS, purpose="the WebSocket handshake")
+
+
+def is_token(text: str) -> bool:
+    """Whether ``text`` is an HTTP token (a header name, a method, a subprotocol)."""
+    return _TOKEN.match(text) is not None
 
 
 def header_pairs(

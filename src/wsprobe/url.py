@@ -9,14 +9,16 @@ from urllib.parse import quote, unquote, urlsplit
 
 from .errors import InvalidURL
 
-__all__ = ["Target", "parse_url", "redact"]
+__all__ = ["Target", "parse_http_url", "parse_url", "redact"]
 
-_DEFAULT_PORTS = {"ws": 80, "wss": 443}
+_WS_PORTS = {"ws": 80, "wss": 443}
+_HTTP_PORTS = {"http": 80, "https": 443}
+_SECURE = frozenset({"wss", "https"})
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where a WebSocket URL points.
+    """Where a WebSocket (or, for scripts' ``http``, an HTTP) URL points.
 
     ``host`` is lower-case, without IPv6 brackets, IDNA-encoded; ``ip`` is set when the
     host is a literal address (so no resolver is needed); ``display`` is the URL as
@@ -52,6 +54,18 @@ def parse_url(url: str) -> Target:
 
     Results are cached: a monitor calls the same few URLs over and over.
     """
+    return _parse(url, _WS_PORTS, "ws or wss", fragments=False)
+
+
+@functools.lru_cache(maxsize=512)
+def parse_http_url(url: str) -> Target:
+    """Parse an ``http://`` or ``https://`` URL (scripts' ``http`` module) or raise
+    :class:`~wsprobe.errors.InvalidURL`, by the same rules as :func:`parse_url`,
+    except that a ``#fragment`` is allowed and left out (it is never sent)."""
+    return _parse(url, _HTTP_PORTS, "http or https", fragments=True)
+
+
+def _parse(url: str, ports: dict[str, int], schemes: str, *, fragments: bool) -> Target:
     shown = redact(url)
     if any(c.isspace() or ord(c) < 0x20 or c == "\x7f" for c in url):
         raise InvalidURL(shown, "contains whitespace or control characters")
@@ -61,9 +75,9 @@ def parse_url(url: str) -> Target:
     except ValueError as exc:
         raise InvalidURL(shown, _port_or_syntax(str(exc))) from exc
     scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS:
-        raise InvalidURL(shown, "scheme must be ws or wss")
-    if parts.fragment or url.endswith("#"):
+    if scheme not in ports:
+        raise InvalidURL(shown, f"scheme must be {schemes}")
+    if not fragments and (parts.fragment or url.endswith("#")):
         raise InvalidURL(shown, "a WebSocket URL cannot have a #fragment")
     raw_host = parts.hostname
     if not raw_host:
@@ -79,9 +93,9 @@ def parse_url(url: str) -> Target:
     netloc = parts.netloc.rpartition("@")[2]
     query = f"?{parts.query}" if parts.query else ""
     return Target(
-        secure=scheme == "wss",
+        secure=scheme in _SECURE,
         host=host,
-        port=port if port is not None else _DEFAULT_PORTS[scheme],
+        port=port if port is not None else ports[scheme],
         path=_ascii(parts.path),
         query=_ascii(parts.query),
         username=unquote(parts.username) if parts.username is not None else None,

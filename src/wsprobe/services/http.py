@@ -35,21 +35,19 @@ import asyncio
 import base64
 import codecs
 import importlib
-import ipaddress
 import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
 
-from ..errors import HttpError, InvalidOption, InvalidURL
-from ..options import Options, boolean, header_pairs, options_from_mapping
+from ..errors import HttpError, InvalidOption
+from ..options import Options, boolean, header_pairs, is_token, options_from_mapping
 
 # The wording of connection failures is the transports' (one place), shared here.
 from ..protocol._oserrors import connect_error
 from ..protocol.tls import tls_context
-from ..url import Target, redact
+from ..url import Target, parse_http_url
 
 if TYPE_CHECKING:
     import ssl
@@ -62,7 +60,6 @@ MAX_REDIRECTS = 10
 #: The options a request takes: Monsta's two, then those it shares with ``ws`` calls.
 OPTION_NAMES = ("verify", "charset", "timeout", "cafile", "insecure", "max_size")
 _SHARED = ("timeout", "cafile", "insecure", "max_size")
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # The client frames the body itself; a caller's own framing would contradict it.
 _RESERVED_HEADERS = frozenset({"content-length", "transfer-encoding"})
@@ -140,7 +137,7 @@ class HttpClient:
             await session.close()
 
     def _prepare(self, method: str, url: str, options: Mapping[str, Any]) -> _Request:
-        if not isinstance(method, str) or not _TOKEN.match(method):
+        if not isinstance(method, str) or not is_token(method):
             raise InvalidOption("method", f"not an HTTP method: {method!r}", kind="argument")
         for key in options:
             if key not in OPTION_NAMES:
@@ -265,45 +262,11 @@ def _parse(url: str) -> tuple[Target, tuple[str, str] | None, str]:
     """The target of an http(s) URL, its credentials, and the URL without them."""
     if not isinstance(url, str):
         raise InvalidOption("url", f"expected a string, got {type(url).__name__}", kind="argument")
-    if not _SCHEME.match(url):
-        url = f"http://{url}"
-    shown = redact(url)
-    if any(c.isspace() or ord(c) < 0x20 or c == "\x7f" for c in url):
-        raise InvalidURL(shown, "contains whitespace or control characters")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        reason = str(exc)
-        raise InvalidURL(shown, reason[:1].lower() + reason[1:]) from exc
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise InvalidURL(shown, "scheme must be http or https")
-    host = parts.hostname
-    if not host:
-        raise InvalidURL(shown, "missing host")
-    try:
-        ip: str | None = str(ipaddress.ip_address(host))
-    except ValueError:
-        ip = None
-    netloc = parts.netloc.rpartition("@")[2]
-    query = f"?{parts.query}" if parts.query else ""
-    clean = f"{scheme}://{netloc}{parts.path or '/'}{query}"
+    target = parse_http_url(url if _SCHEME.match(url) else f"http://{url}")
     auth = None
-    if parts.username is not None:
-        auth = (unquote(parts.username), unquote(parts.password or ""))
-    target = Target(
-        secure=scheme == "https",
-        host=host,
-        port=port if port is not None else (443 if scheme == "https" else 80),
-        path=parts.path,
-        query=parts.query,
-        username=None,
-        password=None,
-        ip=ip,
-        display=clean,
-    )
-    return target, auth, clean
+    if target.username is not None:
+        auth = (target.username, target.password or "")
+    return target, auth, target.display
 
 
 def _charset(value: Any) -> str:
