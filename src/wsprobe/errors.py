@@ -18,8 +18,9 @@ else spells them. Each class says whose fault it is::
     ├── ReplyTooLarge       the reply was larger than max_size
     ├── SessionClosed       a session was used after its connection closed
     ├── HttpError           an HTTP request failed once connected (deadline, size, bad reply)
-    ├── StoreError          the store refused a value, or its database failed
-    └── CacheError          the run's cache refused a value or a mark
+    └── ServiceError        a module of scripts refused a call ("store.put: ...")
+        ├── StoreError      the store refused a value, or its database failed
+        └── CacheError      the run's cache refused a value or a mark
 
 Foreign exceptions (``OSError``, ``websockets``', ``lupa``'s, ``aiohttp``'s,
 ``sqlite3``'s) never escape: each
@@ -47,6 +48,7 @@ __all__ = [
     "ProtocolViolation",
     "ReplyTooLarge",
     "ScriptCallError",
+    "ServiceError",
     "SessionClosed",
     "StoreError",
 ]
@@ -198,11 +200,9 @@ class HttpError(Error):
         self.detail = detail
 
 
-class StoreError(Error):
-    """The persistent store refused a value or could not reach its database.
-
-    The message names the operation: ``store.put: value larger than 1048576 bytes as JSON``.
-    """
+class ServiceError(Error):
+    """A module of scripts (``store``, ``cache``) refused a call; the message names the
+    operation first: ``store.put: value larger than 1048576 bytes as JSON``."""
 
     def __init__(self, operation: str, detail: str) -> None:
         super().__init__(f"{operation}: {detail}")
@@ -210,13 +210,12 @@ class StoreError(Error):
         self.detail = detail
 
 
-class CacheError(Error):
-    """The run's cache refused an operation: ``cache.mark_pending: key "k" is already pending``."""
+class StoreError(ServiceError):
+    """The persistent store refused a value or could not reach its database."""
 
-    def __init__(self, operation: str, detail: str) -> None:
-        super().__init__(f"{operation}: {detail}")
-        self.operation = operation
-        self.detail = detail
+
+class CacheError(ServiceError):
+    """The run's cache refused an operation: ``cache.mark_pending: key 'k' is already pending``."""
 
 
 class InvalidDate(ScriptCallError):
