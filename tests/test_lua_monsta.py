@@ -392,3 +392,25 @@ return json.encode(out)
     for (t, first, last), got in zip(slices, results[len(cases) :], strict=True):
         if first <= len(t) and last <= len(t) and first <= last:
             assert (got or []) == t[first - 1 : last]
+
+
+def test_many_scripts_share_the_store_cache_and_http_at_once(
+    run: Run, http_servers: HttpServers, tmp_path: Path
+) -> None:
+    source = f"""
+local n = tonumber(EXEC_IDENT:match("%d+"))
+local body = http.get("{http_servers.url}/api/health").body
+store.put("n", n)
+store.put_global("last", n)
+cache.put("k" .. n, n, 60)
+sleep(0.01)
+return {{body, (store.get("n")), cache.get("k" .. n)}}
+"""
+    paths = [run.script(source, f"m{i:03}.lua") for i in range(150)]
+    started = time.monotonic()
+    code, out, err = run("--json", "--state-dir", str(tmp_path), *paths)
+    assert time.monotonic() - started < 30
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert sorted(r["value"][1] for r in records) == list(range(150))
+    assert all(r["value"] == ["healthy", n, n] for r in records for n in [r["value"][1]])
