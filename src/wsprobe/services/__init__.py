@@ -8,7 +8,9 @@ error value:
 - :mod:`.cache` — ``cache``: values with a time to live, shared by a run's scripts;
 - :mod:`.http` — ``http``: HTTP requests under the deadline and TLS rules of ``ws``;
 - :mod:`.dates` — ``time.parse``: RFC 3339 dates;
-- :mod:`.ids` — ``uuid.uuid4`` and the monitor identifier ``EXEC_IDENT``.
+- :mod:`.ids` — ``uuid.uuid4``;
+- :mod:`.jsontext` — the compact JSON text of values (``json.encode``, store, cache);
+- :mod:`.shared` — :class:`~.shared.RunServices`, what the scripts of a run share.
 
 Nothing is imported here: each is loaded by the operation that needs it.
 """
