@@ -459,10 +459,10 @@ def http_servers(loop_thread: LoopThread, servers: Servers) -> Iterator[HttpServ
 def _private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """No test writes to the user's state directory: a script that calls ``store``
     without ``--state-dir`` writes under a temporary ``XDG_STATE_HOME``."""
-    previous = os.environ.get("XDG_STATE_HOME")
+    previous = {
+        name: os.environ.pop(name, None) for name in ("XDG_STATE_HOME", "WSPROBE_STATE_DIR")
+    }
     os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("xdg-state"))
     yield
-    if previous is None:
-        del os.environ["XDG_STATE_HOME"]
-    else:
-        os.environ["XDG_STATE_HOME"] = previous
+    del os.environ["XDG_STATE_HOME"]
+    os.environ.update({name: value for name, value in previous.items() if value is not None})

@@ -335,6 +335,7 @@ STATE_DIRS = [
     ({"XDG_STATE_HOME": "relative", "HOME": "/home/u"}, "/home/u/.local/state/wsprobe"),
     ({"XDG_STATE_HOME": "", "HOME": "/home/u"}, "/home/u/.local/state/wsprobe"),
     ({"HOME": "/root"}, "/root/.local/state/wsprobe"),
+    ({"WSPROBE_STATE_DIR": "/srv/w", "XDG_STATE_HOME": "/var/state"}, "/srv/w"),
 ]
 
 
@@ -343,13 +344,17 @@ def test_default_state_dir(environ: dict[str, str], expected: str) -> None:
     assert default_state_dir(environ) == Path(expected)
 
 
+def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4)
+
+
 JSON_VALUES = st.recursive(
     st.none()
     | st.booleans()
     | st.integers(min_value=-(2**63), max_value=2**63 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    _containers,
     max_leaves=12,
 )
 

@@ -35,8 +35,8 @@ def add_state_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--state-dir",
         metavar="DIR",
-        help="where store keeps wsprobe.db (default $XDG_STATE_HOME/wsprobe "
-        "or ~/.local/state/wsprobe)",
+        help="where store keeps wsprobe.db (default $WSPROBE_STATE_DIR, "
+        "$XDG_STATE_HOME/wsprobe or ~/.local/state/wsprobe)",
     )
 
 

@@ -85,10 +85,13 @@ _T = TypeVar("_T")
 def default_state_dir(environ: Mapping[str, str] | None = None) -> Path:
     """Where wsprobe keeps state unless told (``--state-dir``).
 
+    ``$WSPROBE_STATE_DIR`` when set (as for ``wsprobe agent``), else
     ``$XDG_STATE_HOME/wsprobe`` when that variable holds an absolute path (the XDG
     Base Directory rule), else ``~/.local/state/wsprobe``.
     """
     env = os.environ if environ is None else environ
+    if env.get("WSPROBE_STATE_DIR"):
+        return Path(env["WSPROBE_STATE_DIR"])
     base = env.get("XDG_STATE_HOME", "")
     if not os.path.isabs(base):
         home = env.get("HOME") or os.path.expanduser("~")
