@@ -15,7 +15,6 @@ from wsprobe.agent.config import ConfigError, Monitor, load_config, parse_config
 from wsprobe.agent.outcome import Outcome, State
 from wsprobe.agent.scheduler import Scheduler, offset_of
 from wsprobe.agent.sharding import Shard, ShardError, shard_of
-from wsprobe.agent.verdicts import script_state
 
 URL = "ws://127.0.0.1:9/"
 
@@ -261,31 +260,6 @@ def test_bad_shards(text: str, message: str) -> None:
     with pytest.raises(ShardError) as caught:
         Shard.parse(text)
     assert str(caught.value) == message
-
-
-@pytest.mark.parametrize(
-    ("result", "expected"),
-    [
-        ({"value": 3, "status": "MetricOk"}, (State.OK, 3, None)),
-        (
-            {"value": 3, "status": "MetricWarning"},
-            (State.WARNING, 3, "the script returned MetricWarning"),
-        ),
-        (
-            {"value": "x", "status": "MetricCritical"},
-            (State.CRITICAL, "x", "the script returned MetricCritical"),
-        ),
-        (
-            {"status": "Fine"},
-            (State.UNKNOWN, None, "the script returned an unknown status 'Fine'"),
-        ),
-        ({"value": 3}, (State.OK, {"value": 3}, None)),
-        (12.5, (State.OK, 12.5, None)),
-        (None, (State.OK, None, None)),
-    ],
-)
-def test_script_results(result: object, expected: tuple[State, object, str | None]) -> None:
-    assert script_state(result) == expected
 
 
 def test_offsets_are_stable_and_within_the_interval() -> None:

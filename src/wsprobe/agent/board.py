@@ -2,28 +2,38 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..lua.result import REPEAT_PREVIOUS
 from .config import Monitor
 from .outcome import Outcome, State
 
-__all__ = ["RECENT", "Board", "Entry"]
+__all__ = ["OUTPUT_LINES", "OUTPUT_LINE_LENGTH", "RECENT", "Board", "Entry"]
 
 #: Outcomes each monitor keeps in memory for the status page's chart.
 RECENT = 60
+#: Lines a scripted monitor printed or logged that are kept in memory, the last ones,
+#: each cut at :data:`OUTPUT_LINE_LENGTH` characters: about 10 KiB per monitor at most.
+OUTPUT_LINES = 20
+OUTPUT_LINE_LENGTH = 500
 
 
 @dataclass
 class Entry:
     """One monitor's standing: its definition, its latest outcomes (oldest first, the
-    last one in ``last``) and its counts since the agent started."""
+    last one in ``last``), its counts since the agent started by result
+    (:data:`~.outcome.RESULTS`) and the last lines its script wrote, as
+    ``(Unix time, line)``."""
 
     monitor: Monitor
     recent: deque[Outcome] = field(default_factory=lambda: deque(maxlen=RECENT))
-    runs: Counter[State] = field(default_factory=Counter)
+    runs: Counter[str] = field(default_factory=Counter)
     skipped: int = 0
+    output: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=OUTPUT_LINES))
 
     @property
     def last(self) -> Outcome | None:
@@ -51,18 +61,46 @@ class Board:
             entries[monitor.name] = entry
         self._entries = entries
 
+    def settle(self, name: str, outcome: Outcome) -> Outcome:
+        """The outcome to keep for ``name``: ``outcome``, unless its script ended with
+        ``signal("RepeatPrevValue")``; then the previous result's state, value and
+        error at this run's time and duration (UNKNOWN, saying so, when there is none)."""
+        if outcome.signal != REPEAT_PREVIOUS:
+            return outcome
+        entry = self._entries.get(name)
+        previous = entry.last if entry is not None else None
+        if previous is None:
+            return dataclasses.replace(
+                outcome, error=f"signal {REPEAT_PREVIOUS}: no previous result to keep"
+            )
+        return dataclasses.replace(
+            previous, time=outcome.time, duration=outcome.duration, signal=outcome.signal
+        )
+
     def record(self, name: str, outcome: Outcome) -> tuple[State | None, State] | None:
-        """Store an outcome; return ``(before, after)`` when the state changed (a first
-        result counts as a change unless it is OK), else ``None``."""
+        """Store a settled outcome (:meth:`settle`) and count it under its result; return
+        ``(before, after)`` when the state changed (a first result counts as a change
+        unless it is OK), else ``None``."""
         entry = self._entries.get(name)
         if entry is None:
             return None
         before = entry.last.status if entry.last is not None else None
         entry.recent.append(outcome)
-        entry.runs[outcome.status] += 1
+        entry.runs[outcome.result] += 1
         if before is outcome.status or (before is None and outcome.status is State.OK):
             return None
         return before, outcome.status
+
+    def write(self, name: str, text: str) -> None:
+        """Keep what a monitor's script printed or logged, line by line (bounded)."""
+        entry = self._entries.get(name)
+        if entry is None:
+            return
+        now = time.time()
+        # Only the lines that can be kept are split off: a long text costs no list.
+        for line in text.rsplit("\n", OUTPUT_LINES)[-OUTPUT_LINES:]:
+            clipped = line if len(line) <= OUTPUT_LINE_LENGTH else line[:OUTPUT_LINE_LENGTH] + "…"
+            entry.output.append((now, clipped))
 
     def skip(self, name: str, count: int) -> None:
         """Count slots a monitor missed."""

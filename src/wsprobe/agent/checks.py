@@ -6,19 +6,25 @@ import datetime
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..cli.plugin import State, judge, judge_error
 from ..client import probe_with_async
 from ..errors import ConnectError, Error, InvalidOption, InvalidURL
+from ..lua.result import STATUSES
 from ..models import Result
 from ..url import redact
 from .config import Probe
 from .outcome import Outcome
 from .scripts import run_monitor_script
-from .verdicts import script_state
+
+if TYPE_CHECKING:
+    from ..services.shared import RunServices
 
 __all__ = ["run_check"]
+
+# The convention's status a script returned, by the state it means (for the reason).
+_RETURNED = {state: status for status, state in STATUSES.items()}
 
 
 async def run_check(
@@ -26,12 +32,16 @@ async def run_check(
     *,
     name: str,
     target: str | None,
+    services: RunServices,
     log: Callable[[str], None] | None = None,
+    output: Callable[[str], None] | None = None,
 ) -> Outcome:
     """Run ``probe`` against ``target`` (a script's ``TARGET``; may be ``None`` for one).
 
-    Never raises for what the server or the script did: that is the outcome.
-    ``log`` receives a readable account of the check, line by line.
+    Never raises for what the server or the script did: that is the outcome. A
+    script runs with the agent's ``services`` and its verdict is the runner's
+    (:mod:`wsprobe.lua.result`). ``log`` receives a readable account of the check,
+    line by line; ``output`` what a script printed or logged (default: ``log``).
     """
     say = log or _quiet
     started = time.time()
@@ -43,16 +53,28 @@ async def run_check(
             name=name,
             options=probe.options,
             env_names=probe.env,
+            services=services,
             target=target,
-            log=log,
+            output=output or log,
         )
         duration = time.monotonic() - clock
-        if not ran.ok:
+        state = State.of(ran.status)
+        value = _plain(ran.value)
+        if ran.signal is not None:
+            say(f"script ended with signal {ran.signal}: {state.name}")
+            return Outcome(
+                started,
+                state,
+                duration,
+                error=f"the script ended with signal {ran.signal}",
+                signal=ran.signal,
+            )
+        if ran.error is not None:
             say(f"script failed: {ran.error}")
-            return Outcome(started, State.CRITICAL, duration, error=ran.error)
-        state, value, error = script_state(ran.result)
-        say(f"script returned {_plain(value)!r}: {state.name}")
-        return Outcome(started, state, duration, value=_plain(value), error=error)
+            return Outcome(started, state, duration, value=value, error=ran.error)
+        say(f"script returned {value!r}: {state.name}")
+        reason = None if state is State.OK else f"the script returned {_RETURNED[ran.status]}"
+        return Outcome(started, state, duration, value=value, error=reason)
     assert target is not None  # a declarative check always has a URL
     say(f"sending {json.dumps(probe.send)} to {redact(target)} (timeout {probe.timeout:g}s)")
     try:

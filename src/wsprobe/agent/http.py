@@ -24,6 +24,7 @@ from .metrics import ResultsCollector, probe_registry, render
 from .page import render_page
 
 if TYPE_CHECKING:
+    from .board import Entry
     from .service import Agent
 
 __all__ = ["SCRAPE_TIMEOUT_OFFSET", "make_app"]
@@ -46,6 +47,7 @@ def make_app(agent: Agent) -> web.Application:
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/probe", _probe)
     app.router.add_get("/api/monitors", _monitors)
+    app.router.add_get("/api/monitors/{name}", _monitor)
     app.router.add_get("/api/monitors/{name}/results", _results)
     return app
 
@@ -127,22 +129,33 @@ async def _probe(request: web.Request) -> web.Response:
 
 async def _monitors(request: web.Request) -> web.Response:
     agent = _agent(request)
-    monitors = []
-    for entry in agent.board.entries():
-        monitor = entry.monitor
-        monitors.append(
-            {
-                "name": monitor.name,
-                "url": monitor.shown_url,
-                "script": monitor.probe.script,
-                "interval": monitor.interval,
-                "labels": dict(monitor.labels),
-                "last": entry.last.as_json() if entry.last is not None else None,
-                "counts": {state.name.lower(): count for state, count in entry.runs.items()},
-                "skipped": entry.skipped,
-            }
-        )
+    monitors = [_monitor_json(entry) for entry in agent.board.entries()]
     return web.json_response({"shard": agent.shard_text, "monitors": monitors})
+
+
+async def _monitor(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    entry = _agent(request).board.get(name)
+    if entry is None:
+        return web.Response(status=404, text=f'no monitor "{_clip(name)}"\n')
+    shown = _monitor_json(entry)
+    # Only here, not in the listing: a thousand monitors' lines would make it heavy.
+    shown["output"] = [{"time": round(at, 6), "line": line} for at, line in entry.output]
+    return web.json_response(shown)
+
+
+def _monitor_json(entry: Entry) -> dict[str, Any]:
+    monitor = entry.monitor
+    return {
+        "name": monitor.name,
+        "url": monitor.shown_url,
+        "script": monitor.probe.script,
+        "interval": monitor.interval,
+        "labels": dict(monitor.labels),
+        "last": entry.last.as_json() if entry.last is not None else None,
+        "counts": dict(entry.runs),
+        "skipped": entry.skipped,
+    }
 
 
 async def _results(request: web.Request) -> web.Response:

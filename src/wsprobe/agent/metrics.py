@@ -14,7 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from .outcome import Outcome, State
+from .outcome import RESULTS, Outcome
 
 __all__ = ["AgentFacts", "MonitorRow", "ResultsCollector", "probe_registry", "render"]
 
@@ -22,11 +22,12 @@ __all__ = ["AgentFacts", "MonitorRow", "ResultsCollector", "probe_registry", "re
 @dataclass(frozen=True, slots=True)
 class MonitorRow:
     """One monitor at scrape time: its labels (``monitor`` included), its last outcome
-    (``None`` before its first run) and its counts since the agent started."""
+    (``None`` before its first run) and its counts since the agent started, by result
+    (:data:`~.outcome.RESULTS`)."""
 
     labels: Mapping[str, str]
     outcome: Outcome | None
-    runs: Mapping[State, int] = field(default_factory=dict)
+    runs: Mapping[str, int] = field(default_factory=dict)
     skipped: int = 0
 
 
@@ -99,10 +100,10 @@ def _families(rows: list[MonitorRow], *, counters: bool) -> Iterator[Metric]:
     for row in rows:
         labels = dict(row.labels)
         if counters:
-            for result in State:
+            for result in RESULTS:
                 runs.add_sample(
                     "wsprobe_monitor_runs_total",
-                    {**labels, "result": result.name.lower()},
+                    {**labels, "result": result},
                     row.runs.get(result, 0),
                 )
             skipped.add_sample("wsprobe_monitor_skipped_runs_total", labels, row.skipped)

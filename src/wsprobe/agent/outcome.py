@@ -7,11 +7,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..cli.plugin import State
+from ..lua.result import REPEAT_PREVIOUS
 
-__all__ = ["PHASES", "Outcome", "State"]
+__all__ = ["PHASES", "REPEAT", "RESULTS", "Outcome", "State"]
 
 #: The connection phases reported, in order, with the names Prometheus users know.
 PHASES = ("resolve", "connect", "tls", "upgrade", "reply")
+#: How a run that kept the previous result (``signal("RepeatPrevValue")``) is counted.
+REPEAT = "repeat"
+#: Every ``result`` a run is counted under: its state, or :data:`REPEAT`.
+RESULTS = (*(state.name.lower() for state in State), REPEAT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +27,10 @@ class Outcome:
     OK (``None`` when it is); ``value`` is a script's result value (a number or
     text), ``None`` for declarative checks; ``timings`` maps :data:`PHASES` to
     seconds for the phases that happened; ``status_code`` is the HTTP status of the
-    upgrade (101, or the refusal's); ``cert_expires`` is Unix seconds.
+    upgrade (101, or the refusal's); ``cert_expires`` is Unix seconds. ``signal`` is
+    the name a script ended with through ``signal(...)``; after
+    :meth:`~.board.Board.settle`, a ``RepeatPrevValue`` outcome carries the previous
+    result's state, value and error.
     """
 
     time: float
@@ -33,11 +41,17 @@ class Outcome:
     timings: Mapping[str, float] = field(default_factory=dict)
     status_code: int | None = None
     cert_expires: float | None = None
+    signal: str | None = None
 
     @property
     def success(self) -> bool:
         """The probe worked: the reply came and matched (a warning is a threshold)."""
         return self.status in (State.OK, State.WARNING)
+
+    @property
+    def result(self) -> str:
+        """The ``result`` this run is counted under (:data:`RESULTS`)."""
+        return REPEAT if self.signal == REPEAT_PREVIOUS else self.status.name.lower()
 
     @property
     def numeric_value(self) -> float | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import os
 import signal
 from collections import Counter
@@ -17,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import Error
+from ..options import Options
+from ..services.shared import RunServices
 from .board import RECENT, Board
 from .checks import run_check
 from .config import AgentConfig, ConfigError, Monitor, load_config, parse_listen
@@ -39,7 +42,12 @@ class AgentError(Error):
 
 class Agent:
     """The monitors of one configuration file (this shard's share), their results and
-    the reloads. ``log`` receives one line per event worth telling an operator."""
+    the reloads. ``log`` receives one line per event worth telling an operator.
+
+    ``services`` (the scripts' store in ``state_dir``, their cache, the HTTP pool) are
+    one for the agent's life, shared by every script it runs, as a run's scripts share
+    theirs; :meth:`close` closes them.
+    """
 
     def __init__(
         self,
@@ -54,6 +62,8 @@ class Agent:
         self.log = log
         self.config = load_config(config_path)
         self.history = History(state_dir, retention=self.config.retention)
+        # Each script's own options replace these defaults (timeout, TLS) per call.
+        self.services = RunServices(Options(), state_dir=state_dir)
         self.board = Board()
         self.reloads: Counter[str] = Counter()
         self.last_reload_ok = True
@@ -127,14 +137,18 @@ class Agent:
         if timeout is not None and timeout < module.timeout:
             options = dataclasses.replace(module.options, timeout=timeout)
             module = dataclasses.replace(module, options=options)
-        return await run_check(module, name=name, target=target, log=log)
+        return await run_check(module, name=name, target=target, services=self.services, log=log)
 
     async def close(self, grace: float) -> None:
-        """Stop the monitors (``grace`` seconds for checks in flight) and write the history."""
+        """Stop the monitors (``grace`` seconds for checks in flight), write the history
+        and close the services."""
         cut = await self.scheduler.stop(grace)
         if cut:
             self.log(f"stopped {cut} checks still running after {grace:g}s")
-        self.history.close()
+        try:
+            self.history.close()
+        finally:
+            await self.services.close()
 
     def _apply(self, config: AgentConfig) -> tuple[list[str], list[str]]:
         mine = [monitor for monitor in config.monitors if self.shard.owns(monitor.name)]
@@ -147,9 +161,16 @@ class Agent:
         return self.scheduler.update(mine)
 
     async def _run(self, monitor: Monitor) -> Outcome:
-        return await run_check(monitor.probe, name=monitor.name, target=monitor.url)
+        return await run_check(
+            monitor.probe,
+            name=monitor.name,
+            target=monitor.url,
+            services=self.services,
+            output=functools.partial(self.board.write, monitor.name),
+        )
 
     def _record(self, monitor: Monitor, outcome: Outcome) -> None:
+        outcome = self.board.settle(monitor.name, outcome)
         self.history.add(monitor.name, outcome)
         change = self.board.record(monitor.name, outcome)
         if change is None:

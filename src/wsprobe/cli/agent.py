@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from typing import TYPE_CHECKING
 
 from ..errors import Error
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from .options import add_state_dir
 
 __all__ = ["configure", "run"]
 
@@ -19,11 +15,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Add the command's arguments to ``parser``."""
     parser.add_argument("config", metavar="CONFIG.yaml", help="monitors, modules, defaults")
     parser.add_argument("--listen", metavar="HOST:PORT", help="default: the config's listen")
-    parser.add_argument(
-        "--state-dir",
-        metavar="DIR",
-        help="history database (default $WSPROBE_STATE_DIR or ~/.local/state/wsprobe)",
-    )
+    add_state_dir(parser)
     parser.add_argument("--shard", metavar="I/N", default="0/1", help="run shard I of N")
     parser.set_defaults(handler=run)
 
@@ -57,13 +49,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"wsprobe agent: {exc}", file=sys.stderr)
         return 2
     from ..lua.runner import run_event_loop
+    from ..services.store import default_state_dir
 
     try:
         run_event_loop(
             serve(
                 Path(args.config),
                 listen=args.listen,
-                state_dir=_state_dir(args.state_dir),
+                state_dir=Path(args.state_dir) if args.state_dir else default_state_dir(),
                 shard=shard,
                 log=_log,
             )
@@ -75,17 +68,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"wsprobe agent: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-def _state_dir(given: str | None) -> Path:
-    from pathlib import Path
-
-    if given:
-        return Path(given)
-    if os.environ.get("WSPROBE_STATE_DIR"):
-        return Path(os.environ["WSPROBE_STATE_DIR"])
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "wsprobe"
 
 
 def _log(line: str) -> None:

@@ -146,7 +146,7 @@ def script_verdict(outcome: ScriptOutcome) -> Verdict:
     from ..lua.jsoncodec import compact
     from .plugin import State, Verdict, timing_perfdata
 
-    state = State[outcome.status.upper()]
+    state = State.of(outcome.status)
     if outcome.error is not None:
         text = outcome.error
     elif outcome.signal is not None:

@@ -31,11 +31,11 @@ def add_call_options(parser: argparse.ArgumentParser, *, headers: bool = True) -
 
 
 def add_state_dir(parser: argparse.ArgumentParser) -> None:
-    """``--state-dir``: where scripts' ``store`` keeps its database."""
+    """``--state-dir``: where ``wsprobe.db`` is (scripts' ``store``, the agent's history)."""
     parser.add_argument(
         "--state-dir",
         metavar="DIR",
-        help="where store keeps wsprobe.db (default $WSPROBE_STATE_DIR, "
+        help="where store and the agent keep wsprobe.db (default $WSPROBE_STATE_DIR, "
         "$XDG_STATE_HOME/wsprobe or ~/.local/state/wsprobe)",
     )
 

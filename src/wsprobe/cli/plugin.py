@@ -36,6 +36,13 @@ class State(IntEnum):
     CRITICAL = 2
     UNKNOWN = 3
 
+    @classmethod
+    def of(cls, status: str) -> State:
+        """The state of a script's ``status`` (:mod:`wsprobe.lua.result`: ``"ok"``,
+        ``"warning"``, ``"critical"``, ``"unknown"``); raises :class:`KeyError` for
+        any other text."""
+        return cls[status.upper()]
+
 
 # When several things are wrong, the worst one names the state.
 _SEVERITY = {State.OK: 0, State.UNKNOWN: 1, State.WARNING: 2, State.CRITICAL: 3}

@@ -353,6 +353,7 @@ async def _http_request(
         body,
         _option_values(context, headers, "headers"),
         _option_values(context, options),
+        defaults=context.options,
     )
     return {"status": response.status, "body": response.body, "headers": response.headers}
 

@@ -17,10 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["STATUSES", "Verdict", "of_failure", "of_return", "of_signal"]
+__all__ = ["REPEAT_PREVIOUS", "STATUSES", "Verdict", "of_failure", "of_return", "of_signal"]
 
 #: The statuses a script may return, and the state each one means.
 STATUSES = {"MetricOk": "ok", "MetricWarning": "warning", "MetricCritical": "critical"}
+#: The signal that asks a scheduler to keep the monitor's previous value and state.
+REPEAT_PREVIOUS = "RepeatPrevValue"
 
 
 @dataclass(frozen=True, slots=True)

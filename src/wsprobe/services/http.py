@@ -90,7 +90,8 @@ class HttpClient:
     """HTTP requests for the scripts of one run, on one pool of connections.
 
     ``base`` holds the run's defaults (``timeout``, ``cafile``, ``insecure``); a
-    request's options override them. Use from one event loop; :meth:`close` at the end.
+    request's ``defaults`` replace them, and its options override both. Use from one
+    event loop; :meth:`close` at the end.
     """
 
     def __init__(self, base: Options) -> None:
@@ -104,8 +105,14 @@ class HttpClient:
         body: str | bytes | None = None,
         headers: Mapping[str, Any] | None = None,
         options: Mapping[str, Any] | None = None,
+        *,
+        defaults: Options | None = None,
     ) -> HttpResponse:
         """Perform one request and read its whole body, all before the deadline.
+
+        ``options`` override ``defaults`` (the calling script's options; the
+        client's ``base`` when not given), so scripts with different defaults (the
+        agent's monitors) share one pool.
 
         Raises :class:`~wsprobe.errors.InvalidURL` or
         :class:`~wsprobe.errors.InvalidOption` for bad arguments (before any I/O),
@@ -113,7 +120,7 @@ class HttpClient:
         :class:`~wsprobe.errors.HttpError` when the request fails after that. Any
         status is a response, not an error.
         """
-        request = self._prepare(method, url, options or {})
+        request = self._prepare(method, url, options or {}, defaults or self._base)
         pairs = header_pairs(headers, reserved=_RESERVED_HEADERS, purpose="the HTTP client")
         if self._session is None:
             # Importing aiohttp stalled the event loop for 142 ms here: on a thread,
@@ -136,7 +143,9 @@ class HttpClient:
         if session is not None:
             await session.close()
 
-    def _prepare(self, method: str, url: str, options: Mapping[str, Any]) -> _Request:
+    def _prepare(
+        self, method: str, url: str, options: Mapping[str, Any], defaults: Options
+    ) -> _Request:
         if not isinstance(method, str) or not is_token(method):
             raise InvalidOption("method", f"not an HTTP method: {method!r}", kind="argument")
         for key in options:
@@ -145,7 +154,7 @@ class HttpClient:
         shared = {key: options[key] for key in _SHARED if key in options}
         if "verify" in options and not boolean("verify", options["verify"]):
             shared["insecure"] = True
-        settled = options_from_mapping(shared, self._base)
+        settled = options_from_mapping(shared, defaults)
         charset = options.get("charset")
         if charset is not None:
             charset = _charset(charset)
