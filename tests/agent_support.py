@@ -23,9 +23,18 @@ _LISTENING = re.compile(r"listening on (http://\S+/)")
 
 
 class AgentProcess:
-    """``python -m wsprobe agent CONFIG --listen 127.0.0.1:0``, its stderr collected."""
+    """``python -m wsprobe agent CONFIG --listen 127.0.0.1:0``, its stderr collected.
 
-    def __init__(self, config: Path, state_dir: Path, *extra: str) -> None:
+    ``state_dir`` ``None``: no ``--state-dir``; ``env``: the whole environment."""
+
+    def __init__(
+        self,
+        config: Path,
+        state_dir: Path | None,
+        *extra: str,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        state = ["--state-dir", str(state_dir)] if state_dir is not None else []
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -35,14 +44,14 @@ class AgentProcess:
                 str(config),
                 "--listen",
                 "127.0.0.1:0",
-                "--state-dir",
-                str(state_dir),
+                *state,
                 *extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
             cwd=config.parent,
+            env=None if env is None else dict(env),
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
