@@ -14,12 +14,13 @@ prelude, and document it in the README's table of what a script sees.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import Error, InvalidOption, InvalidURL
+from ..errors import Error, InvalidOption, InvalidURL, ScriptCallError
 from ..options import Options, options_from_mapping
 from . import jsoncodec
 from .convert import ConversionError
@@ -29,7 +30,12 @@ if TYPE_CHECKING:
     from ..models import Result
     from .runtime import LuaScript, Request, Step
 
-__all__ = ["IN_PLACE", "REQUESTS", "Operation", "ScriptContext", "serve"]
+__all__ = ["IN_PLACE", "REQUESTS", "Operation", "ScriptContext", "StepRunner", "serve"]
+
+StepRunner = Callable[..., Awaitable[Any]]
+"""Runs one Lua step, ``await run_step(function, *args)``, and returns what
+``function`` returned (a :data:`Step`): the workers run it on a step thread the
+supervisor watches."""
 
 
 class ScriptContext:
@@ -42,14 +48,21 @@ class ScriptContext:
         *,
         write: Callable[[str], None],
         log: Callable[[str, str], None],
+        run_step: StepRunner,
+        max_sessions: int = 100,
+        session_bytes: int = 0,
     ) -> None:
         self.name = name
         self.options = options
         self.write = write
         self.log = log
+        self.run_step = run_step
         self.script: LuaScript | None = None
         self.sessions: dict[int, AsyncSession] = {}
         self._next_session = 1
+        self._open: set[int] = set()
+        self._max_sessions = max_sessions
+        self._session_bytes = session_bytes
 
     @property
     def lua(self) -> LuaScript:
@@ -57,17 +70,37 @@ class ScriptContext:
         assert self.script is not None
         return self.script
 
+    async def resume(self, ok: bool, value: Any) -> Step:
+        """Resume the script with a request's value (``ok``) or error, as a Lua step."""
+        step: Step = await self.run_step(self.lua.resume, ok, value)
+        return step
+
+    def reserve_session(self) -> None:
+        """Make room for one more open session, or raise the limit's error.
+
+        Each open session is charged ``session_bytes`` against the script's memory
+        limit: what Python holds for it counts like the Lua state's own memory."""
+        if len(self._open) >= self._max_sessions:
+            raise ScriptCallError(f"script exceeded its session limit of {self._max_sessions}")
+        self.lua.reserve(self._session_bytes * (len(self._open) + 1))
+
     def add_session(self, session: AsyncSession) -> int:
         """Keep ``session`` for the script; return the id the prelude knows it by."""
         session_id, self._next_session = self._next_session, self._next_session + 1
         self.sessions[session_id] = session
+        self._open.add(session_id)
         return session_id
 
+    def release_session(self, session_id: int) -> None:
+        """The script closed a session: it no longer counts against its limits."""
+        self._open.discard(session_id)
+        self.lua.reserve(self._session_bytes * len(self._open))
+
     async def close_sessions(self) -> None:
-        """Close what the script left open (whatever its outcome)."""
+        """Close what the script left open (whatever its outcome), all at once."""
         sessions, self.sessions = self.sessions, {}
-        for session in sessions.values():
-            await session.close()
+        self._open.clear()
+        await asyncio.gather(*(session.close() for session in sessions.values()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +143,8 @@ async def serve(context: ScriptContext, request: Request) -> Step:
     try:
         value = await handler(context, *request.args)
     except Error as exc:
-        return context.lua.resume(False, exc)
-    return context.lua.resume(True, value)
+        return await context.resume(False, exc)
+    return await context.resume(True, value)
 
 
 # --- in place: output, time, json ---
@@ -166,6 +199,7 @@ async def _probe(context: ScriptContext, url: bytes, data: bytes, options: Any) 
 async def _connect(context: ScriptContext, url: bytes, options: Any) -> int:
     from ..async_session import open_session_async
 
+    context.reserve_session()
     values = _option_values(context, options)
     binary = values.pop("binary", False)
     session = await open_session_async(
@@ -204,6 +238,7 @@ async def _session_close(
     await context.sessions[session_id].close(
         1000 if code is None else code, "" if reason is None else _argument(reason, "reason")
     )
+    context.release_session(session_id)
 
 
 async def _probe_call(context: ScriptContext, url: bytes, data: bytes, options: Any) -> Result:

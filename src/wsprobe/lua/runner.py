@@ -1,31 +1,43 @@
-"""``wsprobe run``: many Lua scripts at once on one event loop, each bounded.
+"""``wsprobe run``: many Lua scripts, each bounded, in supervised worker processes.
 
-Each script is a coroutine in its own Lua state; a ``ws`` call yields to this
-module, which has the registry perform it on the event loop and resumes the script
-with the reply or the error. A script waiting on a slow server costs a socket, not
-a thread.
+:func:`run_scripts` hands the scripts to a :class:`~.supervisor.Supervisor`, whose
+worker processes (:mod:`.worker`) each run many scripts on one event loop with
+:func:`run_one`, the one place that runs a script from its file to its outcome.
+A ``ws`` call yields to the worker's loop, which has the registry perform it and
+resumes the script with the reply or the error; a script waiting on a slow server
+costs a socket, not a thread. Each Lua step runs on a thread of the worker (lupa
+releases the GIL while Lua runs), so a script that computes does not hold up the
+others on the same loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import os
+import select
+import stat
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 from ..errors import InvalidOption
 from ..options import Options
 from .output import Output, ScriptOutcome
-from .registry import IN_PLACE, ScriptContext, serve
+from .registry import IN_PLACE, ScriptContext, StepRunner, serve
 from .runtime import Done, Failed, LuaScript, Request, ScriptLimits, Step
 
-__all__ = ["RunSettings", "ScriptOutcome", "run_scripts"]
+__all__ = ["Job", "RunContext", "RunSettings", "ScriptOutcome", "run_one", "run_scripts"]
 
-# From this many scripts in flight, each waiting script's Lua state is compacted.
+# From this many scripts in flight in one worker, each waiting script's Lua state
+# is compacted.
 _COMPACT_FROM = 1000
+
+#: What Python holds for one open session (buffers, protocol state, transport),
+#: measured at about 40 KiB and rounded up; charged against the memory limit.
+SESSION_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +49,9 @@ class RunSettings:
     script_timeout: float = 60.0
     memory_limit_mib: int = 64
     instruction_limit: int = 100_000_000
+    max_sessions: int = 100
     concurrency: int = 200
+    workers: int = 0
     log_level: str = "info"
     json_output: bool = False
 
@@ -50,7 +64,9 @@ class RunSettings:
         script_timeout: str,
         memory_limit: str,
         instruction_limit: str,
+        max_sessions: str,
         concurrency: str,
+        workers: str | None,
         log_level: str,
         json_output: bool,
     ) -> RunSettings:
@@ -61,10 +77,16 @@ class RunSettings:
             script_timeout=_positive("--script-timeout", script_timeout, float),
             memory_limit_mib=_positive("--memory-limit", memory_limit, int),
             instruction_limit=_positive("--instruction-limit", instruction_limit, int) * 1_000_000,
+            max_sessions=_positive("--max-sessions", max_sessions, int),
             concurrency=_positive("--concurrency", concurrency, int),
+            workers=0 if workers is None else _positive("--workers", workers, int),
             log_level=log_level,
             json_output=json_output,
         )
+
+    def worker_count(self) -> int:
+        """The worker processes to start: ``workers``, or one per core."""
+        return self.workers or os.cpu_count() or 1
 
     def limits(self) -> ScriptLimits:
         """The per-script bounds, with the messages a script that hits them gets."""
@@ -79,10 +101,41 @@ class RunSettings:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One script to run: ``source`` when given, else the file at ``path``.
+
+    ``id`` is unique within a run; ``name`` is what its lines and record carry. The
+    path ``-`` is standard input, which the supervisor reads (workers have none)."""
+
+    id: int
+    name: str
+    path: str | None = None
+    source: bytes | None = None
+
+
+class RunContext:
+    """What every script of a run shares, computed once per process."""
+
+    def __init__(self, settings: RunSettings) -> None:
+        self.settings = settings
+        self.limits = settings.limits()
+        self.environment = {
+            name: os.environ[name] for name in settings.env_names if name in os.environ
+        }
+        self.host = {op.name: op.handler for op in IN_PLACE.values()}
+
+
 def run_scripts(
     paths: Sequence[str], settings: RunSettings, *, stdout: TextIO, stderr: TextIO
 ) -> int:
-    """Run every script; return 0 when all succeeded, 1 otherwise."""
+    """Run every script; return 0 when all succeeded, 1 otherwise, 130 or 143 when
+    interrupted by SIGINT or SIGTERM (every script still gets its record).
+
+    Raises :class:`~.output.OutputError` when standard output or error cannot be written.
+    """
+    from .supervisor import run_all
+
     output = Output(
         paths,
         json_output=settings.json_output,
@@ -90,13 +143,17 @@ def run_scripts(
         stdout=stdout,
         stderr=stderr,
     )
-    outcomes = _event_loop_run(_run_all(paths, settings, output))
+    jobs = [Job(index, output.name_of(path), path=path) for index, path in enumerate(paths)]
+    outcomes: list[ScriptOutcome]
+    signal_number: int
+    outcomes, signal_number = event_loop_run(run_all(jobs, settings, output))
+    if signal_number:
+        return 128 + signal_number
     return 0 if all(outcome.ok for outcome in outcomes) else 1
 
 
-def _event_loop_run(
-    coroutine: Coroutine[Any, Any, list[ScriptOutcome]],
-) -> list[ScriptOutcome]:
+def event_loop_run(coroutine: Any) -> Any:
+    """Run ``coroutine`` to its end on a new event loop (uvloop when installed)."""
     try:
         import uvloop
     except ImportError:
@@ -105,69 +162,48 @@ def _event_loop_run(
         return runner.run(coroutine)
 
 
-async def _run_all(
-    paths: Sequence[str], settings: RunSettings, output: Output
-) -> list[ScriptOutcome]:
-    context = _Context(settings, output)
-    outcomes: list[ScriptOutcome | None] = [None] * len(paths)
-    queue = iter(enumerate(paths))
+async def run_one(
+    job: Job,
+    run: RunContext,
+    *,
+    run_step: StepRunner,
+    write: Callable[[str], None],
+    log: Callable[[str, str], None],
+    in_flight: int = 1,
+) -> ScriptOutcome:
+    """Run one script from its source to its outcome, within its limits.
 
-    # A fixed set of workers rather than a task per script: thousands of scripts
-    # queued behind a semaphore would cost a task and a wake-up each.
-    async def worker() -> None:
-        for index, path in queue:
-            outcome = await _run_one(path, context)
-            output.finished(outcome)
-            outcomes[index] = outcome
-
-    await asyncio.gather(*(worker() for _ in range(min(settings.concurrency, len(paths)))))
-    return [outcome for outcome in outcomes if outcome is not None]
-
-
-class _Context:
-    """What every script of a run shares, computed once."""
-
-    def __init__(self, settings: RunSettings, output: Output) -> None:
-        self.settings = settings
-        self.output = output
-        self.limits = settings.limits()
-        self.environment = {
-            name: os.environ[name] for name in settings.env_names if name in os.environ
-        }
-
-
-async def _run_one(path: str, run: _Context) -> ScriptOutcome:
-    output, settings = run.output, run.settings
-    name = output.name_of(path)
+    Every Lua step, and reading the script's file, goes through ``run_step``; the
+    wall-clock limit bounds the waits in between. Whatever the outcome, the
+    script's sessions are closed before this returns."""
+    name, settings = job.name, run.settings
     started = time.monotonic()
-    try:
-        with open("/dev/stdin" if path == "-" else path, "rb") as file:
-            source = file.read()
-    except OSError as exc:
-        reason = (exc.strerror or str(exc)).lower()
-        return ScriptOutcome(name, ok=False, error=f"{name}: cannot read script: {reason}")
+    deadline = started + settings.script_timeout
     context = ScriptContext(
         name,
         settings.options,
-        write=functools.partial(output.write, name),
-        log=functools.partial(output.log, name),
-    )
-    script = context.script = LuaScript(
-        name,
-        source,
-        limits=run.limits,
-        environment=run.environment,
-        host={op.name: functools.partial(op.handler, context) for op in IN_PLACE.values()},
+        write=write,
+        log=log,
+        run_step=run_step,
+        max_sessions=settings.max_sessions,
+        session_bytes=SESSION_BYTES,
     )
     step: Step
     try:
-        async with asyncio.timeout(settings.script_timeout):
-            step = script.start()
-            if isinstance(step, Request) and settings.concurrency >= _COMPACT_FROM:
-                # Thousands of scripts waiting at once: memory, not CPU, is the limit.
-                script.compact()
-            while isinstance(step, Request):
-                step = await serve(context, step)
+        async with asyncio.timeout_at(asyncio.get_running_loop().time() + settings.script_timeout):
+            source: bytes | Failed | None = job.source
+            if source is None:
+                assert job.path is not None
+                source = await run_step(read_script, job.path, run.limits, deadline)
+            if isinstance(source, Failed):
+                step = Failed(f"{name}: {source.message}")
+            else:
+                step = await run_step(_start, context, run, source)
+                if isinstance(step, Request) and in_flight >= _COMPACT_FROM:
+                    # Thousands of scripts waiting at once: memory, not CPU, is the limit.
+                    context.lua.compact()
+                while isinstance(step, Request):
+                    step = await serve(context, step)
     except TimeoutError:
         step = Failed(run.limits.time_message)
     finally:
@@ -179,6 +215,70 @@ async def _run_one(path: str, run: _Context) -> ScriptOutcome:
     assert isinstance(step, Done)
     result = step.values[0] if step.values else None
     return ScriptOutcome(name, ok=True, result=result, duration=duration)
+
+
+def _start(context: ScriptContext, run: RunContext, source: bytes) -> Step:
+    # Creating the state runs the prelude, and start() compiles and runs the script:
+    # both are Lua, so both run as a step.
+    script = context.script = LuaScript(
+        context.name,
+        source,
+        limits=run.limits,
+        environment=run.environment,
+        host={name: functools.partial(handler, context) for name, handler in run.host.items()},
+    )
+    return script.start()
+
+
+def read_script(path: str, limits: ScriptLimits, deadline: float) -> bytes | Failed:
+    """The script's source, or why it cannot be read (``cannot read script: ...``).
+
+    Never blocks past ``deadline``: a FIFO with no writer, a terminal or a pipe
+    that never ends is read without blocking, and gives up at the deadline. A
+    script larger than half its memory limit is refused (compiling it would not fit)."""
+    largest = limits.memory // 2
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        return Failed(f"cannot read script: {_reason(exc)}")
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            return Failed("cannot read script: is a directory")
+        if stat.S_ISREG(info.st_mode) and info.st_size > largest:
+            return Failed(f"cannot read script: larger than {largest >> 20} MiB")
+        chunks: list[bytes] = []
+        size = 0
+        # A FIFO reads as empty until its writer comes: wait for it to be readable.
+        wait = stat.S_ISFIFO(info.st_mode)
+        while True:
+            if wait:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return Failed(limits.time_message)
+                if not select.select([fd], [], [], remaining)[0]:
+                    continue
+            try:
+                chunk = os.read(fd, 1 << 20)
+            except BlockingIOError:
+                wait = True
+                continue
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > largest:
+                return Failed(f"cannot read script: larger than {largest >> 20} MiB")
+            chunks.append(chunk)
+    except OSError as exc:
+        return Failed(f"cannot read script: {_reason(exc)}")
+    finally:
+        os.close(fd)
+
+
+def _reason(exc: OSError) -> str:
+    if exc.errno == errno.EISDIR:
+        return "is a directory"
+    return (exc.strerror or str(exc)).lower()
 
 
 def _positive(flag: str, text: str, kind: type[int] | type[float]) -> Any:

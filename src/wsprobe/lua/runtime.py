@@ -123,6 +123,7 @@ class LuaScript:
         self._start, self._step = driver[b"start"], driver[b"step"]
         self._show = driver[b"show"]
         self._tables_made = 0
+        self._held = 0
         self.convert = Converter(
             lua_type=driver[b"type"],
             identity=driver[b"identity"],
@@ -146,6 +147,14 @@ class LuaScript:
         except ScriptCallError:
             return Failed(self._limits.memory_message)
         return self._call(self._step, True, *converted)
+
+    def reserve(self, held: int) -> None:
+        """Count ``held`` bytes that Python holds for the script (its sessions) against
+        its memory limit; raise the limit's error when they do not fit."""
+        if held > self._held and self.memory_used() + held > self._limits.memory:
+            raise ScriptCallError(self._limits.memory_message)
+        self._held = held
+        self._lua.set_max_memory(self._limits.memory - held)
 
     def compact(self) -> None:
         """Collect the state's garbage: the source, the prelude's bytecode and what
@@ -179,12 +188,12 @@ class LuaScript:
         try:
             yield
         finally:
-            self._lua.set_max_memory(self._limits.memory)
+            self._lua.set_max_memory(self._limits.memory - self._held)
 
     def _new_table(self) -> Any:
         self._tables_made += 1
         # Checking every 256 tables bounds the overshoot to 256 tables and their strings.
-        if self._tables_made % 256 == 0 and self.memory_used() > self._limits.memory:
+        if self._tables_made % 256 == 0 and self.memory_used() + self._held > self._limits.memory:
             raise ScriptCallError(self._limits.memory_message)
         return self._lua.table()
 
