@@ -173,7 +173,7 @@ async def run_one(
 ) -> ScriptOutcome:
     """Run one script from its source to its outcome, within its limits.
 
-    Every Lua step, and reading the script's file, goes through ``run_step``; the
+    Every Lua step (the first also reads the script's file) goes through ``run_step``; the
     wall-clock limit bounds the waits in between. Whatever the outcome, the
     script's sessions are closed before this returns."""
     name, settings = job.name, run.settings
@@ -191,19 +191,12 @@ async def run_one(
     step: Step
     try:
         async with asyncio.timeout_at(asyncio.get_running_loop().time() + settings.script_timeout):
-            source: bytes | Failed | None = job.source
-            if source is None:
-                assert job.path is not None
-                source = await run_step(read_script, job.path, run.limits, deadline)
-            if isinstance(source, Failed):
-                step = Failed(f"{name}: {source.message}")
-            else:
-                step = await run_step(_start, context, run, source)
-                if isinstance(step, Request) and in_flight >= _COMPACT_FROM:
-                    # Thousands of scripts waiting at once: memory, not CPU, is the limit.
-                    context.lua.compact()
-                while isinstance(step, Request):
-                    step = await serve(context, step)
+            step = await run_step(_start, job, context, run, deadline)
+            if isinstance(step, Request) and in_flight >= _COMPACT_FROM:
+                # Thousands of scripts waiting at once: memory, not CPU, is the limit.
+                context.lua.compact()
+            while isinstance(step, Request):
+                step = await serve(context, step)
     except TimeoutError:
         step = Failed(run.limits.time_message)
     finally:
@@ -217,9 +210,16 @@ async def run_one(
     return ScriptOutcome(name, ok=True, result=result, duration=duration)
 
 
-def _start(context: ScriptContext, run: RunContext, source: bytes) -> Step:
-    # Creating the state runs the prelude, and start() compiles and runs the script:
-    # both are Lua, so both run as a step.
+def _start(job: Job, context: ScriptContext, run: RunContext, deadline: float) -> Step:
+    # Reading the file, creating the state (it runs the prelude) and compiling and
+    # running the script to its first request: one step, one trip to a step thread.
+    source = job.source
+    if source is None:
+        assert job.path is not None
+        read = read_script(job.path, run.limits, deadline)
+        if isinstance(read, Failed):
+            return Failed(f"{job.name}: {read.message}")
+        source = read
     script = context.script = LuaScript(
         context.name,
         source,

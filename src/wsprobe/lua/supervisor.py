@@ -132,12 +132,19 @@ class Supervisor:
 
     async def close(self) -> None:
         """Stop the workers (scripts still running end ``interrupted``)."""
-        self.interrupt()
+        self._closing = True
         if self._watchdog is not None:
             self._watchdog.cancel()
         for task in list(self._starting):
             task.cancel()
         readers = [worker.reader for worker in self._workers if worker.reader is not None]
+        if not self._queue and not any(worker.running for worker in self._workers):
+            # Idle workers leave on their own when their input ends.
+            for worker in self._workers:
+                assert worker.process.stdin is not None
+                worker.process.stdin.close()
+            await asyncio.wait(readers, timeout=1)
+        self.interrupt()
         await asyncio.gather(*readers, *self._starting, return_exceptions=True)
 
     # --- workers ---

@@ -18,13 +18,14 @@ outcome, so a worker that is lost has shown nothing of the scripts it ran.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import ctypes
-import itertools
 import json
 import mmap
 import os
 import pickle
+import queue
 import resource
 import signal
 import struct
@@ -32,7 +33,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..errors import ScriptCallError
@@ -48,6 +48,8 @@ HEADER = struct.Struct("<d")
 SLOT = struct.Struct("<qd")
 _DEADLINE = struct.Struct("<d")
 HEARTBEAT_EVERY = 0.1
+#: Seconds a step computes before its thread yields the cores to the others.
+SLICE = 0.005
 
 
 def board_size(slots: int) -> int:
@@ -68,31 +70,125 @@ def read_slot(board: Any, slot: int) -> tuple[int, float] | None:
 
 
 class _Steps:
-    """Runs Lua steps on the worker's step threads, each marked on the board."""
+    """Runs Lua steps on the worker's step threads, each marked on the board.
+
+    At most ``slots`` steps run at once (more wait their turn). A step that has
+    computed for :data:`SLICE` seconds has its thread's scheduling priority lowered
+    (nice 19) by the loop, from outside, even when it is stuck inside a C function:
+    the event loop and short steps then get the cores first, so a script that
+    computes hardly delays the others. A thread that cannot have its priority
+    restored (it takes privilege) ends with its step and a fresh one replaces it."""
 
     def __init__(self, board: Any, slots: int) -> None:
         self._board = board
-        self._local = threading.local()
-        numbers = itertools.count()
-        self._pool = ThreadPoolExecutor(
-            slots, "lua-step", initializer=lambda: setattr(self._local, "slot", next(numbers))
+        self._free = list(range(slots))
+        self._waiting: collections.deque[tuple[asyncio.Future[Any], int, float, Any, Any]] = (
+            collections.deque()
         )
+        self._idle: list[_StepThread] = []
+        self._busy: dict[int, _StepThread] = {}
+        self._loop = asyncio.get_running_loop()
+        self._demote()
 
     def runner(self, job: int, deadline: float) -> StepRunner:
-        loop = asyncio.get_running_loop()
-
         async def run_step(function: Callable[..., Any], *args: Any) -> Any:
-            return await loop.run_in_executor(self._pool, self._run, job, deadline, function, args)
+            future: asyncio.Future[Any] = self._loop.create_future()
+            self._waiting.append((future, job, deadline, function, args))
+            self._start_waiting()
+            return await future
 
         return run_step
 
-    def _run(self, job: int, deadline: float, function: Callable[..., Any], args: Any) -> Any:
-        offset = HEADER.size + self._local.slot * SLOT.size
+    def _start_waiting(self) -> None:
+        while self._waiting and (self._idle or self._free):
+            thread = self._idle.pop() if self._idle else _StepThread(self, self._free.pop())
+            self._busy[thread.slot] = thread
+            thread.give(self._waiting.popleft())
+
+    def _run(
+        self, thread: _StepThread, job: int, deadline: float, function: Any, args: Any
+    ) -> Any:
+        offset = HEADER.size + thread.slot * SLOT.size
+        thread.started = time.monotonic()
         SLOT.pack_into(self._board, offset, job, deadline)
         try:
             return function(*args)
         finally:
             _DEADLINE.pack_into(self._board, offset + 8, 0.0)
+            thread.started = 0.0
+
+    def done(
+        self,
+        thread: _StepThread,
+        future: asyncio.Future[Any],
+        result: Any,
+        error: BaseException | None,
+    ) -> None:
+        """On the loop: ``thread`` finished its step. Priorities change only here and
+        in _demote, both on the loop: no race with the step threads."""
+        if not future.done():
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+        del self._busy[thread.slot]
+        if thread.demoted and not _set_nice(thread.native_id, 0):
+            thread.give(None)
+            self._free.append(thread.slot)
+        else:
+            thread.demoted = False
+            self._idle.append(thread)
+        self._start_waiting()
+
+    def _demote(self) -> None:
+        now = time.monotonic()
+        for thread in self._busy.values():
+            if thread.started and not thread.demoted and now - thread.started > SLICE:
+                thread.demoted = _set_nice(thread.native_id, 19)
+        self._loop.call_later(SLICE / 2, self._demote)
+
+
+class _StepThread:
+    """One step thread: runs the steps it is given, one at a time."""
+
+    def __init__(self, steps: _Steps, slot: int) -> None:
+        self.slot = slot
+        self.started = 0.0
+        self.demoted = False
+        self.native_id = 0
+        self._steps = steps
+        self._work: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._ready = threading.Event()
+        threading.Thread(target=self._serve, name=f"lua-step-{slot}", daemon=True).start()
+        self._ready.wait()
+
+    def give(self, work: tuple[asyncio.Future[Any], int, float, Any, Any] | None) -> None:
+        """Run this step next (None: end the thread)."""
+        self._work.put(work)
+
+    def _serve(self) -> None:
+        self.native_id = threading.get_native_id()
+        self._ready.set()
+        loop = self._steps._loop
+        while (work := self._work.get()) is not None:
+            future, job, deadline, function, args = work
+            result, error = None, None
+            try:
+                result = self._steps._run(self, job, deadline, function, args)
+            except BaseException as exc:  # handed to the awaiting task, as run_in_executor does
+                error = exc
+            # One wake-up of the loop per step.
+            loop.call_soon_threadsafe(self._steps.done, self, future, result, error)
+
+
+def _set_nice(native_id: int, value: int) -> bool:
+    """Set a thread's nice value; False when not allowed (raising it back takes
+    privilege)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, native_id, value)
+    except OSError:
+        return False
+    return True
 
 
 async def _serve(board: Any, slots: int) -> None:
