@@ -347,14 +347,17 @@ end
 -- Lua's own type() (lupa calls a thread a "function").
 local function identity(value) return format("%p", value) end
 
--- tostring of a script's value (its result), with its __tostring under the guard.
+-- tostring of a script's value (its result), with its __tostring under the guard:
+-- the text, or nil and why not (a limit's message as it is, anything else as
+-- "result cannot be shown: ...").
 local function show(value)
   local co = guarded(function() return tostring(value) end)
   local ok, text = co_resume(co)
-  if ok and co_status(co) == "dead" and type(text) == "string" then return true, text end
-  if tripped ~= nil then return false, tripped end
-  if ok then return false, "__tostring must return a string" end
-  return false, type(text) == "string" and text or "(error object is a " .. type(text) .. " value)"
+  if ok and co_status(co) == "dead" and type(text) == "string" then return text, nil end
+  if tripped ~= nil then return nil, tripped end
+  if ok then text = "__tostring must return a string" end
+  if type(text) ~= "string" then text = "(error object is a " .. type(text) .. " value)" end
+  return nil, "result cannot be shown: " .. text
 end
 
 -- No script can reach these; freeing them keeps thousands of states small.

@@ -200,7 +200,7 @@ async def _connect(context: ScriptContext, url: bytes, options: Any) -> int:
     from ..async_session import open_session_async
 
     context.reserve_session()
-    values = _option_values(context, options)
+    values = await _option_values(context, options)
     binary = values.pop("binary", False)
     session = await open_session_async(
         _argument(url, "url"), options_from_mapping(values, context.options), binary=binary
@@ -244,16 +244,17 @@ async def _session_close(
 async def _probe_call(context: ScriptContext, url: bytes, data: bytes, options: Any) -> Result:
     from ..client import probe_with_async
 
-    values = _option_values(context, options)
+    values = await _option_values(context, options)
     merged = options_from_mapping(values, context.options) if values else context.options
     return await probe_with_async(_argument(url, "url"), _argument(data, "data"), merged)
 
 
-def _option_values(context: ScriptContext, table: Any) -> dict[str, Any]:
+async def _option_values(context: ScriptContext, table: Any) -> dict[str, Any]:
     if table is None:
         return {}
     try:
-        values = context.lua.convert.to_python(table)
+        # The table is the script's: converting it is work of the script, as a step.
+        values = await context.run_step(context.lua.convert.to_python, table)
     except ConversionError as exc:
         raise InvalidOption("options", str(exc)) from None
     if isinstance(values, list) and not values:

@@ -61,6 +61,11 @@ class Failed:
 Step = Request | Done | Failed
 """What a script did when last resumed."""
 
+
+class _Unshowable(Exception):
+    """The script's result is neither data nor printable; the text says why."""
+
+
 HostFunction = Callable[..., Any]
 """A function a script calls in place: Lua arguments in, a Python value out (or an
 :class:`~wsprobe.errors.Error`, which the script gets as a plain string error)."""
@@ -207,6 +212,8 @@ class LuaScript:
                 return Done(tuple(self._result(value) for value in result[1:]))
         except lupa.LuaMemoryError:
             return Failed(self._limits.memory_message)
+        except _Unshowable as exc:
+            return Failed(str(exc))
         if kind == "yield":
             return Request(_text(result[1]), result[2:])
         message = _text(result[1]) if isinstance(result[1], bytes) else str(result[1])
@@ -219,8 +226,10 @@ class LuaScript:
             return self.convert.to_python(value)
         except ConversionError:
             # tostring runs the value's __tostring: in the prelude, under the CPU guard.
-            ok, text = self._show(value)
-            return _text(text) if ok else f"(result cannot be shown: {_text(text)})"
+            text, failure = self._show(value)
+            if text is None:
+                raise _Unshowable(_text(failure)) from None
+            return _text(text)
 
     def _table(self, values: dict[bytes, Any]) -> Any:
         table = self._lua.table()

@@ -221,14 +221,18 @@ async def _serve(board: Any, slots: int) -> None:
                 raise ScriptCallError(run.limits.memory_message)
             lines.append(Line(kind, text, time.time()))
 
-        outcome = await run_one(
-            job,
-            run,
-            run_step=steps.runner(job.id, time.monotonic() + settings.script_timeout),
-            write=lambda text: keep("print", text),
-            log=keep,
-            in_flight=len(tasks),
-        )
+        try:
+            outcome = await run_one(
+                job,
+                run,
+                run_step=steps.runner(job.id, time.monotonic() + settings.script_timeout),
+                write=lambda text: keep("print", text),
+                log=keep,
+                in_flight=len(tasks),
+            )
+        except Exception as exc:  # a bug of ours: the script still gets its record
+            error = f"internal error: {type(exc).__name__}: {exc}"
+            outcome = ScriptOutcome(job.name, ok=False, error=error)
         writer.write(_report(job, outcome, lines))
 
     while (job := await _frame(reader)) is not None:
