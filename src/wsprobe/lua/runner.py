@@ -29,7 +29,16 @@ from .output import Output, ScriptOutcome
 from .registry import IN_PLACE, ScriptContext, StepRunner, serve
 from .runtime import Done, Failed, LuaScript, Request, ScriptLimits, Step
 
-__all__ = ["Job", "RunContext", "RunSettings", "ScriptOutcome", "run_one", "run_scripts"]
+__all__ = [
+    "Job",
+    "RunContext",
+    "RunSettings",
+    "ScriptOutcome",
+    "named",
+    "read_script",
+    "run_one",
+    "run_scripts",
+]
 
 # From this many scripts in flight in one worker, each waiting script's Lua state
 # is compacted.
@@ -218,7 +227,7 @@ def _start(job: Job, context: ScriptContext, run: RunContext, deadline: float) -
         assert job.path is not None
         read = read_script(job.path, run.limits, deadline)
         if isinstance(read, Failed):
-            return Failed(f"{job.name}: {read.message}")
+            return named(job.name, read)
         source = read
     script = context.script = LuaScript(
         context.name,
@@ -273,6 +282,14 @@ def read_script(path: str, limits: ScriptLimits, deadline: float) -> bytes | Fai
         return Failed(f"cannot read script: {_reason(exc)}")
     finally:
         os.close(fd)
+
+
+def named(name: str, failed: Failed) -> Failed:
+    """``read_script``'s failure as a record's error: a file that cannot be read
+    names the script (``check.lua: cannot read script: ...``), a limit does not."""
+    if failed.message.startswith("cannot read script:"):
+        return Failed(f"{name}: {failed.message}")
+    return failed
 
 
 def _reason(exc: OSError) -> str:

@@ -37,7 +37,7 @@ import time
 from collections.abc import Sequence
 
 from .output import Line, Output, ScriptOutcome
-from .runner import Job, RunSettings, read_script
+from .runner import Job, RunSettings, named, read_script
 from .worker import HEADER, board_size, read_slot
 
 __all__ = ["GRACE", "STALL", "STEP_THREADS", "Finished", "Supervisor", "run_all"]
@@ -108,7 +108,7 @@ class Supervisor:
             deadline = time.monotonic() + self._settings.script_timeout
             source = await asyncio.to_thread(read_script, "/dev/stdin", self._limits, deadline)
             if not isinstance(source, bytes):
-                return ScriptOutcome(job.name, ok=False, error=f"{job.name}: {source.message}"), []
+                return ScriptOutcome(job.name, ok=False, error=named(job.name, source).message), []
             job = dataclasses.replace(job, path=None, source=source)
         pending = _Pending(job, asyncio.get_running_loop().create_future())
         if self._closing:
