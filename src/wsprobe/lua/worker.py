@@ -50,6 +50,8 @@ _DEADLINE = struct.Struct("<d")
 HEARTBEAT_EVERY = 0.1
 #: Seconds a step computes before its thread yields the cores to the others.
 SLICE = 0.005
+#: Seconds the loop waits for a step it just handed over before doing other work.
+QUICK = 0.002
 
 
 def board_size(slots: int) -> int:
@@ -69,22 +71,58 @@ def read_slot(board: Any, slot: int) -> tuple[int, float] | None:
     return job, deadline
 
 
+class _Work:
+    """One step: what to run for which script, then its result."""
+
+    __slots__ = (
+        "args",
+        "deadline",
+        "error",
+        "finished",
+        "function",
+        "future",
+        "job",
+        "lock",
+        "ready",
+        "result",
+        "thread",
+    )
+
+    def __init__(self, job: int, deadline: float, function: Any, args: Any) -> None:
+        self.job, self.deadline, self.function, self.args = job, deadline, function, args
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.finished = False
+        self.future: asyncio.Future[Any] | None = None
+        self.thread: _StepThread | None = None
+        self.lock = threading.Lock()
+        self.ready = threading.Lock()
+        self.ready.acquire()
+
+    def outcome(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
 class _Steps:
     """Runs Lua steps on the worker's step threads, each marked on the board.
 
-    At most ``slots`` steps run at once (more wait their turn). A step that has
-    computed for :data:`SLICE` seconds has its thread's scheduling priority lowered
-    (nice 19) by the loop, from outside, even when it is stuck inside a C function:
-    the event loop and short steps then get the cores first, so a script that
-    computes hardly delays the others. A thread that cannot have its priority
-    restored (it takes privilege) ends with its step and a fresh one replaces it."""
+    At most ``slots`` steps run at once (more wait their turn). The loop waits up
+    to :data:`QUICK` seconds for a step it just handed over (most steps are that
+    short: no wake-up of the loop needed), then goes on with other work.
+
+    A step that has computed for :data:`SLICE` seconds has its thread's scheduling
+    priority lowered (nice 19) by the loop, from outside, even when it is stuck
+    inside a C function: the event loop and short steps then get the cores first,
+    so a script that computes hardly delays the others. A thread that cannot have
+    its priority restored (it takes privilege) ends after its step, and a fresh
+    one takes its place."""
 
     def __init__(self, board: Any, slots: int) -> None:
         self._board = board
         self._free = list(range(slots))
-        self._waiting: collections.deque[tuple[asyncio.Future[Any], int, float, Any, Any]] = (
-            collections.deque()
-        )
+        self._waiting: collections.deque[_Work] = collections.deque()
         self._idle: list[_StepThread] = []
         self._busy: dict[int, _StepThread] = {}
         self._loop = asyncio.get_running_loop()
@@ -92,10 +130,20 @@ class _Steps:
 
     def runner(self, job: int, deadline: float) -> StepRunner:
         async def run_step(function: Callable[..., Any], *args: Any) -> Any:
-            future: asyncio.Future[Any] = self._loop.create_future()
-            self._waiting.append((future, job, deadline, function, args))
+            work = _Work(job, deadline, function, args)
+            self._waiting.append(work)
             self._start_waiting()
-            return await future
+            if work.thread is not None and work.ready.acquire(timeout=QUICK):
+                self.done(work)
+                return work.outcome()
+            with work.lock:
+                if not work.finished:
+                    work.future = self._loop.create_future()
+            if work.future is None:
+                self.done(work)
+                return work.outcome()
+            await work.future
+            return work.outcome()
 
         return run_step
 
@@ -103,34 +151,36 @@ class _Steps:
         while self._waiting and (self._idle or self._free):
             thread = self._idle.pop() if self._idle else _StepThread(self, self._free.pop())
             self._busy[thread.slot] = thread
-            thread.give(self._waiting.popleft())
+            work = self._waiting.popleft()
+            work.thread = thread
+            thread.give(work)
 
-    def _run(
-        self, thread: _StepThread, job: int, deadline: float, function: Any, args: Any
-    ) -> Any:
+    def _run(self, thread: _StepThread, work: _Work) -> None:
         offset = HEADER.size + thread.slot * SLOT.size
         thread.started = time.monotonic()
-        SLOT.pack_into(self._board, offset, job, deadline)
+        SLOT.pack_into(self._board, offset, work.job, work.deadline)
         try:
-            return function(*args)
+            work.result = work.function(*work.args)
+        except BaseException as exc:  # handed to the awaiting task, as run_in_executor does
+            work.error = exc
         finally:
             _DEADLINE.pack_into(self._board, offset + 8, 0.0)
             thread.started = 0.0
+        with work.lock:
+            work.finished = True
+            waited = work.future is not None
+        if waited:
+            self._loop.call_soon_threadsafe(self.done, work)
+        else:
+            work.ready.release()
 
-    def done(
-        self,
-        thread: _StepThread,
-        future: asyncio.Future[Any],
-        result: Any,
-        error: BaseException | None,
-    ) -> None:
-        """On the loop: ``thread`` finished its step. Priorities change only here and
-        in _demote, both on the loop: no race with the step threads."""
-        if not future.done():
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(result)
+    def done(self, work: _Work) -> None:
+        """On the loop: ``work`` is finished. Priorities change only here and in
+        _demote, both on the loop: no race with the step threads."""
+        if work.future is not None and not work.future.done():
+            work.future.set_result(None)
+        thread = work.thread
+        assert thread is not None
         del self._busy[thread.slot]
         if thread.demoted and not _set_nice(thread.native_id, 0):
             thread.give(None)
@@ -157,28 +207,20 @@ class _StepThread:
         self.demoted = False
         self.native_id = 0
         self._steps = steps
-        self._work: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._work: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._ready = threading.Event()
         threading.Thread(target=self._serve, name=f"lua-step-{slot}", daemon=True).start()
         self._ready.wait()
 
-    def give(self, work: tuple[asyncio.Future[Any], int, float, Any, Any] | None) -> None:
+    def give(self, work: _Work | None) -> None:
         """Run this step next (None: end the thread)."""
         self._work.put(work)
 
     def _serve(self) -> None:
         self.native_id = threading.get_native_id()
         self._ready.set()
-        loop = self._steps._loop
         while (work := self._work.get()) is not None:
-            future, job, deadline, function, args = work
-            result, error = None, None
-            try:
-                result = self._steps._run(self, job, deadline, function, args)
-            except BaseException as exc:  # handed to the awaiting task, as run_in_executor does
-                error = exc
-            # One wake-up of the loop per step.
-            loop.call_soon_threadsafe(self._steps.done, self, future, result, error)
+            self._steps._run(self, work)
 
 
 def _set_nice(native_id: int, value: int) -> bool:
