@@ -385,3 +385,21 @@ def test_a_blocking_stdin_is_bounded_by_the_time_limit() -> None:
         assert process.stdout is not None
         found = records(process.stdout.read())
     assert found["stdin"]["error"] == "script exceeded its time limit of 1s"
+
+
+def test_open_sessions_count_against_the_memory_limit(run: Run, servers: Servers) -> None:
+    hog = run.script(
+        "local n = 0\nlocal ok, err = pcall(function()\n"
+        f'  for i = 1, 1000 do ws.connect("{servers.ws}/") n = n + 1 end\nend)\n'
+        'return n .. " " .. err',
+        "hog.lua",
+    )
+    healthy = run.script(HEALTHY.format(n=0, url=servers.ws), "healthy0.lua")
+    code, out, _ = run("--json", "--memory-limit", "1", "--max-sessions", "1000", healthy, hog)
+    found = records(out)
+    assert code == 0
+    assert_healthy(found, 1)
+    opened, _, error = str(found["hog.lua"]["result"]).partition(" ")
+    # 1 MiB holds the Lua state and at most 16 sessions of 64 KiB.
+    assert 0 < int(opened) < 16
+    assert error == "script exceeded its memory limit of 1 MiB"

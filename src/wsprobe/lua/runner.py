@@ -40,8 +40,8 @@ __all__ = [
     "run_scripts",
 ]
 
-# From this many scripts in flight in one worker, each waiting script's Lua state
-# is compacted.
+# From this many scripts in flight (--concurrency), each waiting script's Lua
+# state is compacted.
 _COMPACT_FROM = 1000
 
 #: What Python holds for one open session (buffers, protocol state, transport),
@@ -178,7 +178,6 @@ async def run_one(
     run_step: StepRunner,
     write: Callable[[str], None],
     log: Callable[[str, str], None],
-    in_flight: int = 1,
 ) -> ScriptOutcome:
     """Run one script from its source to its outcome, within its limits.
 
@@ -201,7 +200,7 @@ async def run_one(
     try:
         async with asyncio.timeout_at(asyncio.get_running_loop().time() + settings.script_timeout):
             step = await run_step(_start, job, context, run, deadline)
-            if isinstance(step, Request) and in_flight >= _COMPACT_FROM:
+            if isinstance(step, Request) and settings.concurrency >= _COMPACT_FROM:
                 # Thousands of scripts waiting at once: memory, not CPU, is the limit.
                 context.lua.compact()
             while isinstance(step, Request):

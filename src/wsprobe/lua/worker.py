@@ -270,7 +270,6 @@ async def _serve(board: Any, slots: int) -> None:
                 run_step=steps.runner(job.id, time.monotonic() + settings.script_timeout),
                 write=lambda text: keep("print", text),
                 log=keep,
-                in_flight=len(tasks),
             )
         except Exception as exc:  # a bug of ours: the script still gets its record
             error = f"internal error: {type(exc).__name__}: {exc}"
