@@ -44,8 +44,9 @@ __all__ = [
 # state is compacted.
 _COMPACT_FROM = 1000
 
-#: What Python holds for one open session (buffers, protocol state, transport),
-#: measured at about 40 KiB and rounded up; charged against the memory limit.
+#: What Python holds for one open session (protocol state, buffers, transport), an
+#: estimate charged against the memory limit: a script waiting on one connection
+#: holds about 85 KB in all, its Lua state included (`make bench`, part 6).
 SESSION_BYTES = 64 * 1024
 
 

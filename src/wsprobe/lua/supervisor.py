@@ -90,8 +90,6 @@ class Supervisor:
         self._closing = False
         self._watchdog: asyncio.Task[None] | None = None
         self._starting: set[asyncio.Task[None]] = set()
-        #: Workers started, including replacements (for the bench and tests).
-        self.started = 0
 
     async def __aenter__(self) -> Supervisor:
         await asyncio.gather(*(self._start_worker() for _ in range(self._count)))
@@ -169,7 +167,6 @@ class Supervisor:
         finally:
             os.close(fd)
         worker = _Worker(process, board)
-        self.started += 1
         self._send(worker, self._settings)
         self._workers.append(worker)
         worker.reader = asyncio.create_task(self._read(worker))
