@@ -403,3 +403,14 @@ def test_open_sessions_count_against_the_memory_limit(run: Run, servers: Servers
     # 1 MiB holds the Lua state and at most 16 sessions of 64 KiB.
     assert 0 < int(opened) < 16
     assert error == "script exceeded its memory limit of 1 MiB"
+
+
+def test_a_fifo_as_cafile_is_refused_without_reading_it(run: Run, servers: Servers) -> None:
+    fifo = run.dir / "ca.pem"
+    os.mkfifo(fifo)
+    script = run.script(f'return ws.send_recv("{servers.wss}/", "x", {{cafile = "{fifo}"}})')
+    expected = f"invalid option cafile: cannot load {fifo}: not a regular file"
+    code, out, _ = run("--json", script)
+    assert (code, records(out)["check.lua"]["error"]) == (1, f"check.lua:1: {expected}")
+    code, _, err = run("--cafile", str(fifo), script)
+    assert (code, err) == (2, f"wsprobe: {expected}\n")

@@ -202,9 +202,8 @@ async def _connect(context: ScriptContext, url: bytes, options: Any) -> int:
     context.reserve_session()
     values = await _option_values(context, options)
     binary = values.pop("binary", False)
-    session = await open_session_async(
-        _argument(url, "url"), options_from_mapping(values, context.options), binary=binary
-    )
+    merged = await _merged(context, values)
+    session = await open_session_async(_argument(url, "url"), merged, binary=binary)
     return context.add_session(session)
 
 
@@ -245,8 +244,17 @@ async def _probe_call(context: ScriptContext, url: bytes, data: bytes, options: 
     from ..client import probe_with_async
 
     values = await _option_values(context, options)
-    merged = options_from_mapping(values, context.options) if values else context.options
+    merged = await _merged(context, values)
     return await probe_with_async(_argument(url, "url"), _argument(data, "data"), merged)
+
+
+async def _merged(context: ScriptContext, values: dict[str, Any]) -> Options:
+    if not values:
+        return context.options
+    # Checking options loads a cafile (or the system store, 20 ms): a file the
+    # script names is read as a step of the script, never on the event loop.
+    merged: Options = await context.run_step(options_from_mapping, values, context.options)
+    return merged
 
 
 async def _option_values(context: ScriptContext, table: Any) -> dict[str, Any]:
