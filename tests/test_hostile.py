@@ -9,6 +9,7 @@ Signals, pipes and crashed workers need a real process: those tests start
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -20,8 +21,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from websockets.asyncio.server import ServerConnection, serve
 
-from tests.conftest import Run, Servers
+import wsprobe
+from tests.conftest import LoopThread, Run, Servers
 
 TIMEOUT = 3
 TIME = f"script exceeded its time limit of {TIMEOUT}s"
@@ -265,7 +268,7 @@ def test_generated_hostile_programs(run: Run, servers: Servers, programs: list[l
 # --- a real process: signals, pipes, closed streams, crashes ---
 
 
-def wsprobe(*args: str, **kwargs: object) -> subprocess.Popen[str]:
+def start_run(*args: str, **kwargs: object) -> subprocess.Popen[str]:
     return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
         [sys.executable, "-m", "wsprobe", "run", *args], text=True, **kwargs
     )
@@ -297,7 +300,7 @@ def test_a_signal_stops_the_run_with_a_record_for_every_script(
         )
         for n in range(5)
     ]
-    process = wsprobe("--json", quick, *waiting, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = start_run("--json", quick, *waiting, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     wait_for_workers(process.pid, 2)
     time.sleep(1)
     process.send_signal(number)
@@ -313,7 +316,7 @@ def test_a_signal_stops_the_run_with_a_record_for_every_script(
 
 def test_a_crashed_worker_loses_nothing(run: Run, servers: Servers) -> None:
     paths = [run.script(HEALTHY.format(n=n, url=servers.ws), f"healthy{n}.lua") for n in range(4)]
-    process = wsprobe(
+    process = start_run(
         "--json", "--workers", "1", *paths, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     (first,) = wait_for_workers(process.pid, 1)
@@ -332,7 +335,7 @@ def test_a_crashed_worker_loses_nothing(run: Run, servers: Servers) -> None:
 
 def test_broken_pipe_is_one_line_and_exit_1(run: Run) -> None:
     chatty = run.script('for i = 1, 100000 do print("line " .. i) end')
-    with wsprobe(chatty, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+    with start_run(chatty, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
         assert process.stdout is not None
         assert process.stderr is not None
         assert process.stdout.readline() == "line 1\n"
@@ -377,7 +380,7 @@ def test_closed_stderr_still_runs(run: Run) -> None:
 def test_a_blocking_stdin_is_bounded_by_the_time_limit() -> None:
     flags = ("--json", "--script-timeout", "1", "-")
     pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
-    with wsprobe(*flags, **pipes) as process:
+    with start_run(*flags, **pipes) as process:
         started = time.monotonic()
         # Standard input stays open and silent until the run has ended.
         assert process.wait(timeout=5) == 1
@@ -414,3 +417,33 @@ def test_a_fifo_as_cafile_is_refused_without_reading_it(run: Run, servers: Serve
     assert (code, records(out)["check.lua"]["error"]) == (1, f"check.lua:1: {expected}")
     code, _, err = run("--cafile", str(fifo), script)
     assert (code, err) == (2, f"wsprobe: {expected}\n")
+
+
+def test_unread_messages_stop_the_reading_not_fill_the_memory(loop_thread: LoopThread) -> None:
+    sent = [0]
+    chunk = "x" * 65536
+
+    async def flood(conn: ServerConnection) -> None:
+        while True:
+            await conn.send(chunk)
+            sent[0] += 1
+
+    async def scenario() -> tuple[int, int, int]:
+        async with serve(flood, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            url = f"ws://127.0.0.1:{port}/"
+            async with await wsprobe.connect_async(url, compression=False) as session:
+                await asyncio.sleep(1.5)
+                stalled = sent[0]
+                await asyncio.sleep(0.5)
+                still = sent[0]
+                for _ in range(200):
+                    assert await session.recv() == chunk
+                return stalled, still, sent[0]
+
+    stalled, still, after = loop_thread.run(scenario())
+    # The server is held back by TCP once about 1 MiB waits unread here (plus what
+    # the kernel's buffers hold); reading again lets it go on.
+    assert stalled == still
+    assert stalled * len(chunk) < 64 << 20
+    assert after > still
