@@ -13,9 +13,11 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,7 @@ from hypothesis import strategies as st
 from websockets.asyncio.server import ServerConnection, serve
 
 import wsprobe
-from tests.conftest import LoopThread, Run, Servers
+from tests.conftest import LoopThread, RawHandler, Run, Servers, accept_upgrade
 
 TIMEOUT = 3
 TIME = f"script exceeded its time limit of {TIMEOUT}s"
@@ -447,3 +449,28 @@ def test_unread_messages_stop_the_reading_not_fill_the_memory(loop_thread: LoopT
     assert stalled == still
     assert stalled * len(chunk) < 64 << 20
     assert after > still
+
+
+def test_sends_to_a_server_that_does_not_read_apply_backpressure(
+    run: Run, servers: Servers, raw_server: Callable[[RawHandler], str]
+) -> None:
+    def deaf(conn: socket.socket) -> None:
+        accept_upgrade(conn)
+        time.sleep(5)  # reads nothing more; the fixture closes it
+
+    url = raw_server(deaf)
+    sender = run.script(
+        f'local c = ws.connect("{url}", {{compression = false}})\n'
+        'local s = string.rep("x", 1 << 20)\n'
+        "for i = 1, 1000 do c:send(s) print(i) end",
+        "sender.lua",
+    )
+    healthy = run.script(HEALTHY.format(n=0, url=servers.ws), "healthy0.lua")
+    code, out, err = run("--json", "--script-timeout", "2", healthy, sender)
+    found = records(out)
+    assert code == 1
+    assert_healthy(found, 1)
+    assert found["sender.lua"]["error"] == "script exceeded its time limit of 2s"
+    sent = [line for line in err.splitlines() if line.startswith("[sender.lua] ")]
+    # The server's queue and the kernel's buffers hold a few MiB, not 1000.
+    assert 0 < len(sent) < 200

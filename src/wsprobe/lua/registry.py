@@ -214,6 +214,9 @@ async def _session_send(context: ScriptContext, session_id: int, data: bytes, ki
         session.send_binary(data)
     else:
         session.send(_argument(data, "data"))
+    # Backpressure: a server that does not read holds the script back (until its
+    # time limit), not unsent data in memory.
+    await session.drain()
 
 
 @_request("session_recv", 'id, timeout: number|nil -> data: string, kind: "text"|"binary"')

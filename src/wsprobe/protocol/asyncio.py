@@ -120,6 +120,13 @@ class AsyncConnection:
         self.core.send_binary(data)
         self._stream.flush()
 
+    async def drain(self) -> None:
+        """Wait while more than the transport's high-water mark waits to be written
+        (the server reads slower than we send), or until the connection is lost."""
+        stream = self._stream
+        while stream.writing_paused and not stream.lost.done():
+            await stream.wait(Deadline(_DRAIN_WAIT))
+
     async def recv(self, deadline: Deadline) -> Message:
         """The next whole data message.
 
@@ -181,6 +188,7 @@ class _Stream(asyncio.Protocol):
         self.lost: asyncio.Future[None] = loop.create_future()
         self.error: OSError | None = None
         self.paused = False
+        self.writing_paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike.
@@ -195,6 +203,13 @@ class _Stream(asyncio.Protocol):
             # let the kernel's buffers and TCP's window hold the server back.
             self.transport.pause_reading()
             self.paused = True
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        self._wake()
 
     def read_more(self) -> None:
         """A message was taken: read from the socket again if reading was paused."""
@@ -249,6 +264,9 @@ class _Stream(asyncio.Protocol):
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(True)
 
+
+# drain() waits in rounds of this many seconds (a round ends early on any news).
+_DRAIN_WAIT = 60.0
 
 #: Received data messages a connection keeps for its reader, at most (in count and
 #: in bytes, text counted in characters), before it stops reading from the socket.
