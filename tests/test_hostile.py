@@ -28,7 +28,7 @@ from websockets.asyncio.server import ServerConnection, serve
 import wsprobe
 from tests.conftest import LoopThread, RawHandler, Run, Servers, accept_upgrade
 
-TIMEOUT = 3
+TIMEOUT = 4
 TIME = f"script exceeded its time limit of {TIMEOUT}s"
 CPU = "script exceeded its CPU limit of 100 million instructions"
 MEMORY = "script exceeded its memory limit of 32 MiB"
@@ -474,3 +474,27 @@ def test_sends_to_a_server_that_does_not_read_apply_backpressure(
     sent = [line for line in err.splitlines() if line.startswith("[sender.lua] ")]
     # The server's queue and the kernel's buffers hold a few MiB, not 1000.
     assert 0 < len(sent) < 200
+
+
+def test_the_supervisor_from_any_asyncio_program() -> None:
+    from wsprobe.lua.runner import Job, RunSettings, event_loop_run
+    from wsprobe.lua.supervisor import Supervisor
+    from wsprobe.options import make_options
+
+    async def scenario() -> list[tuple[object, object, list[tuple[str, str]]]]:
+        settings = RunSettings(options=make_options(), workers=1)
+        async with Supervisor(settings) as supervisor:
+            # Ids given by callers need not be unique: the supervisor numbers scripts.
+            finished = await asyncio.gather(
+                supervisor.run(Job(0, "a.lua", source=b'print("from a") return 1')),
+                supervisor.run(Job(0, "b.lua", source=b'log.warn("from b") error("no")')),
+            )
+        return [
+            (outcome.result, outcome.error, [(line.kind, line.text) for line in lines])
+            for outcome, lines in finished
+        ]
+
+    assert event_loop_run(scenario()) == [
+        (1, None, [("print", "from a")]),
+        (None, "b.lua:1: no", [("warn", "from b")]),
+    ]

@@ -26,6 +26,7 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import itertools
 import json
 import math
 import mmap
@@ -56,6 +57,7 @@ Finished = tuple[ScriptOutcome, list[Line]]
 
 @dataclasses.dataclass(eq=False)
 class _Pending:
+    # job.id is the supervisor's own number for it (callers' ids need not be unique).
     job: Job
     future: asyncio.Future[Finished]
     rerun: str | None = None
@@ -90,6 +92,7 @@ class Supervisor:
         self._closing = False
         self._watchdog: asyncio.Task[None] | None = None
         self._starting: set[asyncio.Task[None]] = set()
+        self._numbers = itertools.count(1)
 
     async def __aenter__(self) -> Supervisor:
         await asyncio.gather(*(self._start_worker() for _ in range(self._count)))
@@ -100,7 +103,8 @@ class Supervisor:
         await self.close()
 
     async def run(self, job: Job) -> Finished:
-        """Run ``job`` on a worker; return its outcome and its lines."""
+        """Run ``job`` on a worker; return its outcome and its lines. ``job.id`` is
+        not used: the supervisor numbers the scripts it runs itself."""
         if job.path == "-" and job.source is None:
             # Standard input is the supervisor's, read off the event loop, bounded.
             deadline = time.monotonic() + self._settings.script_timeout
@@ -108,6 +112,7 @@ class Supervisor:
             if not isinstance(source, bytes):
                 return ScriptOutcome(job.name, ok=False, error=named(job.name, source).message), []
             job = dataclasses.replace(job, path=None, source=source)
+        job = dataclasses.replace(job, id=next(self._numbers))
         pending = _Pending(job, asyncio.get_running_loop().create_future())
         if self._closing:
             self._finish(pending, _interrupted(job))
