@@ -498,3 +498,20 @@ def test_the_supervisor_from_any_asyncio_program() -> None:
         (1, None, [("print", "from a")]),
         (None, "b.lua:1: no", [("warn", "from b")]),
     ]
+
+
+def test_a_crash_fails_the_script_whose_step_was_running(run: Run, servers: Servers) -> None:
+    busy = run.script("while true do end", "busy.lua")
+    waiting = run.script(HEALTHY.format(n=0, url=servers.ws), "healthy0.lua")
+    flags = ("--json", "--workers", "1", "--instruction-limit", "100000", "--script-timeout", "10")
+    with start_run(
+        *flags, busy, waiting, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as process:
+        (first,) = wait_for_workers(process.pid, 1)
+        time.sleep(0.5)  # busy.lua is in its first step, healthy0.lua waits for its reply
+        os.kill(first, signal.SIGSEGV)
+        out, _ = process.communicate(timeout=20)
+    found = records(out)
+    assert found["busy.lua"]["error"] == "script crashed its worker (killed by SIGSEGV)"
+    assert found["healthy0.lua"]["ok"] is True
+    assert found["healthy0.lua"]["rerun"] == "its first worker was lost: killed by SIGSEGV"
