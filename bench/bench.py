@@ -432,8 +432,26 @@ def processes(port: int, runs: int) -> None:
         print(f"{name:40} {median * 1e3:8.1f}ms median {p90 * 1e3:8.1f}ms p90")
 
 
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants, now."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += map(int, (task / "children").read_text().split())
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+    return total
+
+
 def memory(port: int, scripts: int) -> None:
-    """Target 6: RSS of `wsprobe run` with many scripts waiting on a silent server.
+    """Target 6: RSS of `wsprobe run` with many scripts waiting on a silent server,
+    summed over the supervisor and its workers, sampled every 0.1 s.
 
     The calls' timeout is long enough for every connection to be established even
     when the kernel's SYN backlog overflows under 10,000 simultaneous connects
@@ -456,18 +474,25 @@ def memory(port: int, scripts: int) -> None:
             str(scripts),
             *[str(script)] * scripts,
         ]
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         began = time.perf_counter()
-        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        # Records go to a file: a pipe nobody reads while sampling would fill up.
+        with (
+            tempfile.TemporaryFile("w+") as records,
+            subprocess.Popen(argv, stdout=records, text=True) as process,
+        ):
+            peak = 0
+            while process.poll() is None:
+                peak = max(peak, tree_rss(process.pid))
+                time.sleep(0.1)
+            records.seek(0)
+            lines = records.read().splitlines()
         elapsed = time.perf_counter() - began
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        lines = done.stdout.splitlines()
         waited = sum('"result":"no response from web socket"' in line for line in lines)
         print(
             f"\n6. Memory: {scripts} scripts in flight, each waiting {wait} s on a silent server"
         )
         print(
-            f"{'wsprobe run':40} peak RSS {max(peak, before) / 1024:6.0f} MiB  "
+            f"{'wsprobe run (all processes)':40} peak RSS {peak / 2**20:6.0f} MiB  "
             f"({waited} of {scripts} timed out as expected, {elapsed:.1f}s wall)"
         )
 
@@ -631,12 +656,139 @@ def agent(port: int, monitors: int, interval: int, window: int) -> None:
     )
 
 
+def workers(port: int, total: int, rounds: int, baseline: str | None) -> None:
+    """Issue 11: `wsprobe run --workers 2` against `--workers 1`, and `--workers 1`
+    against the single-process runner of before (``--baseline-python``: a Python
+    with that wsprobe installed), each a whole command, interleaved round by round."""
+    commands = {
+        "wsprobe run --workers 1": [sys.executable, "-m", "wsprobe", "run", "--workers", "1"],
+        "wsprobe run --workers 2": [sys.executable, "-m", "wsprobe", "run", "--workers", "2"],
+    }
+    if baseline:
+        commands["single process (baseline)"] = [baseline, "-m", "wsprobe", "run"]
+    rates: dict[str, list[float]] = {name: [] for name in commands}
+    with tempfile.TemporaryDirectory() as directory:
+        script = Path(directory) / "one.lua"
+        script.write_text(f'return ws.send_recv("ws://127.0.0.1:{port}/", "{MESSAGE}")')
+        for _ in range(rounds):
+            for name, argv in commands.items():
+                began = time.perf_counter()
+                subprocess.run(
+                    [*argv, *[str(script)] * total], stdout=subprocess.DEVNULL, check=True
+                )
+                rates[name].append(total / (time.perf_counter() - began))
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    one = medians["wsprobe run --workers 1"]
+    print(f"\n7. Supervised workers: {total} one-call scripts per command, {rounds} rounds")
+    for name, median in medians.items():
+        print(f"{name:40} {median:10.0f}/s  {median / one:6.2f}x --workers 1")
+    print("targets: --workers 2 >= 1.6x --workers 1; --workers 1 >= 0.9x the baseline")
+
+
+def supervision_costs(port: int, scripts: int, rounds: int) -> None:
+    """Issue 11: what supervision costs: a worker start (as after a restart), the
+    supervisor's CPU per script, and a healthy script's delay next to 30 busy ones."""
+    import asyncio
+
+    from wsprobe.lua.runner import Job, RunSettings, event_loop_run
+    from wsprobe.lua.supervisor import Supervisor
+    from wsprobe.options import make_options
+
+    settings = RunSettings(options=make_options(), workers=1, script_timeout=10)
+
+    async def start_and_run(jobs: list[Job]) -> tuple[float, float]:
+        # The first script's outcome says the worker is up: its start is all of it.
+        began = time.perf_counter()
+        async with Supervisor(settings) as supervisor:
+            await supervisor.run(Job(-1, "first.lua", source=b"return 1"))
+            started = time.perf_counter()
+            cpu = time.process_time()
+            await asyncio.gather(*(supervisor.run(job) for job in jobs))
+            return started - began, (time.process_time() - cpu) / max(len(jobs), 1)
+
+    quick = f'return ws.send_recv("ws://127.0.0.1:{port}/", "{MESSAGE}")'.encode()
+    starts, per_script = [], []
+    for _ in range(rounds):
+        jobs = [Job(n, f"s{n}.lua", source=quick) for n in range(scripts)]
+        start, cpu = event_loop_run(start_and_run(jobs))
+        starts.append(start)
+        per_script.append(cpu)
+    print(f"\n8. Supervision costs ({rounds} rounds)")
+    print(
+        f"{'worker start to first outcome':40} {statistics.median(starts) * 1e3:8.1f}ms  "
+        "(what a restart costs)"
+    )
+    print(
+        f"{'supervisor CPU per script':40} {statistics.median(per_script) * 1e6:8.1f}µs  "
+        f"({scripts} one-call scripts)"
+    )
+
+
+def starvation(rounds: int) -> None:
+    """Issue 11: a healthy script 0.5 s from its reply, alone and next to 30 busy ones
+    (target: within 0.5 s of alone), against `wsprobe serve`'s /delay."""
+    port = free_port()
+    wsprobe_command = str(Path(sys.executable).parent / "wsprobe")
+    with subprocess.Popen(
+        [wsprobe_command, "serve", "--port", str(port)], stdout=subprocess.PIPE, text=True
+    ) as server:
+        assert server.stdout is not None
+        server.stdout.readline()
+        try:
+            with tempfile.TemporaryDirectory() as directory:
+                folder = Path(directory)
+                healthy = folder / "healthy.lua"
+                healthy.write_text(
+                    f'return ws.send_recv("ws://127.0.0.1:{port}/delay?ms=500", "ok")'
+                )
+                busy = []
+                for n in range(30):
+                    busy.append(folder / f"busy{n}.lua")
+                    busy[-1].write_text("while true do end")
+                alone, crowded = [], []
+                for _ in range(rounds):
+                    for paths, durations in (([healthy], alone), ([healthy, *busy], crowded)):
+                        done = subprocess.run(
+                            [
+                                wsprobe_command,
+                                "run",
+                                "--json",
+                                "--script-timeout",
+                                "5",
+                                *map(str, paths),
+                            ],
+                            capture_output=True,
+                            text=True,
+                            check=False,
+                        )
+                        for line in done.stdout.splitlines():
+                            if '"name":"healthy.lua"' in line and '"ok":true' in line:
+                                durations.append(float(line.split('"duration":')[1].split(",")[0]))
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+            server.stdout.close()
+    print(f"\n9. Starvation: a healthy script 0.5 s from its reply ({rounds} rounds)")
+    print(f"{'alone':40} {statistics.median(alone):8.3f}s")
+    print(
+        f"{'next to 30 busy scripts':40} {statistics.median(crowded):8.3f}s  "
+        f"(+{statistics.median(crowded) - statistics.median(alone):.3f}s; target +0.5s at most; "
+        f"{len(crowded)} of {rounds} succeeded)"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds, for a smoke run")
     parser.add_argument("--only-agent", action="store_true", help="only the agent's section")
     parser.add_argument(
         "--agent-monitors", type=int, default=1000, help="monitors of the agent's section"
+    )
+    parser.add_argument(
+        "--only", choices=["workers"], help="only the supervised-workers parts (7-9 and 6)"
+    )
+    parser.add_argument(
+        "--baseline-python", help="a Python with the single-process wsprobe, for part 7"
     )
     args = parser.parse_args()
     rounds, per_round = (2, 50) if args.quick else (5, 300)
@@ -652,6 +804,12 @@ def main() -> int:
         if args.only_agent:
             agent(port, args.agent_monitors, 10, 10 if args.quick else 30)
             return 0
+        if args.only == "workers":
+            workers(port, 2000, 3, args.baseline_python)
+            supervision_costs(port, 500, 3)
+            starvation(3)
+            memory(port, 2000 if args.quick else 10000)
+            return 0
         one_shot(port, rounds, per_round)
         rates = throughput(port, 2000, 200, 3)
         through_lua(port, 2000, 200, 3, rates["wsprobe.send_recv_async"])
@@ -659,6 +817,9 @@ def main() -> int:
         processes(port, 10 if args.quick else 30)
         memory(port, 2000 if args.quick else 10000)
         agent(port, args.agent_monitors, 10, 10 if args.quick else 30)
+        workers(port, 2000, 3, args.baseline_python)
+        supervision_costs(port, 500, 3)
+        starvation(3)
     finally:
         server.stop()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

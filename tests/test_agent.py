@@ -384,17 +384,19 @@ def test_restart_keeps_history_and_sigterm_exits_zero(
     first = start(agents, path, state)
     wait_for(lambda: len(first.json("/api/monitors/echo/results")["results"]) >= 3, 60, "results")
     # Stop while the slow monitor's 1 s check is in flight: it is allowed to finish.
-    wait_for(
-        lambda: (
-            value(first.metrics(), "wsprobe_agent_checks_in_flight") == 1
-            and all(
-                m["name"] != "slow" or m["last"] is not None
-                for m in first.json("/api/monitors")["monitors"]
-            )
-        ),
-        60,
-        "a check in flight",
-    )
+    # An echo check takes milliseconds: one check in flight three times over 100 ms
+    # is the slow one.
+    def slow_in_flight() -> bool:
+        for _ in range(3):
+            if value(first.metrics(), "wsprobe_agent_checks_in_flight") != 1:
+                return False
+            time.sleep(0.05)
+        return all(
+            m["name"] != "slow" or m["last"] is not None
+            for m in first.json("/api/monitors")["monitors"]
+        )
+
+    wait_for(slow_in_flight, 60, "a check in flight")
     before = first.json("/api/monitors/echo/results")["results"]
     assert first.stop() == 0
     assert first.lines[-1].endswith("wsprobe agent: stopped")

@@ -312,6 +312,11 @@ def test_missing_script(run: Run, tmp_path: Path) -> None:
             ["--timeout", "-1"],
             "wsprobe: invalid option timeout: must be a positive number of seconds, got -1.0\n",
         ),
+        (["--workers", "0"], "wsprobe: invalid option --workers: must be positive, got 0\n"),
+        (
+            ["--max-sessions", "x"],
+            'wsprobe: invalid option --max-sessions: "x" is not a number\n',
+        ),
     ],
 )
 def test_bad_flags(run: Run, flags: list[str], message: str) -> None:

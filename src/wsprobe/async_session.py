@@ -26,6 +26,11 @@ class AsyncSession(SessionBase[AsyncConnection]):
         """Send one binary message (buffered at once: nothing to await)."""
         self._connection.send_binary(bytes(data))
 
+    async def drain(self) -> None:
+        """Wait until what was sent is mostly written out: the server reads it, or
+        the connection ends. Sends apply backpressure through it."""
+        await self._connection.drain()
+
     async def recv(self, timeout: float | None = None) -> str | bytes:
         """As :meth:`Session.recv <wsprobe.Session.recv>`."""
         return self._payload(await self._connection.recv(self._deadline(timeout)))

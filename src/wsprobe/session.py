@@ -73,6 +73,11 @@ class Session(SessionBase[Connection]):
         """Send one binary message."""
         self._connection.send_binary(bytes(data), self._deadline(None))
 
+    def drain(self) -> None:
+        """Wait until what was sent is written out: a blocking send already has (the
+        twin of :meth:`AsyncSession.drain <wsprobe.AsyncSession.drain>`)."""
+        self._connection.drain()
+
     def recv(self, timeout: float | None = None) -> str | bytes:
         """The next data message: text as ``str``; binary as ``bytes`` when the session
         was opened with ``binary=True``, else ``ws binary messages not supported``.

@@ -121,7 +121,9 @@ def _check_script(args: argparse.Namespace) -> int:
             script_timeout="60",
             memory_limit="64",
             instruction_limit="100",
+            max_sessions="100",
             concurrency="1",
+            workers="1",
             log_level="warn",
             json_output=False,
             state_dir=args.state_dir,
@@ -131,7 +133,7 @@ def _check_script(args: argparse.Namespace) -> int:
         return int(State.UNKNOWN)
     printed = io.StringIO()
     try:
-        [outcome] = run_outcomes([args.script], settings, stdout=printed, stderr=sys.stderr)
+        [outcome], _ = run_outcomes([args.script], settings, stdout=printed, stderr=sys.stderr)
     except Exception as exc:  # a plugin must never crash into CRITICAL's exit code
         verdict = Verdict(State.UNKNOWN, f"internal error: {type(exc).__name__}: {exc}")
     else:

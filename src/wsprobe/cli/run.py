@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 
 from ..errors import Error
@@ -41,17 +43,29 @@ def configure(run: argparse.ArgumentParser) -> None:
         help="Lua instructions per script, in millions (default 100)",
     )
     run.add_argument(
+        "--max-sessions",
+        default="100",
+        metavar="N",
+        help="open ws.connect sessions per script (default 100)",
+    )
+    run.add_argument(
         "--concurrency", default="200", metavar="N", help="scripts in flight at once (default 200)"
     )
     add_state_dir(run)
+    run.add_argument("--workers", metavar="N", help="worker processes (default: one per core)")
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warn", "error"])
     run.add_argument("--json", action="store_true", help="one JSON object per script on stdout")
     run.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..lua.output import OutputError
     from ..lua.runner import RunSettings, run_scripts
 
+    closed = _hold_closed_descriptors()
+    if closed is not None:
+        _say(f"wsprobe: standard {closed} is closed")
+        return EXIT_CODES["internal"]
     try:
         settings = RunSettings.from_text(
             options=call_options(args),
@@ -59,7 +73,9 @@ def _run(args: argparse.Namespace) -> int:
             script_timeout=args.script_timeout,
             memory_limit=args.memory_limit,
             instruction_limit=args.instruction_limit,
+            max_sessions=args.max_sessions,
             concurrency=args.concurrency,
+            workers=args.workers,
             log_level=args.log_level,
             json_output=args.json,
             state_dir=args.state_dir,
@@ -67,4 +83,38 @@ def _run(args: argparse.Namespace) -> int:
     except Error as exc:
         print(f"wsprobe: {exc}", file=sys.stderr)
         return EXIT_CODES["usage"]
-    return run_scripts(args.scripts, settings, stdout=sys.stdout, stderr=sys.stderr)
+    try:
+        return run_scripts(args.scripts, settings, stdout=sys.stdout, stderr=sys.stderr)
+    except OutputError as exc:
+        # Python flushes the streams again at exit: the broken one now points at
+        # /dev/null (the documented way to leave quietly after EPIPE).
+        _hold(exc.stream)
+        _say(f"wsprobe: {exc}")
+        return EXIT_CODES["internal"]
+
+
+def _hold_closed_descriptors() -> str | None:
+    # A closed descriptor 0-2 would be reused by the next file opened (with uvloop,
+    # its own: writing there aborts), so each is held open on /dev/null. Returns
+    # "output" or "error" when one of those is closed: wsprobe needs both.
+    closed = None
+    for fd, name in ((0, "input"), (1, "output"), (2, "error")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            _hold(fd)
+            closed = closed or (name if fd else None)
+    return closed
+
+
+def _hold(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_RDWR)
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+
+
+def _say(line: str) -> None:
+    with contextlib.suppress(OSError):
+        os.write(2, (line + "\n").encode(errors="replace"))

@@ -15,10 +15,14 @@ from typing import Any
 
 from ..errors import ScriptCallError
 
-__all__ = ["MAX_DEPTH", "ConversionError", "Converter"]
+__all__ = ["MAX_DEPTH", "MAX_TABLES", "ConversionError", "Converter"]
 
 #: Conversion recurses in Python (a few frames a level, under its limit of 1000).
 MAX_DEPTH = 200
+
+#: Tables one conversion to Python may visit. A table shared n times is visited n
+#: times (JSON has no sharing), so `a = {a, a}` nested 40 deep would be 2^40 visits.
+MAX_TABLES = 100_000
 
 
 class ConversionError(ScriptCallError):
@@ -46,6 +50,7 @@ class Converter:
         self._new_table = new_table
         self.null = null
         self._null_id = identity(null)
+        self._tables = 0
 
     def to_python(self, value: Any, depth: int = 0, seen: frozenset[bytes] = frozenset()) -> Any:
         """A Lua value as Python: strings as ``str``, sequences as lists, tables as dicts.
@@ -75,6 +80,9 @@ class Converter:
             raise ConversionError("circular reference")
         if depth >= MAX_DEPTH:
             raise ConversionError(f"nesting deeper than {MAX_DEPTH} levels")
+        self._tables = 1 if depth == 0 else self._tables + 1
+        if self._tables > MAX_TABLES:
+            raise ConversionError(f"more than {MAX_TABLES} tables (shared tables count each time)")
         seen = seen | {identity}
         items = list(value.items())
         if all(type(key) is int for key, _ in items):

@@ -11,14 +11,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ..errors import Error
 from .jsoncodec import compact
 
 if TYPE_CHECKING:
     from ..models import Timings
 
-__all__ = ["LEVELS", "Output", "ScriptOutcome"]
+__all__ = ["LEVELS", "Line", "Output", "OutputError", "ScriptOutcome"]
 
 LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
+
+
+class OutputError(Error):
+    """Standard output or error cannot be written (closed, full, a broken pipe);
+    ``stream`` is its descriptor, 1 or 2."""
+
+    def __init__(self, message: str, *, stream: int) -> None:
+        super().__init__(message)
+        self.stream = stream
 
 
 @dataclass
@@ -28,6 +38,8 @@ class ScriptOutcome:
     ``status`` and ``value`` follow the result convention (:mod:`.result`):
     ``ok``/``warning``/``critical``/``unknown``; ``signal`` is the name a script
     ended with through ``signal(...)``. ``calls`` are the timings of its ws calls.
+    ``rerun`` says why it ran a second time, on a fresh worker, when its first
+    worker was lost (its record then says so).
     """
 
     name: str
@@ -39,6 +51,17 @@ class ScriptOutcome:
     value: Any = None
     signal: str | None = None
     calls: list[Timings] = field(default_factory=list)
+    rerun: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """A line a script printed (``kind`` ``"print"``) or logged (``kind`` its level),
+    at Unix time ``at``."""
+
+    kind: str
+    text: str
+    at: float
 
 
 class Output:
@@ -61,28 +84,39 @@ class Output:
 
     @staticmethod
     def name_of(path: str) -> str:
-        """The name a script's lines and records carry."""
-        return "stdin" if path == "-" else os.path.basename(path)
+        """The name a script's lines and records carry (always printable text: bytes
+        of a file name that are not UTF-8 show as U+FFFD)."""
+        if path == "-":
+            return "stdin"
+        return os.fsencode(os.path.basename(path)).decode(errors="replace")
 
     def write(self, name: str, text: str) -> None:
         """A line the script printed."""
         # With --json, stdout carries only the JSON lines; printed text goes to stderr.
         stream = self._stderr if self._json_output else self._stdout
-        stream.write(self._tag(name, text) + "\n")
-        stream.flush()
+        self._emit(stream, self._tag(name, text) + "\n")
 
-    def log(self, name: str, level: str, text: str) -> None:
-        """A line the script logged, unless its level is filtered out."""
+    def log(self, name: str, level: str, text: str, at: float | None = None) -> None:
+        """A line the script logged at Unix time ``at`` (now), unless its level is
+        filtered out."""
         if LEVELS[level] < self._min_level:
             return
-        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
-        self._stderr.write(f"{stamp}Z {level.upper()} {name}: {text}\n")
-        self._stderr.flush()
+        when = datetime.datetime.fromtimestamp(at, datetime.UTC) if at else None
+        stamp = (when or datetime.datetime.now(datetime.UTC)).strftime("%Y-%m-%dT%H:%M:%S.%f")
+        self._emit(self._stderr, f"{stamp[:-3]}Z {level.upper()} {name}: {text}\n")
+
+    def lines(self, name: str, lines: Sequence[Line]) -> None:
+        """What the script printed and logged, in order (written when it ended)."""
+        for line in lines:
+            if line.kind == "print":
+                self.write(name, line.text)
+            else:
+                self.log(name, line.kind, line.text, line.at)
 
     def finished(self, outcome: ScriptOutcome) -> None:
         """The script's record: JSON, its error, or its result."""
         if self._json_output:
-            record = {
+            record: dict[str, Any] = {
                 "name": outcome.name,
                 "ok": outcome.ok,
                 "result": outcome.result,
@@ -92,18 +126,31 @@ class Output:
                 "value": outcome.value,
                 "signal": outcome.signal,
             }
-            self._stdout.write(compact(record) + "\n")
-            self._stdout.flush()
-        elif not outcome.ok:
+            if outcome.rerun is not None:
+                record["rerun"] = outcome.rerun
+            self._emit(self._stdout, compact(record) + "\n")
+            return
+        if outcome.rerun is not None:
+            self._emit(self._stderr, f"{outcome.name}: ran again: {outcome.rerun}\n")
+        if not outcome.ok:
             assert outcome.error is not None
-            self._stderr.write(self._error_line(outcome) + "\n")
-            self._stderr.flush()
+            self._emit(self._stderr, self._error_line(outcome) + "\n")
         elif outcome.signal is not None:
             self.write(outcome.name, f"signal {outcome.signal}")
         elif outcome.result is not None:
             value = outcome.result
             shown = value if isinstance(value, str) else compact(value)
             self.write(outcome.name, shown)
+
+    def _emit(self, stream: TextIO, text: str) -> None:
+        try:
+            stream.write(text)
+            stream.flush()
+        except (OSError, ValueError) as exc:
+            which, number = ("output", 1) if stream is self._stdout else ("error", 2)
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "closed"
+            message = f"cannot write to standard {which}: {reason.lower()}"
+            raise OutputError(message, stream=number) from exc
 
     @staticmethod
     def _error_line(outcome: ScriptOutcome) -> str:

@@ -58,11 +58,19 @@ local function check_options(name, position, value)
   return value
 end
 
--- The CPU guard: an instruction-count hook on every coroutine of the script. Once
--- it trips it fires on every instruction, so a script cannot pcall its way out.
-local HOOK_EVERY = 10000
+-- The CPU guard: an instruction-count hook on every coroutine of the script. It
+-- fires every HOOK_EVERY instructions, counts them against the budget and, every
+-- WALL_CHECK_EVERY seconds of CPU (os.clock, cheap: no call into Python), checks
+-- the wall clock, so that a loop around a slow C function is caught too. Once it
+-- trips, it fires on every instruction of every coroutine that runs (the one that
+-- tripped, its parents, any created later): neither pcall nor a coroutine can
+-- swallow it.
+local HOOK_EVERY = 1000
+local WALL_CHECK_EVERY = 0.002
 local budget = settings.instruction_limit // HOOK_EVERY
 local wall_deadline = settings.wall_deadline
+local clock = os.clock
+local next_wall_check = 0
 local tripped = nil
 
 local function guard()
@@ -70,19 +78,21 @@ local function guard()
     budget = budget - 1
     if budget < 0 then
       tripped = settings.cpu_message
-    elseif monotonic() > wall_deadline then
-      tripped = settings.time_message
     else
-      return
+      local spent = clock()
+      if spent < next_wall_check then return end
+      next_wall_check = spent + WALL_CHECK_EVERY
+      if monotonic() <= wall_deadline then return end
+      tripped = settings.time_message
     end
-    sethook(guard, "", 1)
   end
+  sethook(guard, "", 1)
   error(tripped, 0)
 end
 
 local function guarded(f)
   local co = co_create(f)
-  sethook(co, guard, "", HOOK_EVERY)
+  sethook(co, guard, "", tripped == nil and HOOK_EVERY or 1)
   return co
 end
 
@@ -346,17 +356,17 @@ end
 
 local cache = {
   put = function(key, value, ttl)
-    unwrap(host.cache_put(check_string("cache.put", 1, key), value, ttl))
+    request("cache_put", check_string("cache.put", 1, key), value, ttl)
   end,
   get = function(key)
     local value = request("cache_get", check_string("cache.get", 1, key))
     return value
   end,
   delete = function(key)
-    unwrap(host.cache_delete(check_string("cache.delete", 1, key)))
+    request("cache_delete", check_string("cache.delete", 1, key))
   end,
   mark_pending = function(key)
-    unwrap(host.cache_mark_pending(check_string("cache.mark_pending", 1, key)))
+    request("cache_mark_pending", check_string("cache.mark_pending", 1, key))
   end,
 }
 
@@ -521,7 +531,7 @@ env = {
   ipairs = ipairs, pairs = pairs, next = next, select = select,
   tonumber = tonumber, tostring = tostring, type = type,
   rawget = rawget, rawset = rawset, rawequal = rawequal, rawlen = rawlen,
-  setmetatable = setmetatable, getmetatable = getmetatable,
+  getmetatable = getmetatable,
   _VERSION = _VERSION,
   require = function(name)
     local module = modules[name]
@@ -531,6 +541,15 @@ env = {
     return module
   end,
 }
+-- A finalizer runs with hooks off (outside the CPU guard) and at any allocation,
+-- even after the script ended: scripts cannot have any. Lua only honours a __gc
+-- present when the metatable is set, so checking here is enough.
+env.setmetatable = function(value, metatable)
+  if type(metatable) == "table" and rawget(metatable, "__gc") ~= nil then
+    error("setmetatable: __gc metamethods are not supported", 2)
+  end
+  return setmetatable(value, metatable)
+end
 env._G = env
 env.load = function(chunk, name, _mode, chunk_env)
   -- Text only: binary chunks can crash the interpreter.
@@ -602,6 +621,19 @@ end
 -- Lua's own type() (lupa calls a thread a "function").
 local function identity(value) return format("%p", value) end
 
+-- tostring of a script's value (its result), with its __tostring under the guard:
+-- the text, or nil and why not (a limit's message as it is, anything else as
+-- "result cannot be shown: ...").
+local function show(value)
+  local co = guarded(function() return tostring(value) end)
+  local ok, text = co_resume(co)
+  if ok and co_status(co) == "dead" and type(text) == "string" then return text, nil end
+  if tripped ~= nil then return nil, tripped end
+  if ok then text = "__tostring must return a string" end
+  if type(text) ~= "string" then text = "(error object is a " .. type(text) .. " value)" end
+  return nil, "result cannot be shown: " .. text
+end
+
 -- No script can reach these; freeing them keeps thousands of states small.
 local loaded = package.loaded
 for _, name in ipairs({ "io", "debug", "package", "python" }) do
@@ -609,4 +641,5 @@ for _, name in ipairs({ "io", "debug", "package", "python" }) do
   _G[name] = nil
 end
 
-return { start = start, step = step, null = json_null, identity = identity, type = type }
+return { start = start, step = step, null = json_null, identity = identity, type = type,
+  show = show }

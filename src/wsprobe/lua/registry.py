@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,21 +31,35 @@ if TYPE_CHECKING:
     from ..services.shared import RunServices
     from .runtime import LuaScript, Request, Step
 
-__all__ = ["IN_PLACE", "MAX_TIMED_CALLS", "REQUESTS", "Operation", "ScriptContext", "serve"]
+__all__ = [
+    "IN_PLACE",
+    "MAX_TIMED_CALLS",
+    "REQUESTS",
+    "Operation",
+    "ScriptContext",
+    "StepRunner",
+    "serve",
+]
 
 #: The timings kept per script (for ``check --script``'s perfdata): its first calls.
 MAX_TIMED_CALLS = 100
+
+StepRunner = Callable[..., Awaitable[Any]]
+"""Runs one Lua step, ``await run_step(function, *args)``, and returns what
+``function`` returned (a :data:`Step`): the workers run it on a step thread the
+supervisor watches."""
 
 
 class ScriptContext:
     """What the operations of one script share: its state, options, sessions and output.
 
+    ``run_step`` runs a Lua step (on a watched step thread in a worker).
     ``services`` are the store, cache and HTTP client of the run. ``ident`` is the
-    monitor's identifier, the script's
-    ``EXEC_IDENT`` and its store namespace: by default its name. ``calls`` collects
-    the timings of the ``ws.send_recv``/``ws.probe`` calls the script made (the first
-    :data:`MAX_TIMED_CALLS`). A context made without ``services`` owns its own, and
-    whoever made it closes them (``await context.services.close()``).
+    monitor's identifier, the script's ``EXEC_IDENT`` and its store namespace: by
+    default its name. ``owner`` names the script to the run's cache (unique in the
+    run: a worker's scripts share their supervisor's cache). ``calls`` collects the
+    timings of the ``ws.send_recv``/``ws.probe`` calls the script made (the first
+    :data:`MAX_TIMED_CALLS`).
     """
 
     def __init__(
@@ -55,23 +69,28 @@ class ScriptContext:
         *,
         write: Callable[[str], None],
         log: Callable[[str, str], None],
-        services: RunServices | None = None,
+        run_step: StepRunner,
+        services: RunServices,
         ident: str | None = None,
+        owner: Hashable | None = None,
+        max_sessions: int = 100,
+        session_bytes: int = 0,
     ) -> None:
         self.name = name
         self.options = options
         self.write = write
         self.log = log
+        self.run_step = run_step
+        self.services = services
+        self.ident = name if ident is None else ident
+        self.owner: Hashable = self if owner is None else owner
+        self.calls: list[Timings] = []
         self.script: LuaScript | None = None
         self.sessions: dict[int, AsyncSession] = {}
         self._next_session = 1
-        if services is None:
-            from ..services.shared import RunServices
-
-            services = RunServices(options)
-        self.services = services
-        self.ident = name if ident is None else ident
-        self.calls: list[Timings] = []
+        self._open: set[int] = set()
+        self._max_sessions = max_sessions
+        self._session_bytes = session_bytes
 
     @property
     def lua(self) -> LuaScript:
@@ -79,17 +98,37 @@ class ScriptContext:
         assert self.script is not None
         return self.script
 
+    async def resume(self, ok: bool, value: Any) -> Step:
+        """Resume the script with a request's value (``ok``) or error, as a Lua step."""
+        step: Step = await self.run_step(self.lua.resume, ok, value)
+        return step
+
+    def reserve_session(self) -> None:
+        """Make room for one more open session, or raise the limit's error.
+
+        Each open session is charged ``session_bytes`` against the script's memory
+        limit: what Python holds for it counts like the Lua state's own memory."""
+        if len(self._open) >= self._max_sessions:
+            raise ScriptCallError(f"script exceeded its session limit of {self._max_sessions}")
+        self.lua.reserve(self._session_bytes * (len(self._open) + 1))
+
     def add_session(self, session: AsyncSession) -> int:
         """Keep ``session`` for the script; return the id the prelude knows it by."""
         session_id, self._next_session = self._next_session, self._next_session + 1
         self.sessions[session_id] = session
+        self._open.add(session_id)
         return session_id
 
+    def release_session(self, session_id: int) -> None:
+        """The script closed a session: it no longer counts against its limits."""
+        self._open.discard(session_id)
+        self.lua.reserve(self._session_bytes * len(self._open))
+
     async def close_sessions(self) -> None:
-        """Close what the script left open (whatever its outcome)."""
+        """Close what the script left open (whatever its outcome), all at once."""
         sessions, self.sessions = self.sessions, {}
-        for session in sessions.values():
-            await session.close()
+        self._open.clear()
+        await asyncio.gather(*(session.close() for session in sessions.values()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,10 +186,10 @@ async def serve(context: ScriptContext, request: Request) -> Step:
                 # with_timeout compares its deadline with time.monotonic(), which the
                 # loop's clock (uvloop rounds to milliseconds) may be a little ahead of.
                 await _until(request.deadline)
-                return context.lua.resume(False, "with_timeout: deadline passed")
+                return await context.resume(False, "with_timeout: deadline passed")
     except Error as exc:
-        return context.lua.resume(False, exc)
-    return context.lua.resume(True, value)
+        return await context.resume(False, exc)
+    return await context.resume(True, value)
 
 
 # --- in place: output, time, json ---
@@ -205,11 +244,11 @@ async def _probe(context: ScriptContext, url: bytes, data: bytes, options: Any) 
 async def _connect(context: ScriptContext, url: bytes, options: Any) -> int:
     from ..async_session import open_session_async
 
-    values = _option_values(context, options)
+    context.reserve_session()
+    values = await _option_values(context, options)
     binary = values.pop("binary", False)
-    session = await open_session_async(
-        _argument(url, "url"), options_from_mapping(values, context.options), binary=binary
-    )
+    merged = await _merged(context, values)
+    session = await open_session_async(_argument(url, "url"), merged, binary=binary)
     return context.add_session(session)
 
 
@@ -220,6 +259,9 @@ async def _session_send(context: ScriptContext, session_id: int, data: bytes, ki
         session.send_binary(data)
     else:
         session.send(_argument(data, "data"))
+    # Backpressure: a server that does not read holds the script back (until its
+    # time limit), not unsent data in memory.
+    await session.drain()
 
 
 @_request("session_recv", 'id, timeout: number|nil -> data: string, kind: "text"|"binary"')
@@ -243,17 +285,27 @@ async def _session_close(
     await context.sessions[session_id].close(
         1000 if code is None else code, "" if reason is None else _argument(reason, "reason")
     )
+    context.release_session(session_id)
 
 
 async def _probe_call(context: ScriptContext, url: bytes, data: bytes, options: Any) -> Result:
     from ..client import probe_with_async
 
-    values = _option_values(context, options)
-    merged = options_from_mapping(values, context.options) if values else context.options
+    values = await _option_values(context, options)
+    merged = await _merged(context, values)
     result = await probe_with_async(_argument(url, "url"), _argument(data, "data"), merged)
     if len(context.calls) < MAX_TIMED_CALLS:
         context.calls.append(result.timings)
     return result
+
+
+async def _merged(context: ScriptContext, values: dict[str, Any]) -> Options:
+    if not values:
+        return context.options
+    # Checking options loads a cafile (or the system store, 20 ms): a file the
+    # script names is read as a step of the script, never on the event loop.
+    merged: Options = await context.run_step(options_from_mapping, values, context.options)
+    return merged
 
 
 # --- Monsta's globals and modules, served by wsprobe.services ---
@@ -292,7 +344,7 @@ async def _store_put(context: ScriptContext, key: bytes, value: Any, is_global: 
     await context.services.store.put(
         operation,
         _argument(key, "key"),
-        _value(context, operation, value),
+        await _value(context, operation, value),
         namespace=None if is_global else context.ident,
         owner=context.ident,
     )
@@ -314,24 +366,30 @@ async def _store_delete(context: ScriptContext, key: bytes, is_global: bool) -> 
     )
 
 
-@_in_place("cache_put", "key: string, value: any, ttl: number")
-def _cache_put(context: ScriptContext, key: bytes, value: Any, ttl: Any) -> None:
-    context.services.cache.put(_argument(key, "key"), _value(context, "cache.put", value), ttl)
+@_request("cache_put", "key: string, value: any, ttl: number")
+async def _cache_put(context: ScriptContext, key: bytes, value: Any, ttl: Any) -> None:
+    await context.services.cache.call(
+        "put",
+        _argument(key, "key"),
+        context.owner,
+        await _value(context, "cache.put", value),
+        await _value(context, "cache.put", ttl),
+    )
 
 
 @_request("cache_get", "key: string -> value|nil (waits while another script's mark stands)")
 async def _cache_get(context: ScriptContext, key: bytes) -> Any:
-    return await context.services.cache.get(_argument(key, "key"), owner=context)
+    return await context.services.cache.call("get", _argument(key, "key"), context.owner)
 
 
-@_in_place("cache_delete", "key: string")
-def _cache_delete(context: ScriptContext, key: bytes) -> None:
-    context.services.cache.delete(_argument(key, "key"))
+@_request("cache_delete", "key: string")
+async def _cache_delete(context: ScriptContext, key: bytes) -> None:
+    await context.services.cache.call("delete", _argument(key, "key"), context.owner)
 
 
-@_in_place("cache_mark_pending", "key: string")
-def _cache_mark_pending(context: ScriptContext, key: bytes) -> None:
-    context.services.cache.mark_pending(_argument(key, "key"), owner=context)
+@_request("cache_mark_pending", "key: string")
+async def _cache_mark_pending(context: ScriptContext, key: bytes) -> None:
+    await context.services.cache.call("mark_pending", _argument(key, "key"), context.owner)
 
 
 @_request(
@@ -351,25 +409,29 @@ async def _http_request(
         _argument(method, "method"),
         _argument(url, "url"),
         body,
-        _option_values(context, headers, "headers"),
-        _option_values(context, options),
+        await _option_values(context, headers, "headers"),
+        await _option_values(context, options),
         defaults=context.options,
     )
     return {"status": response.status, "body": response.body, "headers": response.headers}
 
 
-def _value(context: ScriptContext, operation: str, value: Any) -> Any:
+async def _value(context: ScriptContext, operation: str, value: Any) -> Any:
     try:
-        return context.lua.convert.to_python(value)
+        # The value is the script's: converting it is work of the script, as a step.
+        return await context.run_step(context.lua.convert.to_python, value)
     except ConversionError as exc:
         raise ScriptCallError(f"{operation}: {exc}") from None
 
 
-def _option_values(context: ScriptContext, table: Any, name: str = "options") -> dict[str, Any]:
+async def _option_values(
+    context: ScriptContext, table: Any, name: str = "options"
+) -> dict[str, Any]:
     if table is None:
         return {}
     try:
-        values = context.lua.convert.to_python(table)
+        # The table is the script's: converting it is work of the script, as a step.
+        values = await context.run_step(context.lua.convert.to_python, table)
     except ConversionError as exc:
         raise InvalidOption(name, str(exc)) from None
     if isinstance(values, list) and not values:

@@ -1,34 +1,49 @@
-"""``wsprobe run``: many Lua scripts at once on one event loop, each bounded.
+"""``wsprobe run``: many Lua scripts, each bounded, in supervised worker processes.
 
-Each script is a coroutine in its own Lua state; a ``ws`` call yields to this
-module, which has the registry perform it on the event loop and resumes the script
-with the reply or the error. A script waiting on a slow server costs a socket, not
-a thread.
+:func:`run_scripts` hands the scripts to a :class:`~.supervisor.Supervisor`, whose
+worker processes (:mod:`.worker`) each run many scripts on one event loop with
+:func:`run_one`, the one place that runs a script from its file to its outcome.
+A ``ws`` call yields to the worker's loop, which has the registry perform it and
+resumes the script with the reply or the error; a script waiting on a slow server
+costs a socket, not a thread. Each Lua step runs on a thread of the worker (lupa
+releases the GIL while Lua runs), so a script that computes does not hold up the
+others on the same loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
+import itertools
 import os
+import select
+import stat
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from ..errors import InvalidOption
 from ..options import Options
-from ..services.shared import RunServices
 from . import result as verdicts
 from .output import Output, ScriptOutcome
-from .registry import IN_PLACE, ScriptContext, serve
+from .registry import IN_PLACE, ScriptContext, StepRunner, serve
 from .runtime import Done, Failed, LuaScript, Request, ScriptLimits, Step
 
+if TYPE_CHECKING:
+    from ..services.shared import RunServices
+
 __all__ = [
+    "Job",
+    "RunContext",
     "RunSettings",
     "ScriptOutcome",
+    "named",
+    "read_script",
     "run_event_loop",
+    "run_one",
     "run_outcomes",
     "run_script",
     "run_scripts",
@@ -36,8 +51,17 @@ __all__ = [
 
 T = TypeVar("T")
 
-# From this many scripts in flight, each waiting script's Lua state is compacted.
+# Ids of scripts run in this process by run_script: unique, as cache owners must be.
+_in_process_ids = itertools.count()
+
+# From this many scripts in flight (--concurrency), each waiting script's Lua
+# state is compacted.
 _COMPACT_FROM = 1000
+
+#: What Python holds for one open session (protocol state, buffers, transport), an
+#: estimate charged against the memory limit: a script waiting on one connection
+#: holds about 85 KB in all, its Lua state included (`make bench`, part 6).
+SESSION_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +73,9 @@ class RunSettings:
     script_timeout: float = 60.0
     memory_limit_mib: int = 64
     instruction_limit: int = 100_000_000
+    max_sessions: int = 100
     concurrency: int = 200
+    workers: int = 0
     log_level: str = "info"
     json_output: bool = False
     #: Where ``store`` keeps its database; ``None``: the per-user default.
@@ -64,7 +90,9 @@ class RunSettings:
         script_timeout: str,
         memory_limit: str,
         instruction_limit: str,
+        max_sessions: str,
         concurrency: str,
+        workers: str | None,
         log_level: str,
         json_output: bool,
         state_dir: str | None = None,
@@ -76,11 +104,17 @@ class RunSettings:
             script_timeout=_positive("--script-timeout", script_timeout, float),
             memory_limit_mib=_positive("--memory-limit", memory_limit, int),
             instruction_limit=_positive("--instruction-limit", instruction_limit, int) * 1_000_000,
+            max_sessions=_positive("--max-sessions", max_sessions, int),
             concurrency=_positive("--concurrency", concurrency, int),
+            workers=0 if workers is None else _positive("--workers", workers, int),
             log_level=log_level,
             json_output=json_output,
             state_dir=Path(state_dir) if state_dir else None,
         )
+
+    def worker_count(self) -> int:
+        """The worker processes to start: ``workers``, or one per core."""
+        return self.workers or os.cpu_count() or 1
 
     def limits(self) -> ScriptLimits:
         """The per-script bounds, with the messages a script that hits them gets."""
@@ -95,18 +129,59 @@ class RunSettings:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One script to run: ``source`` when given, else the file at ``path``.
+
+    ``id`` is unique within a run; ``name`` is what its lines and record carry. The
+    path ``-`` is standard input, which the supervisor reads (workers have none)."""
+
+    id: int
+    name: str
+    path: str | None = None
+    source: bytes | None = None
+
+
+class RunContext:
+    """What every script of a run shares, computed once per process.
+
+    ``environment`` is what ``os.getenv`` sees: by default the variables the
+    settings name (``--env``)."""
+
+    def __init__(
+        self, settings: RunSettings, *, environment: Mapping[str, str] | None = None
+    ) -> None:
+        self.settings = settings
+        self.limits = settings.limits()
+        self.environment = (
+            {name: os.environ[name] for name in settings.env_names if name in os.environ}
+            if environment is None
+            else dict(environment)
+        )
+        self.host = {op.name: op.handler for op in IN_PLACE.values()}
+
+
 def run_scripts(
     paths: Sequence[str], settings: RunSettings, *, stdout: TextIO, stderr: TextIO
 ) -> int:
-    """Run every script; return 0 when all succeeded, 1 otherwise."""
-    outcomes = run_outcomes(paths, settings, stdout=stdout, stderr=stderr)
+    """Run every script; return 0 when all succeeded, 1 otherwise, 130 or 143 when
+    interrupted by SIGINT or SIGTERM (every script still gets its record).
+
+    Raises :class:`~.output.OutputError` when standard output or error cannot be written.
+    """
+    outcomes, signal_number = run_outcomes(paths, settings, stdout=stdout, stderr=stderr)
+    if signal_number:
+        return 128 + signal_number
     return 0 if all(outcome.ok for outcome in outcomes) else 1
 
 
 def run_outcomes(
     paths: Sequence[str], settings: RunSettings, *, stdout: TextIO, stderr: TextIO
-) -> list[ScriptOutcome]:
-    """Run every script, writing as :func:`run_scripts` does; return how each ended."""
+) -> tuple[list[ScriptOutcome], int]:
+    """Run every script, writing as :func:`run_scripts` does; return how each ended
+    and the number of the signal that interrupted the run (0 when none did)."""
+    from .supervisor import run_all
+
     output = Output(
         paths,
         json_output=settings.json_output,
@@ -114,7 +189,8 @@ def run_outcomes(
         stdout=stdout,
         stderr=stderr,
     )
-    return run_event_loop(_run_all(paths, settings, output))
+    jobs = [Job(index, output.name_of(path), path=path) for index, path in enumerate(paths)]
+    return run_event_loop(run_all(jobs, settings, output))
 
 
 def run_event_loop(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -127,56 +203,6 @@ def run_event_loop(coroutine: Coroutine[Any, Any, T]) -> T:
         return runner.run(coroutine)
 
 
-async def _run_all(
-    paths: Sequence[str], settings: RunSettings, output: Output
-) -> list[ScriptOutcome]:
-    context = _Context(settings, output)
-    outcomes: list[ScriptOutcome | None] = [None] * len(paths)
-    services = RunServices(settings.options, state_dir=settings.state_dir)
-    queue = iter(enumerate(paths))
-
-    # A fixed set of workers rather than a task per script: thousands of scripts
-    # queued behind a semaphore would cost a task and a wake-up each.
-    async def worker() -> None:
-        for index, path in queue:
-            outcome = await _run_one(path, context, services)
-            output.finished(outcome)
-            outcomes[index] = outcome
-
-    try:
-        await asyncio.gather(*(worker() for _ in range(min(settings.concurrency, len(paths)))))
-    finally:
-        await services.close()
-    return [outcome for outcome in outcomes if outcome is not None]
-
-
-class _Context:
-    """What every script of a run shares, computed once."""
-
-    def __init__(self, settings: RunSettings, output: Output) -> None:
-        self.settings = settings
-        self.output = output
-        self.limits = settings.limits()
-        self.environment = {
-            name: os.environ[name] for name in settings.env_names if name in os.environ
-        }
-
-
-async def _run_one(path: str, run: _Context, services: RunServices) -> ScriptOutcome:
-    output = run.output
-    name = output.name_of(path)
-    return await run_script(
-        path,
-        run.settings,
-        name=name,
-        environment=run.environment,
-        write=functools.partial(output.write, name),
-        log=functools.partial(output.log, name),
-        limits=run.limits,
-        services=services,
-    )
-
-
 async def run_script(
     path: str,
     settings: RunSettings,
@@ -185,64 +211,64 @@ async def run_script(
     environment: Mapping[str, str],
     write: Callable[[str], None],
     log: Callable[[str, str], None],
-    limits: ScriptLimits | None = None,
-    services: RunServices | None = None,
+    services: RunServices,
 ) -> ScriptOutcome:
-    """Run one script to its end within ``settings``' limits; never raises for the script.
+    """Run one script in this process, its Lua steps on threads of the default executor.
 
-    ``write`` gets each printed line, ``log`` a level and a line; ``environment`` is
-    what ``os.getenv`` sees. ``limits`` defaults to ``settings.limits()``.
-    ``services`` (store, cache, HTTP client) are shared with other scripts when
-    given; else the script gets its own, closed when it ends.
-    """
-    if services is None:
-        own = RunServices(settings.options, state_dir=settings.state_dir)
-        try:
-            return await run_script(
-                path,
-                settings,
-                name=name,
-                environment=environment,
-                write=write,
-                log=log,
-                limits=limits,
-                services=own,
-            )
-        finally:
-            await own.close()
-    limits = settings.limits() if limits is None else limits
+    Unsupervised: a step stuck in C code keeps its thread. The agent runs scripted
+    monitors this way; ``wsprobe run`` uses the supervised workers."""
+    job = Job(next(_in_process_ids), name, path=path)
+    run = RunContext(settings, environment=environment)
+    return await run_one(
+        job, run, run_step=asyncio.to_thread, write=write, log=log, services=services
+    )
+
+
+async def run_one(
+    job: Job,
+    run: RunContext,
+    *,
+    run_step: StepRunner,
+    write: Callable[[str], None],
+    log: Callable[[str, str], None],
+    services: RunServices,
+) -> ScriptOutcome:
+    """Run one script from its source to its outcome, within its limits.
+
+    Every Lua step (the first also reads the script's file) goes through ``run_step``; the
+    wall-clock limit bounds the waits in between. ``services`` (store, cache, HTTP
+    client) are shared with the other scripts of the process. Whatever the outcome,
+    the script's sessions are closed and its cache marks released before this
+    returns; its record carries its state and value (:mod:`.result`)."""
+    name, settings = job.name, run.settings
     started = time.monotonic()
-    try:
-        with open("/dev/stdin" if path == "-" else path, "rb") as file:
-            source = file.read()
-    except OSError as exc:
-        reason = (exc.strerror or str(exc)).lower()
-        error = f"{name}: cannot read script: {reason}"
-        return ScriptOutcome(name, ok=False, error=error, status="unknown")
-    context = ScriptContext(name, settings.options, write=write, log=log, services=services)
-    script = context.script = LuaScript(
+    deadline = started + settings.script_timeout
+    context = ScriptContext(
         name,
-        source,
-        limits=limits,
-        environment=environment,
-        host={op.name: functools.partial(op.handler, context) for op in IN_PLACE.values()},
-        ident=context.ident,
+        settings.options,
+        write=write,
+        log=log,
+        run_step=run_step,
+        services=services,
+        owner=job.id,
+        max_sessions=settings.max_sessions,
+        session_bytes=SESSION_BYTES,
     )
     step: Step
     try:
-        async with asyncio.timeout(settings.script_timeout):
-            step = script.start()
+        async with asyncio.timeout_at(asyncio.get_running_loop().time() + settings.script_timeout):
+            step = await run_step(_start, job, context, run, deadline)
             if isinstance(step, Request) and settings.concurrency >= _COMPACT_FROM:
                 # Thousands of scripts waiting at once: memory, not CPU, is the limit.
-                script.compact()
+                context.lua.compact()
             while isinstance(step, Request):
                 step = await serve(context, step)
     except TimeoutError:
-        step = Failed(limits.time_message)
+        step = Failed(run.limits.time_message)
     finally:
         # Whatever the outcome, no session outlives its script, nor its cache marks.
         await context.close_sessions()
-        services.cache.release(context)
+        services.cache.release(context.owner)
     duration = time.monotonic() - started
     result = None
     if isinstance(step, Failed):
@@ -265,6 +291,86 @@ async def run_script(
         signal=verdict.signal,
         calls=context.calls,
     )
+
+
+def _start(job: Job, context: ScriptContext, run: RunContext, deadline: float) -> Step:
+    # Reading the file, creating the state (it runs the prelude) and compiling and
+    # running the script to its first request: one step, one trip to a step thread.
+    source = job.source
+    if source is None:
+        assert job.path is not None
+        read = read_script(job.path, run.limits, deadline)
+        if isinstance(read, Failed):
+            return named(job.name, read)
+        source = read
+    script = context.script = LuaScript(
+        context.name,
+        source,
+        limits=run.limits,
+        environment=run.environment,
+        host={name: functools.partial(handler, context) for name, handler in run.host.items()},
+        ident=context.ident,
+    )
+    return script.start()
+
+
+def read_script(path: str, limits: ScriptLimits, deadline: float) -> bytes | Failed:
+    """The script's source, or why it cannot be read (``cannot read script: ...``).
+
+    Never blocks past ``deadline``: a FIFO with no writer, a terminal or a pipe
+    that never ends is read without blocking, and gives up at the deadline. A
+    script larger than half its memory limit is refused (compiling it would not fit)."""
+    largest = limits.memory // 2
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        return Failed(f"cannot read script: {_reason(exc)}")
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            return Failed("cannot read script: is a directory")
+        if stat.S_ISREG(info.st_mode) and info.st_size > largest:
+            return Failed(f"cannot read script: larger than {largest >> 20} MiB")
+        chunks: list[bytes] = []
+        size = 0
+        # A FIFO reads as empty until its writer comes: wait for it to be readable.
+        wait = stat.S_ISFIFO(info.st_mode)
+        while True:
+            if wait:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return Failed(limits.time_message)
+                if not select.select([fd], [], [], remaining)[0]:
+                    continue
+            try:
+                chunk = os.read(fd, 1 << 20)
+            except BlockingIOError:
+                wait = True
+                continue
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > largest:
+                return Failed(f"cannot read script: larger than {largest >> 20} MiB")
+            chunks.append(chunk)
+    except OSError as exc:
+        return Failed(f"cannot read script: {_reason(exc)}")
+    finally:
+        os.close(fd)
+
+
+def named(name: str, failed: Failed) -> Failed:
+    """``read_script``'s failure as a record's error: a file that cannot be read
+    names the script (``check.lua: cannot read script: ...``), a limit does not."""
+    if failed.message.startswith("cannot read script:"):
+        return Failed(f"{name}: {failed.message}", compiled=False)
+    return failed
+
+
+def _reason(exc: OSError) -> str:
+    if exc.errno == errno.EISDIR:
+        return "is a directory"
+    return (exc.strerror or str(exc)).lower()
 
 
 def _positive(flag: str, text: str, kind: type[int] | type[float]) -> Any:

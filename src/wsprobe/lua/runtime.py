@@ -8,16 +8,17 @@ the runner drives it. lupa's exceptions stay here.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any, cast
 
 import lupa.lua54 as lupa
 
-from ..errors import Error
+from ..errors import Error, ScriptCallError
 from .convert import ConversionError, Converter
 
 __all__ = ["Done", "Failed", "LuaScript", "Request", "ScriptLimits", "Step"]
@@ -69,6 +70,11 @@ class Failed:
 
 Step = Request | Done | Failed
 """What a script did when last resumed."""
+
+
+class _Unshowable(Exception):
+    """The script's result is neither data nor printable; the text says why."""
+
 
 HostFunction = Callable[..., Any]
 """A function a script calls in place: Lua arguments in, a Python value out (or an
@@ -133,10 +139,13 @@ class LuaScript:
         prelude = self._lua.globals().load(_prelude_bytecode(), b"=wsprobe", b"b")
         driver = prelude(settings)
         self._start, self._step = driver[b"start"], driver[b"step"]
+        self._show = driver[b"show"]
+        self._tables_made = 0
+        self._held = 0
         self.convert = Converter(
             lua_type=driver[b"type"],
             identity=driver[b"identity"],
-            new_table=self._lua.table,
+            new_table=self._new_table,
             null=driver[b"null"],
         )
 
@@ -151,10 +160,19 @@ class LuaScript:
             return self._call(self._step, False, str(value).encode())
         values = value if isinstance(value, tuple) else (value,)
         try:
-            converted = [self.convert.to_lua(item) for item in values]
-        except lupa.LuaMemoryError:
+            with self._python_allocates():
+                converted = [self.convert.to_lua(item) for item in values]
+        except ScriptCallError:
             return Failed(self._limits.memory_message)
         return self._call(self._step, True, *converted)
+
+    def reserve(self, held: int) -> None:
+        """Count ``held`` bytes that Python holds for the script (its sessions) against
+        its memory limit; raise the limit's error when they do not fit."""
+        if held > self._held and self.memory_used() + held > self._limits.memory:
+            raise ScriptCallError(self._limits.memory_message)
+        self._held = held
+        self._lua.set_max_memory(self._limits.memory - held)
 
     def compact(self) -> None:
         """Collect the state's garbage: the source, the prelude's bytecode and what
@@ -170,26 +188,47 @@ class LuaScript:
         # without a position, as the contract wants.
         def call(*args: Any) -> tuple[bool, Any]:
             try:
-                value = function(*args)
-                # A value already in this state (json.decode's tables) passes as is.
-                return True, value if lupa.lua_type(value) else self.convert.to_lua(value)
+                with self._python_allocates():
+                    value = function(*args)
+                    # A value already in this state (json.decode's tables) passes as is.
+                    return True, value if lupa.lua_type(value) else self.convert.to_lua(value)
             except Error as exc:
                 return False, str(exc).encode()
 
         return call
 
+    @contextlib.contextmanager
+    def _python_allocates(self) -> Iterator[None]:
+        # lupa deadlocks when the state's memory limit is hit while Python builds
+        # Lua values (inside a call from Lua, json.decode's tables): while Python
+        # builds, the limit is lifted and _new_table enforces it instead, as an Error.
+        self._lua.set_max_memory(0)
+        try:
+            yield
+        finally:
+            self._lua.set_max_memory(self._limits.memory - self._held)
+
+    def _new_table(self) -> Any:
+        self._tables_made += 1
+        # Checking every 256 tables bounds the overshoot to 256 tables and their strings.
+        if self._tables_made % 256 == 0 and self.memory_used() + self._held > self._limits.memory:
+            raise ScriptCallError(self._limits.memory_message)
+        return self._lua.table()
+
     def _call(self, function: Any, *args: Any) -> Step:
         try:
             result = function(*args)
+            if not isinstance(result, tuple):
+                result = (result,)
+            kind = result[0].decode()
+            if kind == "done":
+                return Done(tuple(self._result(value) for value in result[1:]))
         except lupa.LuaMemoryError:
             return Failed(self._limits.memory_message)
-        if not isinstance(result, tuple):
-            result = (result,)
-        kind = result[0].decode()
+        except _Unshowable as exc:
+            return Failed(str(exc))
         if kind == "yield":
             return Request(_text(result[1]), result[3:], deadline=result[2])
-        if kind == "done":
-            return Done(tuple(self._result(value) for value in result[1:]))
         if kind == "signal":
             return Done((), signal=_text(result[1]))
         message = _text(result[1]) if isinstance(result[1], bytes) else str(result[1])
@@ -201,7 +240,11 @@ class LuaScript:
         try:
             return self.convert.to_python(value)
         except ConversionError:
-            return self._lua.globals().tostring(value).decode(errors="replace")
+            # tostring runs the value's __tostring: in the prelude, under the CPU guard.
+            text, failure = self._show(value)
+            if text is None:
+                raise _Unshowable(_text(failure)) from None
+            return _text(text)
 
     def _table(self, values: dict[bytes, Any]) -> Any:
         table = self._lua.table()

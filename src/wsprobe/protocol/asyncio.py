@@ -120,6 +120,13 @@ class AsyncConnection:
         self.core.send_binary(data)
         self._stream.flush()
 
+    async def drain(self) -> None:
+        """Wait while more than the transport's high-water mark waits to be written
+        (the server reads slower than we send), or until the connection is lost."""
+        stream = self._stream
+        while stream.writing_paused and not stream.lost.done():
+            await stream.wait(Deadline(_DRAIN_WAIT))
+
     async def recv(self, deadline: Deadline) -> Message:
         """The next whole data message.
 
@@ -128,7 +135,9 @@ class AsyncConnection:
         connection stays usable).
         """
         await self._wait_until(lambda: bool(self.core.messages), deadline)
-        return self.core.messages.popleft()
+        message = self.core.messages.popleft()
+        self._stream.read_more()
+        return message
 
     async def ping(self, deadline: Deadline) -> float:
         """Send a ping and wait for its pong; return the round trip in seconds."""
@@ -178,6 +187,8 @@ class _Stream(asyncio.Protocol):
         self.waiter: asyncio.Future[bool] | None = None
         self.lost: asyncio.Future[None] = loop.create_future()
         self.error: OSError | None = None
+        self.paused = False
+        self.writing_paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike.
@@ -187,6 +198,24 @@ class _Stream(asyncio.Protocol):
         self.core.receive_data(data)
         self.flush()
         self._wake()
+        if self.transport is not None and _read_ahead_full(self.core):
+            # Messages nobody reads must not pile up in memory: stop reading, and
+            # let the kernel's buffers and TCP's window hold the server back.
+            self.transport.pause_reading()
+            self.paused = True
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        self._wake()
+
+    def read_more(self) -> None:
+        """A message was taken: read from the socket again if reading was paused."""
+        if self.paused and self.transport is not None and not _read_ahead_full(self.core):
+            self.paused = False
+            self.transport.resume_reading()
 
     def eof_received(self) -> None:
         self.core.receive_eof()
@@ -234,6 +263,22 @@ class _Stream(asyncio.Protocol):
     def _wake(self) -> None:
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(True)
+
+
+# drain() waits in rounds of this many seconds (a round ends early on any news).
+_DRAIN_WAIT = 60.0
+
+#: Received data messages a connection keeps for its reader, at most (in count and
+#: in bytes, text counted in characters), before it stops reading from the socket.
+READ_AHEAD_MESSAGES = 1024
+READ_AHEAD_BYTES = 1 << 20
+
+
+def _read_ahead_full(core: ClientCore) -> bool:
+    messages = core.messages
+    if len(messages) >= READ_AHEAD_MESSAGES:
+        return True
+    return bool(messages) and sum(len(payload) for _, payload in messages) >= READ_AHEAD_BYTES
 
 
 def _complete(waiter: asyncio.Future[bool], value: bool) -> None:

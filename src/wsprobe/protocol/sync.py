@@ -116,6 +116,10 @@ class Connection:
         self.core.send_binary(data)
         self._flush(deadline)
 
+    def drain(self) -> None:
+        """Nothing to wait for: a send returns once the kernel took all of it (the
+        twin of the asyncio transport's ``drain``, where writes are buffered)."""
+
     def recv(self, deadline: Deadline) -> Message:
         """The next whole data message.
 

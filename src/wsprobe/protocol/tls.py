@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import stat
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidOption
@@ -35,6 +36,9 @@ def _cached_context(
     import ssl  # only wss:// needs it, and it costs 5 ms to import
 
     try:
+        # A FIFO or a device would block the reader until someone writes to it.
+        if cafile is not None and not stat.S_ISREG(os.stat(cafile).st_mode):
+            raise InvalidOption("cafile", f"cannot load {cafile}: not a regular file")
         context = ssl.create_default_context(cafile=cafile)
     except (OSError, ssl.SSLError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)

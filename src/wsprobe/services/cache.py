@@ -30,13 +30,24 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import CacheError, InvalidOption
 from ..options import seconds as to_seconds
 from .jsontext import encode
 
-__all__ = ["MAX_BYTES", "MAX_ENTRIES", "MAX_VALUE_BYTES", "PENDING_SECONDS", "Cache"]
+__all__ = [
+    "MAX_BYTES",
+    "MAX_ENTRIES",
+    "MAX_VALUE_BYTES",
+    "OPERATIONS",
+    "PENDING_SECONDS",
+    "Cache",
+    "SharedCache",
+]
+
+#: The operations :meth:`Cache.call` performs by name.
+OPERATIONS = ("put", "get", "delete", "mark_pending")
 
 MAX_ENTRIES = 10_000
 MAX_BYTES = 64 * 1024 * 1024
@@ -55,6 +66,17 @@ class _Pending:
     owner: Hashable
     expires: float
     settled: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class SharedCache(Protocol):
+    """What a script's calls need of the run's cache: a :class:`Cache` in this
+    process, or a worker's link to the one its supervisor holds."""
+
+    async def call(self, operation: str, key: str, owner: Hashable, *args: Any) -> Any:
+        """Perform one of :data:`OPERATIONS` for the script ``owner``."""
+
+    def release(self, owner: Hashable) -> None:
+        """The script ``owner`` ended: its marks end too."""
 
 
 class Cache:
@@ -77,6 +99,22 @@ class Cache:
         self._max_entries = max_entries
         self._max_bytes = max_bytes
         self._clock = clock
+
+    async def call(self, operation: str, key: str, owner: Hashable, *args: Any) -> Any:
+        """Perform one of :data:`OPERATIONS` by name: ``put`` takes ``value, ttl``;
+        ``get`` returns the value. Errors are :class:`CacheError`."""
+        if operation == "put":
+            value, ttl = args
+            self.put(key, value, ttl)
+        elif operation == "get":
+            return await self.get(key, owner=owner)
+        elif operation == "delete":
+            self.delete(key)
+        elif operation == "mark_pending":
+            self.mark_pending(key, owner=owner)
+        else:
+            raise ValueError(f"unknown cache operation {operation!r}")
+        return None
 
     def put(self, key: str, value: Any, ttl: float) -> None:
         """Keep ``value`` (JSON-encodable) for ``ttl`` seconds; wake anyone waiting on it.

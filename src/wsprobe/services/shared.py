@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cache import Cache
+from .cache import Cache, SharedCache
 
 if TYPE_CHECKING:
     from ..options import Options
@@ -22,13 +22,21 @@ class RunServices:
 
     ``options`` are the run's call defaults (``timeout``, ``cafile``, ``insecure``);
     ``state_dir`` is where the store lives (default :func:`~.store.default_state_dir`).
+    ``cache`` is the run's cache when it lives elsewhere (a worker's link to its
+    supervisor's); by default a :class:`~.cache.Cache` of this process.
     Use from one event loop, and :meth:`close` when the run ends.
     """
 
-    def __init__(self, options: Options, *, state_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        options: Options,
+        *,
+        state_dir: Path | None = None,
+        cache: SharedCache | None = None,
+    ) -> None:
         self._options = options
         self._state_dir = state_dir
-        self.cache = Cache()
+        self.cache: SharedCache = Cache() if cache is None else cache
         self._store: Store | None = None
         self._http: HttpClient | None = None
 
