@@ -383,6 +383,7 @@ def test_restart_keeps_history_and_sigterm_exits_zero(
     state = tmp_path / "state"
     first = start(agents, path, state)
     wait_for(lambda: len(first.json("/api/monitors/echo/results")["results"]) >= 3, 60, "results")
+
     # Stop while the slow monitor's 1 s check is in flight: it is allowed to finish.
     # An echo check takes milliseconds: one check in flight three times over 100 ms
     # is the slow one.
