@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 
@@ -138,6 +139,9 @@ def monitor(extra: str = "", name: str = "a") -> str:
         ("listen: 'localhost'\n", 'listen: expected HOST:PORT, got "localhost"'),
         ("listen: 'localhost:70000'\n", 'listen: expected HOST:PORT, got "localhost:70000"'),
         ("concurrency: 0\n", "concurrency: expected a positive whole number, got 0"),
+        ("workers: 0\n", "workers: expected a positive whole number, got 0"),
+        ("workers: two\n", 'workers: expected a positive whole number, got "two"'),
+        ("workers: true\n", "workers: expected a positive whole number, got true"),
         ("retention: forever\n", 'retention: expected a duration like 30s, got "forever"'),
         (
             "monitors: [\n",
@@ -207,6 +211,8 @@ modules:
     assert (login.interval, login.probe.env) == (60, ("API_TOKEN",))
     assert config.modules["ws_echo"].timeout == 5
     assert config.retention == 86400
+    assert config.workers == min(2, os.cpu_count() or 1)
+    assert parse_config("workers: 3\n", base=tmp_path).workers == 3
 
 
 def test_unreadable_config(tmp_path: Path) -> None:
@@ -357,7 +363,9 @@ _VALUES = st.recursive(
 @settings(max_examples=300, deadline=None)
 @given(
     st.dictionaries(
-        st.sampled_from(["monitors", "modules", "defaults", "listen", "retention", "concurrency"]),
+        st.sampled_from(
+            ["monitors", "modules", "defaults", "listen", "retention", "concurrency", "workers"]
+        ),
         _VALUES | st.lists(st.dictionaries(_FIELDS, _VALUES, max_size=6), max_size=3),
         max_size=4,
     )

@@ -275,6 +275,7 @@ def test_the_services_are_closed_when_the_agent_stops(
 
     async def scenario() -> list[str]:
         agent = Agent(config, state_dir=state, shard=Shard(), log=lambda _line: None)
+        await agent.start()
         outcome = await agent.probe("scripted", peer_port_server, timeout=None)
         assert (outcome.status, outcome.error) == (State.OK, None)
         assert (state / "wsprobe.db-wal").exists()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -91,16 +90,16 @@ class Board:
             return None
         return before, outcome.status
 
-    def write(self, name: str, text: str) -> None:
-        """Keep what a monitor's script printed or logged, line by line (bounded)."""
+    def write(self, name: str, text: str, at: float) -> None:
+        """Keep what a monitor's script printed or logged at Unix time ``at``, line by
+        line (bounded)."""
         entry = self._entries.get(name)
         if entry is None:
             return
-        now = time.time()
         # Only the lines that can be kept are split off: a long text costs no list.
         for line in text.rsplit("\n", OUTPUT_LINES)[-OUTPUT_LINES:]:
             clipped = line if len(line) <= OUTPUT_LINE_LENGTH else line[:OUTPUT_LINE_LENGTH] + "…"
-            entry.output.append((now, clipped))
+            entry.output.append((at, clipped))
 
     def skip(self, name: str, count: int) -> None:
         """Count slots a monitor missed."""

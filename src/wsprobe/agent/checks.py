@@ -19,7 +19,7 @@ from .outcome import Outcome
 from .scripts import run_monitor_script
 
 if TYPE_CHECKING:
-    from ..services.shared import RunServices
+    from ..lua.supervisor import Supervisor
 
 __all__ = ["run_check"]
 
@@ -32,16 +32,17 @@ async def run_check(
     *,
     name: str,
     target: str | None,
-    services: RunServices,
+    supervisor: Supervisor,
     log: Callable[[str], None] | None = None,
-    output: Callable[[str], None] | None = None,
+    output: Callable[[str, float], None] | None = None,
 ) -> Outcome:
     """Run ``probe`` against ``target`` (a script's ``TARGET``; may be ``None`` for one).
 
     Never raises for what the server or the script did: that is the outcome. A
-    script runs with the agent's ``services`` and its verdict is the runner's
-    (:mod:`wsprobe.lua.result`). ``log`` receives a readable account of the check,
-    line by line; ``output`` what a script printed or logged (default: ``log``).
+    script runs on one of the agent's workers (``supervisor``) and its verdict is
+    the runner's (:mod:`wsprobe.lua.result`). ``log`` receives a readable account of
+    the check, line by line; ``output`` what a script printed or logged, with the
+    time of each line (default: to ``log``).
     """
     say = log or _quiet
     started = time.time()
@@ -49,13 +50,13 @@ async def run_check(
     if probe.script is not None:
         say(f"running script {probe.script} (timeout {probe.timeout:g}s)")
         ran = await run_monitor_script(
+            supervisor,
             probe.script,
             name=name,
             options=probe.options,
             env_names=probe.env,
-            services=services,
             target=target,
-            output=output or log,
+            output=output or (lambda line, _at: say(line)),
         )
         duration = time.monotonic() - clock
         state = State.of(ran.status)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ __all__ = [
     "ConfigError",
     "Monitor",
     "Probe",
+    "default_workers",
     "load_config",
     "parse_config",
     "parse_duration",
@@ -57,7 +59,9 @@ _EXPECT_FIELDS = frozenset(
 # Bounds on what aliases can make of a small file (a "billion laughs" document).
 _MAX_DEPTH = 50
 _MAX_VALUES = 1_000_000
-_TOP_FIELDS = frozenset({"listen", "defaults", "monitors", "modules", "concurrency", "retention"})
+_TOP_FIELDS = frozenset(
+    {"listen", "defaults", "monitors", "modules", "concurrency", "retention", "workers"}
+)
 
 
 class ConfigError(Error):
@@ -111,6 +115,12 @@ class Monitor:
         return None if self.url is None else redact(self.url)
 
 
+def default_workers() -> int:
+    """Worker processes for scripts when the configuration does not say: two, one on
+    a single core (the agent's own process does the declarative checks)."""
+    return min(2, os.cpu_count() or 1)
+
+
 @dataclass(frozen=True, slots=True)
 class AgentConfig:
     """The whole configuration, validated."""
@@ -120,6 +130,7 @@ class AgentConfig:
     modules: Mapping[str, Probe] = field(default_factory=dict)
     concurrency: int = 100
     retention: float = 86400.0
+    workers: int = field(default_factory=default_workers)
 
 
 def load_config(path: Path) -> AgentConfig:
@@ -173,6 +184,9 @@ def parse_config(text: str, *, base: Path) -> AgentConfig:
         modules=modules,
         concurrency=_positive_int("concurrency", top.get("concurrency", 100)),
         retention=_duration("retention", top.get("retention", "1d")),
+        workers=_positive_int("workers", top["workers"])
+        if "workers" in top
+        else default_workers(),
     )
 
 

@@ -1,8 +1,5 @@
-"""Scripted checks: the one place the agent runs a Lua script.
-
-Script execution is moving into supervised worker processes; that change replaces
-the body of :func:`run_monitor_script` and nothing else.
-"""
+"""Scripted checks: the one place the agent runs a Lua script, in the supervised
+workers of :mod:`wsprobe.lua.supervisor`, as ``wsprobe run`` runs its scripts."""
 
 from __future__ import annotations
 
@@ -10,47 +7,48 @@ import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from ..lua.runner import RunSettings, ScriptOutcome, run_script
-from ..options import Options
+from ..lua.runner import Job, ScriptOutcome
 
 if TYPE_CHECKING:
-    from ..services.shared import RunServices
+    from ..lua.supervisor import Supervisor
+    from ..options import Options
 
 __all__ = ["run_monitor_script"]
 
 
 async def run_monitor_script(
+    supervisor: Supervisor,
     path: str,
     *,
     name: str,
     options: Options,
     env_names: Sequence[str],
-    services: RunServices,
     target: str | None = None,
-    output: Callable[[str], None] | None = None,
+    output: Callable[[str, float], None] | None = None,
 ) -> ScriptOutcome:
-    """Run the script at ``path`` once, bounded by ``options.timeout``.
+    """Run the script at ``path`` once on one of ``supervisor``'s workers, its time
+    limit ``options.timeout`` and its calls' defaults ``options``.
 
-    ``services`` are the agent's (its store in the state directory, its cache, its
-    HTTP pool), shared by every script it runs and closed by the agent.
-    ``os.getenv`` sees the variables named in ``env_names`` and, for ``/probe``,
-    ``TARGET``. Printed lines and log lines (``LEVEL text``) go to ``output`` when given.
+    The workers hold the store (in the agent's state directory) and the HTTP pools;
+    the supervisor the one cache of all the agent's scripts. ``os.getenv`` sees the
+    variables named in ``env_names`` and, for ``/probe``, ``TARGET``. What the script
+    printed and logged (``LEVEL text`` for logs) goes to ``output`` once it ended,
+    each line with the Unix time it was written.
     """
-    settings = RunSettings(options=options, script_timeout=options.timeout)
     environment = {key: os.environ[key] for key in env_names if key in os.environ}
     if target is not None:
         environment["TARGET"] = target
-
-    def write(line: str) -> None:
-        if output is not None:
-            output(line)
-
-    return await run_script(
-        path,
-        settings,
-        name=name,
+    job = Job(
+        0,
+        name,
+        path=path,
         environment=environment,
-        write=write,
-        log=lambda level, line: write(f"{level.upper()} {line}"),
-        services=services,
+        script_timeout=options.timeout,
+        options=options,
     )
+    outcome, lines = await supervisor.run(job)
+    if output is not None:
+        for line in lines:
+            text = line.text if line.kind == "print" else f"{line.kind.upper()} {line.text}"
+            output(text, line.at)
+    return outcome

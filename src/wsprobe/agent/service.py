@@ -2,7 +2,8 @@
 
 SIGHUP reloads the configuration (a broken one is reported and the running one
 kept); SIGTERM and SIGINT stop scheduling, give checks in flight a few seconds,
-write the history and return. Every state change of a monitor is one log line.
+write the history, stop the script workers and return. Every state change of a
+monitor is one log line.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import Error
+from ..lua.runner import RunSettings
+from ..lua.supervisor import Supervisor
 from ..options import Options
-from ..services.shared import RunServices
 from .board import RECENT, Board
 from .checks import run_check
 from .config import AgentConfig, ConfigError, Monitor, load_config, parse_listen
@@ -44,9 +46,11 @@ class Agent:
     """The monitors of one configuration file (this shard's share), their results and
     the reloads. ``log`` receives one line per event worth telling an operator.
 
-    ``services`` (the scripts' store in ``state_dir``, their cache, the HTTP pool) are
-    one for the agent's life, shared by every script it runs, as a run's scripts share
-    theirs; :meth:`close` closes them.
+    Scripts run in the worker processes of one :class:`~wsprobe.lua.supervisor.Supervisor`
+    for the agent's life (the configuration's ``workers``; a reload keeps them), as
+    ``wsprobe run``'s do: a script stuck in C code or crashing its worker fails alone.
+    The workers keep the scripts' store in ``state_dir``; the supervisor holds their one
+    cache. :meth:`start` starts the workers, :meth:`close` stops them.
     """
 
     def __init__(
@@ -62,8 +66,15 @@ class Agent:
         self.log = log
         self.config = load_config(config_path)
         self.history = History(state_dir, retention=self.config.retention)
-        # Each script's own options replace these defaults (timeout, TLS) per call.
-        self.services = RunServices(Options(), state_dir=state_dir)
+        # Each script brings its own time limit, environment and call options (its
+        # Job's); these settings hold what the agent's scripts share.
+        settings = RunSettings(
+            options=Options(),
+            state_dir=state_dir,
+            concurrency=self.config.concurrency,
+            workers=self.config.workers,
+        )
+        self.supervisor = Supervisor(settings)
         self.board = Board()
         self.reloads: Counter[str] = Counter()
         self.last_reload_ok = True
@@ -91,8 +102,12 @@ class Agent:
             return False
         if config.listen != self.config.listen:
             self.log("reload: a new listen address applies only after a restart")
+        if config.workers != self.config.workers:
+            self.log("reload: a new number of workers applies only after a restart")
+            config = dataclasses.replace(config, workers=self.config.workers)
         self.history.retention = config.retention
         self.scheduler.set_concurrency(config.concurrency)
+        self.supervisor.set_concurrency(config.concurrency)
         self.config = config
         started, stopped = self._apply(config)
         self.reloads["success"] += 1
@@ -137,18 +152,24 @@ class Agent:
         if timeout is not None and timeout < module.timeout:
             options = dataclasses.replace(module.options, timeout=timeout)
             module = dataclasses.replace(module, options=options)
-        return await run_check(module, name=name, target=target, services=self.services, log=log)
+        return await run_check(
+            module, name=name, target=target, supervisor=self.supervisor, log=log
+        )
+
+    async def start(self) -> None:
+        """Start the script workers (a script due before waits for them)."""
+        await self.supervisor.start()
 
     async def close(self, grace: float) -> None:
         """Stop the monitors (``grace`` seconds for checks in flight), write the history
-        and close the services."""
+        and stop the workers (a script still running ends ``interrupted``)."""
         cut = await self.scheduler.stop(grace)
         if cut:
             self.log(f"stopped {cut} checks still running after {grace:g}s")
         try:
             self.history.close()
         finally:
-            await self.services.close()
+            await self.supervisor.close()
 
     def _apply(self, config: AgentConfig) -> tuple[list[str], list[str]]:
         mine = [monitor for monitor in config.monitors if self.shard.owns(monitor.name)]
@@ -165,7 +186,7 @@ class Agent:
             monitor.probe,
             name=monitor.name,
             target=monitor.url,
-            services=self.services,
+            supervisor=self.supervisor,
             output=functools.partial(self.board.write, monitor.name),
         )
 
@@ -203,6 +224,7 @@ async def serve(
         agent = Agent(config_path, state_dir=state_dir, shard=shard, log=log)
     except HistoryError as exc:
         raise AgentError(str(exc)) from exc
+    await agent.start()
     if host is None:
         host, port = parse_listen(agent.config.listen, where="listen")
     runner = web.AppRunner(make_app(agent), access_log=None, handle_signals=False)

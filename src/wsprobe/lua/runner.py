@@ -1,8 +1,9 @@
-"""``wsprobe run``: many Lua scripts, each bounded, in supervised worker processes.
+"""Lua scripts, each bounded, in supervised worker processes: ``wsprobe run``'s, the agent's.
 
-:func:`run_scripts` hands the scripts to a :class:`~.supervisor.Supervisor`, whose
-worker processes (:mod:`.worker`) each run many scripts on one event loop with
-:func:`run_one`, the one place that runs a script from its file to its outcome.
+:func:`run_scripts` (``wsprobe run``) hands the scripts to a
+:class:`~.supervisor.Supervisor`, whose worker processes (:mod:`.worker`) each run
+many scripts on one event loop with :func:`run_one`, the one place that runs a
+script from its file to its outcome.
 A ``ws`` call yields to the worker's loop, which has the registry perform it and
 resumes the script with the reply or the error; a script waiting on a slow server
 costs a socket, not a thread. Each Lua step runs on a thread of the worker (lupa
@@ -15,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import functools
-import itertools
 import os
 import select
 import stat
@@ -45,14 +45,10 @@ __all__ = [
     "run_event_loop",
     "run_one",
     "run_outcomes",
-    "run_script",
     "run_scripts",
 ]
 
 T = TypeVar("T")
-
-# Ids of scripts run in this process by run_script: unique, as cache owners must be.
-_in_process_ids = itertools.count()
 
 # From this many scripts in flight (--concurrency), each waiting script's Lua
 # state is compacted.
@@ -116,16 +112,18 @@ class RunSettings:
         """The worker processes to start: ``workers``, or one per core."""
         return self.workers or os.cpu_count() or 1
 
-    def limits(self) -> ScriptLimits:
-        """The per-script bounds, with the messages a script that hits them gets."""
+    def limits(self, *, script_timeout: float | None = None) -> ScriptLimits:
+        """The per-script bounds, with the messages a script that hits them gets;
+        ``script_timeout`` replaces the run's time limit (a :class:`Job`'s own)."""
+        seconds = self.script_timeout if script_timeout is None else script_timeout
         return ScriptLimits(
             memory=self.memory_limit_mib * 1024 * 1024,
             instructions=self.instruction_limit,
-            seconds=self.script_timeout,
+            seconds=seconds,
             memory_message=f"script exceeded its memory limit of {self.memory_limit_mib} MiB",
             cpu_message="script exceeded its CPU limit of "
             f"{self.instruction_limit // 1_000_000} million instructions",
-            time_message=f"script exceeded its time limit of {self.script_timeout:g}s",
+            time_message=f"script exceeded its time limit of {seconds:g}s",
         )
 
 
@@ -134,31 +132,41 @@ class Job:
     """One script to run: ``source`` when given, else the file at ``path``.
 
     ``id`` is unique within a run; ``name`` is what its lines and record carry. The
-    path ``-`` is standard input, which the supervisor reads (workers have none)."""
+    path ``-`` is standard input, which the supervisor reads (workers have none).
+
+    The other fields, when given, replace the run's settings for this script alone
+    (the agent's monitors each have their own): ``environment`` what ``os.getenv``
+    sees, ``script_timeout`` its time limit in seconds, ``options`` its call
+    defaults (``timeout``, ``cafile``, ``insecure``, ...) for ``ws`` and ``http``."""
 
     id: int
     name: str
     path: str | None = None
     source: bytes | None = None
+    environment: Mapping[str, str] | None = None
+    script_timeout: float | None = None
+    options: Options | None = None
 
 
 class RunContext:
     """What every script of a run shares, computed once per process.
 
-    ``environment`` is what ``os.getenv`` sees: by default the variables the
-    settings name (``--env``)."""
+    ``environment`` is what ``os.getenv`` sees unless a job brings its own: the
+    variables the settings name (``--env``)."""
 
-    def __init__(
-        self, settings: RunSettings, *, environment: Mapping[str, str] | None = None
-    ) -> None:
+    def __init__(self, settings: RunSettings) -> None:
         self.settings = settings
         self.limits = settings.limits()
-        self.environment = (
-            {name: os.environ[name] for name in settings.env_names if name in os.environ}
-            if environment is None
-            else dict(environment)
-        )
+        self.environment = {
+            name: os.environ[name] for name in settings.env_names if name in os.environ
+        }
         self.host = {op.name: op.handler for op in IN_PLACE.values()}
+
+    def limits_of(self, job: Job) -> ScriptLimits:
+        """``job``'s bounds: the run's, with its own time limit when it has one."""
+        if job.script_timeout is None:
+            return self.limits
+        return self.settings.limits(script_timeout=job.script_timeout)
 
 
 def run_scripts(
@@ -203,27 +211,6 @@ def run_event_loop(coroutine: Coroutine[Any, Any, T]) -> T:
         return runner.run(coroutine)
 
 
-async def run_script(
-    path: str,
-    settings: RunSettings,
-    *,
-    name: str,
-    environment: Mapping[str, str],
-    write: Callable[[str], None],
-    log: Callable[[str, str], None],
-    services: RunServices,
-) -> ScriptOutcome:
-    """Run one script in this process, its Lua steps on threads of the default executor.
-
-    Unsupervised: a step stuck in C code keeps its thread. The agent runs scripted
-    monitors this way; ``wsprobe run`` uses the supervised workers."""
-    job = Job(next(_in_process_ids), name, path=path)
-    run = RunContext(settings, environment=environment)
-    return await run_one(
-        job, run, run_step=asyncio.to_thread, write=write, log=log, services=services
-    )
-
-
 async def run_one(
     job: Job,
     run: RunContext,
@@ -239,13 +226,15 @@ async def run_one(
     wall-clock limit bounds the waits in between. ``services`` (store, cache, HTTP
     client) are shared with the other scripts of the process. Whatever the outcome,
     the script's sessions are closed and its cache marks released before this
-    returns; its record carries its state and value (:mod:`.result`)."""
+    returns; its record carries its state and value (:mod:`.result`). What ``job``
+    carries of its own (environment, time limit, options) wins over ``run``'s."""
     name, settings = job.name, run.settings
+    limits = run.limits_of(job)
     started = time.monotonic()
-    deadline = started + settings.script_timeout
+    deadline = started + limits.seconds
     context = ScriptContext(
         name,
-        settings.options,
+        settings.options if job.options is None else job.options,
         write=write,
         log=log,
         run_step=run_step,
@@ -256,15 +245,15 @@ async def run_one(
     )
     step: Step
     try:
-        async with asyncio.timeout_at(asyncio.get_running_loop().time() + settings.script_timeout):
-            step = await run_step(_start, job, context, run, deadline)
+        async with asyncio.timeout_at(asyncio.get_running_loop().time() + limits.seconds):
+            step = await run_step(_start, job, context, run, limits, deadline)
             if isinstance(step, Request) and settings.concurrency >= _COMPACT_FROM:
                 # Thousands of scripts waiting at once: memory, not CPU, is the limit.
                 context.lua.compact()
             while isinstance(step, Request):
                 step = await serve(context, step)
     except TimeoutError:
-        step = Failed(run.limits.time_message)
+        step = Failed(limits.time_message)
     finally:
         # Whatever the outcome, no session outlives its script, nor its cache marks.
         await context.close_sessions()
@@ -293,21 +282,23 @@ async def run_one(
     )
 
 
-def _start(job: Job, context: ScriptContext, run: RunContext, deadline: float) -> Step:
+def _start(
+    job: Job, context: ScriptContext, run: RunContext, limits: ScriptLimits, deadline: float
+) -> Step:
     # Reading the file, creating the state (it runs the prelude) and compiling and
     # running the script to its first request: one step, one trip to a step thread.
     source = job.source
     if source is None:
         assert job.path is not None
-        read = read_script(job.path, run.limits, deadline)
+        read = read_script(job.path, limits, deadline)
         if isinstance(read, Failed):
             return named(job.name, read)
         source = read
     script = context.script = LuaScript(
         context.name,
         source,
-        limits=run.limits,
-        environment=run.environment,
+        limits=limits,
+        environment=run.environment if job.environment is None else job.environment,
         host={name: functools.partial(handler, context) for name, handler in run.host.items()},
         ident=context.ident,
     )

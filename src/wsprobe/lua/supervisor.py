@@ -88,7 +88,6 @@ class Supervisor:
 
     def __init__(self, settings: RunSettings, *, workers: int | None = None) -> None:
         self._settings = settings
-        self._limits = settings.limits()
         self._count = workers or settings.worker_count()
         self._per_worker = max(1, math.ceil(settings.concurrency / self._count))
         self._workers: list[_Worker] = []
@@ -102,9 +101,14 @@ class Supervisor:
         self._cache_calls: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> Supervisor:
+        await self.start()
+        return self
+
+    async def start(self) -> None:
+        """Start the workers and the watchdog (``async with`` does it); scripts
+        handed to :meth:`run` before wait for the workers."""
         await asyncio.gather(*(self._start_worker() for _ in range(self._count)))
         self._watchdog = asyncio.create_task(self._watch())
-        return self
 
     async def __aexit__(self, *_exc: object) -> None:
         await self.close()
@@ -114,8 +118,9 @@ class Supervisor:
         not used: the supervisor numbers the scripts it runs itself."""
         if job.path == "-" and job.source is None:
             # Standard input is the supervisor's, read off the event loop, bounded.
-            deadline = time.monotonic() + self._settings.script_timeout
-            source = await asyncio.to_thread(read_script, "/dev/stdin", self._limits, deadline)
+            limits = self._settings.limits(script_timeout=job.script_timeout)
+            deadline = time.monotonic() + limits.seconds
+            source = await asyncio.to_thread(read_script, "/dev/stdin", limits, deadline)
             if not isinstance(source, bytes):
                 error = named(job.name, source).message
                 return ScriptOutcome(job.name, ok=False, error=error, status="unknown"), []
@@ -128,6 +133,13 @@ class Supervisor:
             self._queue.append(pending)
             self._dispatch()
         return await pending.future
+
+    def set_concurrency(self, concurrency: int) -> None:
+        """Bound the scripts in flight across the workers by ``concurrency`` from now
+        on; scripts already running go on. (Workers keep deciding whether to compact
+        waiting scripts by the settings they started with.)"""
+        self._per_worker = max(1, math.ceil(concurrency / self._count))
+        self._dispatch()
 
     def interrupt(self) -> None:
         """Stop at once: every script not finished yet ends ``interrupted``."""
@@ -154,7 +166,8 @@ class Supervisor:
             for worker in self._workers:
                 assert worker.process.stdin is not None
                 worker.process.stdin.close()
-            await asyncio.wait(readers, timeout=1)
+            if readers:
+                await asyncio.wait(readers, timeout=1)
         self.interrupt()
         await asyncio.gather(*readers, *self._starting, return_exceptions=True)
 
@@ -224,7 +237,8 @@ class Supervisor:
         requeue = []
         for job_id, pending in worker.running.items():
             if job_id in worker.culprits:
-                self._finish(pending, self._failed(pending, self._limits.time_message))
+                limits = self._settings.limits(script_timeout=pending.job.script_timeout)
+                self._finish(pending, self._failed(pending, limits.time_message))
             elif job_id in crashed:
                 self._finish(
                     pending, self._failed(pending, f"script crashed its worker ({reason})")

@@ -261,20 +261,21 @@ async def _serve(board: Any, slots: int) -> None:
 
     async def one(job: Job) -> None:
         lines: list[Line] = []
-        budget = [run.limits.memory]
+        limits = run.limits_of(job)
+        budget = [limits.memory]
 
         def keep(kind: str, text: str) -> None:
             # Buffered output counts against the memory limit like the rest.
             budget[0] -= len(text)
             if budget[0] < 0:
-                raise ScriptCallError(run.limits.memory_message)
+                raise ScriptCallError(limits.memory_message)
             lines.append(Line(kind, text, time.time()))
 
         try:
             outcome = await run_one(
                 job,
                 run,
-                run_step=steps.runner(job.id, time.monotonic() + settings.script_timeout),
+                run_step=steps.runner(job.id, time.monotonic() + limits.seconds),
                 write=lambda text: keep("print", text),
                 log=keep,
                 services=services,
