@@ -240,6 +240,23 @@ def open_descriptors() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def worker_pids(pid: int) -> list[int]:
+    """The children of process ``pid`` (a supervisor's: its workers), by PID."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children]
+
+
+def wait_for_workers(pid: int, count: int) -> list[int]:
+    """The workers of process ``pid`` once at least ``count`` run (10 s at most)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        pids = worker_pids(pid)
+        if len(pids) >= count:
+            return pids
+        time.sleep(0.05)
+    raise AssertionError("the workers did not start")
+
+
 def descriptors_settle_to(limit: int) -> bool:
     """True once this process has at most ``limit`` descriptors open.
 

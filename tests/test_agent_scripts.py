@@ -1,14 +1,19 @@
 """The agent's scripted monitors joined to the script runtime: the runner's verdict,
-``signal("RepeatPrevValue")``, the store in ``--state-dir``, one cache and one HTTP pool
-for the agent's life, and the lines scripts write. A real agent process on loopback."""
+``signal("RepeatPrevValue")``, the store in ``--state-dir``, one cache for the agent's
+life and one HTTP pool per worker, the lines scripts write, and the supervised workers:
+a script stuck in C code or crashing its worker fails alone. A real agent process on
+loopback."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import json
 import os
+import signal
 import sqlite3
+import time
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -18,7 +23,7 @@ import pytest
 from aiohttp import web
 
 from tests.agent_support import AgentProcess, value, wait_for
-from tests.conftest import HttpServers, LoopThread
+from tests.conftest import HttpServers, LoopThread, Servers, wait_for_workers, worker_pids
 from wsprobe.agent.board import OUTPUT_LINE_LENGTH, OUTPUT_LINES
 from wsprobe.agent.outcome import State
 from wsprobe.agent.service import Agent
@@ -40,17 +45,23 @@ def start(
     *,
     state: Path | None,
     extra: str = "",
+    own: Mapping[str, str] | None = None,
+    top: str = "",
     env: Mapping[str, str] | None = None,
     interval: str = "0.2s",
 ) -> AgentProcess:
-    """An agent with one scripted monitor per entry of ``scripts`` (name: Lua source)."""
+    """An agent with one scripted monitor per entry of ``scripts`` (name: Lua source).
+
+    ``extra`` is added to every monitor's fields, ``own[name]`` to that monitor's;
+    ``top`` is lines of the configuration's top level."""
     entries = []
     for name, source in scripts.items():
         (directory / f"{name}.lua").write_text(source)
-        entries.append(f"  - {{name: {name}, script: {name}.lua{extra}}}\n")
+        fields = extra + (own or {}).get(name, "")
+        entries.append(f"  - {{name: {name}, script: {name}.lua{fields}}}\n")
     config = directory / "agent.yaml"
     config.write_text(
-        f"defaults: {{interval: {interval}, timeout: 5s}}\nmonitors:\n{''.join(entries)}"
+        f"{top}defaults: {{interval: {interval}, timeout: 5s}}\nmonitors:\n{''.join(entries)}"
     )
     agent = AgentProcess(config, state, env=env)
     agents.append(agent)
@@ -244,11 +255,14 @@ def peer_port_server(loop_thread: LoopThread) -> Iterator[str]:
     loop_thread.run(runner.cleanup())
 
 
-def test_one_http_pool_for_the_agents_life(
+def test_one_http_pool_per_worker_for_its_life(
     tmp_path: Path, agents: list[AgentProcess], peer_port_server: str
 ) -> None:
     script = f'return tonumber(http.get("{peer_port_server}").body)'
-    agent = start(agents, tmp_path, {"pooled": script}, state=tmp_path / "state")
+    # Each worker has its pool: with one worker, every check uses the same.
+    agent = start(
+        agents, tmp_path, {"pooled": script}, state=tmp_path / "state", top="workers: 1\n"
+    )
     results = wait_for(
         lambda: (
             [r["value"] for r in agent.json("/api/monitors/pooled/results")["results"]][-4:]
@@ -258,14 +272,17 @@ def test_one_http_pool_for_the_agents_life(
         60,
         "four runs",
     )
-    # Every check came over the same kept-alive connection: the pool outlives a check.
+    # Every check came over the same kept-alive connection: the pool outlives a check
+    # (it lives as long as its worker).
     assert len(set(results)) == 1
 
 
-def test_the_services_are_closed_when_the_agent_stops(
+def test_the_workers_close_the_store_when_the_agent_stops(
     tmp_path: Path, peer_port_server: str
 ) -> None:
-    # In process: what closing releases (a connection, a pool) is not visible outside.
+    # In process, to see the end of close(): the history's connection closes first,
+    # then the workers', which leave on their own once idle (a killed one would leave
+    # the write-ahead log behind).
     (tmp_path / "probe.lua").write_text(
         'store.put("seen", 1)\nreturn tonumber(http.get(os.getenv("TARGET")).body)'
     )
@@ -328,3 +345,93 @@ def test_the_last_lines_a_script_wrote(tmp_path: Path, agents: list[AgentProcess
     assert "output" not in agent.json("/api/monitors")["monitors"][0]
     status, _, body = agent.get("/api/monitors/nope")
     assert (status, body) == (404, 'no monitor "nope"\n')
+
+
+STUCK = 'return string.find(string.rep("a", 30000), ".-.-.-.-.-b")'
+
+
+def healthy_script(servers: Servers) -> str:
+    return f'print("checking")\nreturn ws.send_recv("{servers.ws}/", "fine")'
+
+
+def results_of(agent: AgentProcess, name: str) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = agent.json(f"/api/monitors/{name}/results")["results"]
+    return results
+
+
+def test_a_script_stuck_in_c_fails_alone(
+    tmp_path: Path, agents: list[AgentProcess], servers: Servers
+) -> None:
+    agent = start(
+        agents,
+        tmp_path,
+        {"healthy": healthy_script(servers), "stuck": STUCK},
+        state=tmp_path / "state",
+        own={"stuck": ", timeout: 2s"},
+        interval="0.25s",
+    )
+    first = set(wait_for_workers(agent.process.pid, 2))
+    stuck = wait_for(
+        lambda: results_of(agent, "stuck") if len(results_of(agent, "stuck")) >= 3 else None,
+        90,
+        "three runs of the stuck script",
+    )
+    # Each run held a worker until the watchdog killed it, at the monitor's own limit.
+    assert {(r["status"], r["error"]) for r in stuck} == {
+        ("critical", "script exceeded its time limit of 2s")
+    }
+    healthy = results_of(agent, "healthy")
+    assert {(r["status"], r["value"], r["error"]) for r in healthy} == {("ok", "fine", None)}
+    # On schedule all along: never held up for as long as the stuck script holds a
+    # worker (2.5 s each time); a generous bound, 8 of its intervals.
+    times = [r["time"] for r in healthy if r["time"] >= stuck[0]["time"]]
+    assert len(times) >= 8
+    assert max(b - a for a, b in itertools.pairwise(times)) < 2
+    assert agent.process.poll() is None
+    # The stuck script's workers were killed and replaced; there are two again.
+    now = wait_for_workers(agent.process.pid, 2)
+    assert len(now) == 2
+    assert set(now) != first
+    line = agent.wait_for_log("monitor stuck:")
+    assert line.endswith("monitor stuck: new -> critical: script exceeded its time limit of 2s")
+    shown = agent.json("/api/monitors/healthy")
+    assert shown["output"][-1]["line"] == "checking"
+    assert agent.stop() == 0
+
+
+def test_a_crashed_worker_does_not_take_the_agent_down(
+    tmp_path: Path, agents: list[AgentProcess], servers: Servers
+) -> None:
+    agent = start(
+        agents,
+        tmp_path,
+        {"healthy": healthy_script(servers), "stuck": STUCK},
+        state=tmp_path / "state",
+        own={"stuck": ", timeout: 60s"},
+        top="workers: 1\n",
+        interval="0.25s",
+    )
+    (worker,) = wait_for_workers(agent.process.pid, 1)
+    wait_for(lambda: results_of(agent, "healthy") or None, 60, "a healthy run")
+    time.sleep(1)  # the stuck script is in its one long step (it began within 0.25 s)
+    os.kill(worker, signal.SIGSEGV)
+    crashed = time.time()
+    stuck = wait_for(lambda: results_of(agent, "stuck") or None, 60, "the stuck script's record")
+    assert (stuck[0]["status"], stuck[0]["error"]) == (
+        "critical",
+        "script crashed its worker (killed by SIGSEGV)",
+    )
+    # A fresh worker took its place; the healthy monitor goes on there.
+    wait_for(
+        lambda: [r for r in results_of(agent, "healthy") if r["time"] > crashed + 1] or None,
+        60,
+        "healthy runs after the crash",
+    )
+    healthy = results_of(agent, "healthy")
+    assert {(r["status"], r["error"]) for r in healthy} == {("ok", None)}
+    assert agent.process.poll() is None
+    (replacement,) = worker_pids(agent.process.pid)
+    assert replacement != worker
+    # The stuck script runs again and is cut when the agent stops, within its grace.
+    assert agent.stop() == 0
+    assert any(line.endswith("stopped 1 checks still running after 5s") for line in agent.lines)

@@ -26,7 +26,14 @@ from hypothesis import strategies as st
 from websockets.asyncio.server import ServerConnection, serve
 
 import wsprobe
-from tests.conftest import LoopThread, RawHandler, Run, Servers, accept_upgrade
+from tests.conftest import (
+    LoopThread,
+    RawHandler,
+    Run,
+    Servers,
+    accept_upgrade,
+    wait_for_workers,
+)
 
 TIMEOUT = 4
 TIME = f"script exceeded its time limit of {TIMEOUT}s"
@@ -276,21 +283,6 @@ def start_run(*args: str, **kwargs: object) -> subprocess.Popen[str]:
     )
 
 
-def worker_pids(pid: int) -> list[int]:
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(child) for child in children]
-
-
-def wait_for_workers(pid: int, count: int) -> list[int]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        pids = worker_pids(pid)
-        if len(pids) >= count:
-            return pids
-        time.sleep(0.05)
-    raise AssertionError("the workers did not start")
-
-
 @pytest.mark.parametrize(("number", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_stops_the_run_with_a_record_for_every_script(
     run: Run, servers: Servers, number: signal.Signals, code: int
@@ -515,3 +507,41 @@ def test_a_crash_fails_the_script_whose_step_was_running(run: Run, servers: Serv
     assert found["busy.lua"]["error"] == "script crashed its worker (killed by SIGSEGV)"
     assert found["healthy0.lua"]["ok"] is True
     assert found["healthy0.lua"]["rerun"] == "its first worker was lost: killed by SIGSEGV"
+
+
+def test_a_job_brings_its_own_environment_time_limit_and_options(
+    servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the agent's monitors need: each script its own, on one supervisor.
+    from wsprobe.lua.runner import Job, RunSettings, run_event_loop
+    from wsprobe.lua.supervisor import Supervisor
+    from wsprobe.options import make_options
+
+    silent = f'return ws.send_recv("{servers.ws}/silent", "x")'.encode()
+    backtrack = HOSTILE["backtrack.lua"][0].encode()
+    getenv = b'return tostring(os.getenv("A")) .. " " .. tostring(os.getenv("B"))'
+    jobs = [
+        Job(0, "env.lua", source=getenv, environment={"A": "mine"}),
+        Job(0, "run-env.lua", source=getenv),
+        Job(0, "waits.lua", source=silent, script_timeout=1),
+        Job(0, "stuck.lua", source=backtrack, script_timeout=1),
+        Job(0, "options.lua", source=silent, options=make_options(timeout=0.5)),
+    ]
+
+    async def scenario() -> list[tuple[object, object, object]]:
+        settings = RunSettings(
+            options=make_options(timeout=30), script_timeout=30, env_names=("B",), workers=2
+        )
+        async with Supervisor(settings) as supervisor:
+            finished = await asyncio.gather(*(supervisor.run(job) for job in jobs))
+        return [(outcome.result, outcome.error, outcome.rerun) for outcome, _ in finished]
+
+    monkeypatch.setenv("B", "run's")
+    assert run_event_loop(scenario()) == [
+        ("mine nil", None, None),
+        ("nil run's", None, None),
+        (None, "script exceeded its time limit of 1s", None),
+        # Stuck in C: the watchdog kills its worker at its own limit, not the run's.
+        (None, "script exceeded its time limit of 1s", None),
+        (None, "options.lua:1: no response from web socket", None),
+    ]
