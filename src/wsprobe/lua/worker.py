@@ -129,7 +129,8 @@ class _Steps:
         self._idle: list[_StepThread] = []
         self._busy: dict[int, _StepThread] = {}
         self._loop = asyncio.get_running_loop()
-        self._demote()
+        # Armed while steps run: an idle worker (the agent's, between checks) sleeps.
+        self._watching: asyncio.TimerHandle | None = None
 
     def runner(self, job: int, deadline: float) -> StepRunner:
         async def run_step(function: Callable[..., Any], *args: Any) -> Any:
@@ -157,6 +158,8 @@ class _Steps:
             work = self._waiting.popleft()
             work.thread = thread
             thread.give(work)
+        if self._busy and self._watching is None:
+            self._watching = self._loop.call_later(SLICE / 2, self._demote)
 
     def _run(self, thread: _StepThread, work: _Work) -> None:
         offset = HEADER.size + thread.slot * SLOT.size
@@ -198,7 +201,7 @@ class _Steps:
         for thread in self._busy.values():
             if thread.started and not thread.demoted and now - thread.started > SLICE:
                 thread.demoted = _set_nice(thread.native_id, 19)
-        self._loop.call_later(SLICE / 2, self._demote)
+        self._watching = self._loop.call_later(SLICE / 2, self._demote) if self._busy else None
 
 
 class _StepThread:
