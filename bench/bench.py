@@ -432,21 +432,23 @@ def processes(port: int, runs: int) -> None:
         print(f"{name:40} {median * 1e3:8.1f}ms median {p90 * 1e3:8.1f}ms p90")
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of a process and all its descendants, now."""
-    total, pending = 0, [pid]
+def tree_pids(pid: int) -> list[int]:
+    """A process and all its descendants, now."""
+    found, pending = [], [pid]
     while pending:
         current = pending.pop()
         try:
-            status = Path(f"/proc/{current}/status").read_text()
             for task in Path(f"/proc/{current}/task").iterdir():
                 pending += map(int, (task / "children").read_text().split())
         except OSError:
             continue
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1]) * 1024
-    return total
+        found.append(current)
+    return found
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants, now."""
+    return sum(int(_rss_mib(current) * 2**20) for current in tree_pids(pid))
 
 
 def memory(port: int, scripts: int) -> None:
@@ -498,15 +500,34 @@ def memory(port: int, scripts: int) -> None:
 
 
 def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system seconds of a process and its descendants, living or reaped."""
+    total = 0
+    for current in tree_pids(pid):
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # utime, stime, and those of its children it has waited for (a replaced worker)
+        total += sum(int(value) for value in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_mib(pid: int, field: str = "VmRSS") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    """``field`` of one process in MiB (0 when it has gone)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0.0
+    for line in lines:
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def _tree_mib(pid: int, field: str = "VmRSS") -> float:
+    """``field`` summed over a process and its descendants (for the peak, VmHWM, the
+    sum of each one's peak: an upper bound of the tree's)."""
+    return sum(_rss_mib(current, field) for current in tree_pids(pid))
 
 
 def _get(url: str) -> bytes:
@@ -584,7 +605,7 @@ def _agent_run(
             cpu = _cpu_seconds(process.pid) - cpu_before
             counting = time.perf_counter() - counted
             runs = _runs_total(base) - runs_before
-            rss = _rss_mib(process.pid)
+            rss = _tree_mib(process.pid)
             renders = []
             for _ in range(20):
                 began = time.perf_counter()
@@ -595,7 +616,7 @@ def _agent_run(
                 "rate": runs / counting,
                 "cpu_per_check": cpu / max(runs, 1),
                 "rss": rss,
-                "peak": _rss_mib(process.pid, "VmHWM"),
+                "peak": _tree_mib(process.pid, "VmHWM"),
                 "render": statistics.median(renders),
                 "size": size,
             }
@@ -611,7 +632,8 @@ def agent(port: int, monitors: int, interval: int, window: int) -> None:
     `wsprobe check` process per check."""
     print(
         f"\n7. wsprobe agent: {monitors} monitors every {interval} s "
-        f"({monitors / interval:.0f} checks/s) on this echo server, measured over {window} s"
+        f"({monitors / interval:.0f} checks/s) on this echo server, measured over {window} s; "
+        "CPU and RSS of the agent and its script workers together"
     )
     results = {
         kind: _agent_run(port, monitors, interval, window, scripted=kind == "scripted")

@@ -435,3 +435,26 @@ def test_a_crashed_worker_does_not_take_the_agent_down(
     # The stuck script runs again and is cut when the agent stops, within its grace.
     assert agent.stop() == 0
     assert any(line.endswith("stopped 1 checks still running after 5s") for line in agent.lines)
+
+
+def test_a_reload_keeps_the_workers(tmp_path: Path, agents: list[AgentProcess]) -> None:
+    agent = start(
+        agents, tmp_path, {"counter": COUNTER}, state=tmp_path / "state", top="workers: 1\n"
+    )
+    (worker,) = wait_for_workers(agent.process.pid, 1)
+    wait_for(lambda: last_results(agent, {"counter"}), 60, "a run")
+    config = tmp_path / "agent.yaml"
+    (tmp_path / "added.lua").write_text('return "added"')
+    config.write_text(
+        config.read_text().replace("workers: 1", "workers: 2")
+        + "  - {name: added, script: added.lua}\n"
+    )
+    agent.signal(signal.SIGHUP)
+    agent.wait_for_log("reloaded: 2 monitors")
+    assert any(
+        line.endswith("reload: a new number of workers applies only after a restart")
+        for line in agent.lines
+    )
+    last = wait_for(lambda: last_results(agent, {"counter", "added"}), 60, "the new monitor")
+    assert last["added"]["value"] == "added"
+    assert worker_pids(agent.process.pid) == [worker]
