@@ -60,10 +60,14 @@ class Error(Exception):
 class InvalidURL(Error):
     """The caller passed a URL that is not a usable ``ws://`` or ``wss://`` URL.
 
-    ``url`` is shown without any ``user:password@`` part.
+    ``url`` is kept and shown as :func:`wsprobe.url.redact` makes it: without
+    any ``user:password@`` part, on one line, whatever shape the text had.
     """
 
     def __init__(self, url: str, reason: str) -> None:
+        from .url import redact
+
+        url = redact(url)
         super().__init__(f'invalid url "{url}": {reason}')
         self.url = url
         self.reason = reason

@@ -14,7 +14,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .errors import BinaryMessage
-from .options import Options, boolean, close_frame, seconds
+from .options import Options, binary_data, boolean, close_frame, seconds
+from .options import text as text_argument
 from .protocol.deadline import Deadline
 from .protocol.sync import Connection
 from .url import parse_url
@@ -67,11 +68,11 @@ class Session(SessionBase[Connection]):
 
     def send(self, text: str) -> None:
         """Send one text message."""
-        self._connection.send_text(text, self._deadline(None))
+        self._connection.send_text(text_argument("data", text), self._deadline(None))
 
     def send_binary(self, data: bytes | bytearray | memoryview) -> None:
         """Send one binary message."""
-        self._connection.send_binary(bytes(data), self._deadline(None))
+        self._connection.send_binary(binary_data("data", data), self._deadline(None))
 
     def recv(self, timeout: float | None = None) -> str | bytes:
         """The next data message: text as ``str``; binary as ``bytes`` when the session

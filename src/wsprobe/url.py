@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
@@ -12,6 +13,8 @@ from .errors import InvalidURL
 __all__ = ["Target", "parse_url", "redact"]
 
 _DEFAULT_PORTS = {"ws": 80, "wss": 443}
+# A scheme followed by at least one slash: what precedes an authority.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/+|/+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,15 +38,27 @@ class Target:
 
 
 def redact(url: str) -> str:
-    """Return ``url`` with any ``user:password@`` part removed (best effort)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
+    """``url`` as a message may show it: one line, and no credentials.
+
+    The one place where URLs are made safe to show. Everything up to the last ``@``
+    after the scheme may be a ``user:password`` (a password holding ``/``, ``?``,
+    ``#`` or ``@`` ends the authority early, and a URL that fails to parse may have
+    any shape: ``ws:/user:pw@host``, ``//user:pw@host``), so it is dropped: a clean
+    ``user:password@host`` part leaves ``ws://host/``; when the ``@`` lies past the
+    authority, what is dropped is marked ``…@``. Characters that are not printable
+    (line breaks, controls) are shown escaped, so a message stays one line.
+    """
+    prefix = _SCHEME.match(url)
+    start = prefix.end() if prefix else 0
+    at = url.rfind("@", start)
+    if at >= 0:
+        rest = url[start:]
+        authority_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+        clean = start + authority_end > at
+        url = url[:start] + ("" if clean else "…@") + url[at + 1 :]
+    if url.isprintable():
         return url
-    authority_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-    authority = rest[:authority_end]
-    if "@" not in authority:
-        return url
-    return f"{scheme}://{authority.rpartition('@')[2]}{rest[authority_end:]}"
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in url)
 
 
 @functools.lru_cache(maxsize=512)
@@ -52,31 +67,29 @@ def parse_url(url: str) -> Target:
 
     Results are cached: a monitor calls the same few URLs over and over.
     """
-    shown = redact(url)
     if any(c.isspace() or ord(c) < 0x20 or c == "\x7f" for c in url):
-        raise InvalidURL(shown, "contains whitespace or control characters")
+        raise InvalidURL(url, "contains whitespace or control characters")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise InvalidURL(shown, _port_or_syntax(str(exc))) from exc
+        raise InvalidURL(url, _port_or_syntax(str(exc))) from exc
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
-        raise InvalidURL(shown, "scheme must be ws or wss")
+        raise InvalidURL(url, "scheme must be ws or wss")
     if parts.fragment or url.endswith("#"):
-        raise InvalidURL(shown, "a WebSocket URL cannot have a #fragment")
+        raise InvalidURL(url, "a WebSocket URL cannot have a #fragment")
     raw_host = parts.hostname
     if not raw_host:
-        raise InvalidURL(shown, "missing host")
+        raise InvalidURL(url, "missing host")
     try:
         host = raw_host.encode("idna").decode("ascii")
     except UnicodeError as exc:
-        raise InvalidURL(shown, f"invalid host name {raw_host}") from exc
+        raise InvalidURL(url, f"invalid host name {raw_host}") from exc
     try:
         ip: str | None = str(ipaddress.ip_address(host))
     except ValueError:
         ip = None
-    netloc = parts.netloc.rpartition("@")[2]
     query = f"?{parts.query}" if parts.query else ""
     return Target(
         secure=scheme == "wss",
@@ -87,7 +100,7 @@ def parse_url(url: str) -> Target:
         username=unquote(parts.username) if parts.username is not None else None,
         password=unquote(parts.password) if parts.password is not None else None,
         ip=ip,
-        display=f"{scheme}://{netloc}{parts.path or '/'}{query}",
+        display=redact(f"{scheme}://{parts.netloc}{parts.path or '/'}{query}"),
     )
 
 
@@ -100,6 +113,8 @@ def _ascii(text: str) -> str:
 
 
 def _port_or_syntax(reason: str) -> str:
-    # urllib's messages ("Port out of range 0-65535", "Invalid IPv6 URL") are fine
-    # facts in the wrong case; keep them, lower-cased, as the reason.
+    # urllib's messages name the text it read as a port, which may be a password
+    # cut short ("user:pa/ss@host"): keep its facts, never that text.
+    if reason.startswith("Port could not be cast"):
+        return "port must be a number 0-65535"
     return reason[:1].lower() + reason[1:]
