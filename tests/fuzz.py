@@ -66,8 +66,10 @@ def urls(base_ports: list[int], secret: str | None) -> st.SearchStrategy[str]:
         st.text(max_size=12).map(lambda t: "/" + t),
     )
     tail = st.sampled_from(["", "?a=1", "#frag", "?", "#", " x", "\n", "\x00"])
-    userinfo = st.just("") if secret is None else st.sampled_from(
-        [f"127.0.0.1:{secret}@", f"127.0.0.1:{quote(secret, safe='')}@"]
+    userinfo = (
+        st.just("")
+        if secret is None
+        else st.sampled_from([f"127.0.0.1:{secret}@", f"127.0.0.1:{quote(secret, safe='')}@"])
     )
     return st.tuples(scheme, userinfo, host, port, path, tail).map("".join)
 
@@ -127,7 +129,7 @@ def call_options(secret: str, cafile: str) -> st.SearchStrategy[dict[str, Any]]:
     subprotocols = st.one_of(
         st.lists(st.sampled_from(["chat", "bad name", "", "a,b", "x"]), max_size=3), odd_values()
     )
-    values = st.fixed_dictionaries(
+    return st.fixed_dictionaries(
         {},
         optional={
             "timeout": timeout,
@@ -140,7 +142,6 @@ def call_options(secret: str, cafile: str) -> st.SearchStrategy[dict[str, Any]]:
             "compression": st.one_of(st.booleans(), odd_values()),
         },
     )
-    return values
 
 
 close_codes = st.one_of(

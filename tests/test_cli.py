@@ -41,10 +41,16 @@ def test_send_prints_the_reply(servers: Servers, capsys: Capture) -> None:
 def test_send_reads_stdin(
     servers: Servers, capsys: Capture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sys, "stdin", io.StringIO("from stdin\n"))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"from stdin\n")))
     assert cli(capsys, "send", servers.ws + "/") == (0, "from stdin\n", "")
-    monkeypatch.setattr(sys, "stdin", io.StringIO("dash"))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"dash")))
     assert cli(capsys, "send", servers.ws + "/", "-") == (0, "dash\n", "")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\xff\xfe")))
+    assert cli(capsys, "send", servers.ws + "/") == (
+        2,
+        "",
+        "wsprobe: invalid argument MESSAGE: standard input is not valid UTF-8 text\n",
+    )
 
 
 def test_send_options_reach_the_server(servers: Servers, capsys: Capture) -> None:

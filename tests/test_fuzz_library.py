@@ -39,7 +39,8 @@ def fixed_timeout(options: dict[str, Any]) -> dict[str, Any]:
 def check_error(exc: BaseException, secret: str) -> str:
     assert isinstance(exc, wsprobe.Error), repr(exc)
     message = str(exc)
-    assert "\n" not in message and "\r" not in message, message
+    assert "\n" not in message, message
+    assert "\r" not in message, message
     assert not leaks(secret, message), message
     return message
 
@@ -61,7 +62,7 @@ def test_parse_url_is_total(url: str, secret: str, data: st.DataObject) -> None:
     )
     try:
         target = parse_url(with_secret)
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:
         check_error(exc, secret)
     else:
         assert not leaks(secret, target.display), target.display
@@ -76,7 +77,7 @@ def test_send_recv_and_probe(servers: Servers, secret: str, data: st.DataObject)
     call = data.draw(st.sampled_from([wsprobe.send_recv, wsprobe.probe]))
     try:
         outcome = call(url, text, **options)
-    except BaseException as exc:  # noqa: BLE001 - the property is about what escapes
+    except BaseException as exc:
         check_error(exc, secret)
         return
     if isinstance(outcome, wsprobe.Result):
@@ -104,10 +105,10 @@ def test_accepted_options_work(servers: Servers, secret: str, data: st.DataObjec
                 reply = asyncio.run(reply)
         except wsprobe.ConnectError as exc:
             # A Host header of the caller's may be refused by the server: still one line.
-            assert exc.kind == "http", exc
+            assert exc.kind == "http", exc  # noqa: PT017
             check_error(exc, secret)
         except wsprobe.ReplyTooLarge as exc:
-            assert accepted.max_size < len("ping"), exc
+            assert accepted.max_size < len("ping"), exc  # noqa: PT017
         else:
             assert reply == "ping"
 
@@ -124,7 +125,7 @@ def test_async_twins(servers: Servers, secret: str, data: st.DataObject) -> None
 
     try:
         outcome = asyncio.run(run())
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:
         check_error(exc, secret)
         return
     assert isinstance(outcome, str | wsprobe.Result)
@@ -137,7 +138,7 @@ def test_sessions(servers: Servers, secret: str, data: st.DataObject) -> None:
     url = data.draw(urls(ports(servers)[:1], secret))
     options = fixed_timeout(data.draw(call_options(secret, str(servers.ca_file))))
     options.setdefault("timeout", 1)
-    binary = data.draw(st.one_of(st.booleans(), st.none(), st.integers()))
+    binary: Any = data.draw(st.one_of(st.booleans(), st.none(), st.integers()))
     steps = data.draw(
         st.lists(
             st.one_of(
@@ -152,7 +153,7 @@ def test_sessions(servers: Servers, secret: str, data: st.DataObject) -> None:
     )
     try:
         session = wsprobe.connect(url, binary=binary, **options)
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:
         check_error(exc, secret)
         return
     with session:
@@ -163,7 +164,7 @@ def test_sessions(servers: Servers, secret: str, data: st.DataObject) -> None:
                     method(*argument)
                 else:
                     method(argument)
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 check_error(exc, secret)
         assert session.close_code is None or isinstance(session.close_code, int)
 
@@ -173,7 +174,8 @@ def test_sessions(servers: Servers, secret: str, data: st.DataObject) -> None:
 def test_async_sessions(servers: Servers, secret: str, data: st.DataObject) -> None:
     url = data.draw(urls(ports(servers)[:1], secret))
     options = fixed_timeout(data.draw(call_options(secret, str(servers.ca_file))))
-    code, reason = data.draw(close_codes), data.draw(close_reasons)
+    code: Any = data.draw(close_codes)
+    reason: Any = data.draw(close_reasons)
 
     async def run() -> None:
         async with wsprobe.connect_async(url, **options) as session:
@@ -183,5 +185,5 @@ def test_async_sessions(servers: Servers, secret: str, data: st.DataObject) -> N
 
     try:
         asyncio.run(run())
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:
         check_error(exc, secret)

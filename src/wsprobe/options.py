@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidOption
+from .url import TOKEN, redact_header
 
 __all__ = [
     "CLOSE_WAIT",
@@ -52,7 +53,6 @@ OPTION_NAMES = (
     "compression",
 )
 
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # What an HTTP/1.1 header value may hold, sent as ISO-8859-1 (RFC 9110 field-value).
 _FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 # The close codes RFC 6455 lets an endpoint send, and the range for applications.
@@ -250,8 +250,11 @@ def _headers(value: Any) -> tuple[tuple[str, str], ...]:
         if not (isinstance(pair, tuple | list) and len(pair) == 2):
             raise InvalidOption("headers", "expected name = value pairs")
         name, text = pair
-        if not isinstance(name, str) or not _TOKEN.match(name):
-            raise InvalidOption("headers", f"invalid header name {name!r}")
+        if not isinstance(name, str):
+            raise InvalidOption("headers", f"expected a header name, got {_kind(name)}")
+        if not TOKEN.fullmatch(name):
+            # Perhaps "Name value" with the colon forgotten: never show the value.
+            raise InvalidOption("headers", f'invalid header name "{redact_header(name)}"')
         if name.lower() in _RESERVED_HEADERS:
             raise InvalidOption("headers", f"{name} is set by the WebSocket handshake")
         result.append((name, _header_value(f"headers.{name}", text)))
@@ -264,7 +267,7 @@ def _subprotocols(value: Any) -> tuple[str, ...] | None:
     if isinstance(value, str) or not isinstance(value, list | tuple):
         raise InvalidOption("subprotocols", f"expected a list of names, got {_kind(value)}")
     for item in value:
-        if not isinstance(item, str) or not _TOKEN.match(item):
+        if not isinstance(item, str) or not TOKEN.fullmatch(item):
             raise InvalidOption("subprotocols", f"invalid subprotocol name {item!r}")
     return tuple(value) or None
 

@@ -10,11 +10,13 @@ from urllib.parse import quote, unquote, urlsplit
 
 from .errors import InvalidURL
 
-__all__ = ["Target", "parse_url", "redact"]
+__all__ = ["TOKEN", "Target", "parse_url", "redact", "redact_header"]
 
 _DEFAULT_PORTS = {"ws": 80, "wss": 443}
 # A scheme followed by at least one slash: what precedes an authority.
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/+|/+")
+#: An HTTP token (RFC 9110): what a header name or a subprotocol name is made of.
+TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +55,25 @@ def redact(url: str) -> str:
     at = url.rfind("@", start)
     if at >= 0:
         rest = url[start:]
-        authority_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+        authority_end = min(
+            (i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest)
+        )
         clean = start + authority_end > at
         url = url[:start] + ("" if clean else "…@") + url[at + 1 :]
     if url.isprintable():
         return url
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in url)
+
+
+def redact_header(text: str) -> str:
+    """What a message may show of a header a caller got wrong: its name, never a value.
+
+    ``Authorization Bearer TOKEN`` (a forgotten colon) shows as ``Authorization …``:
+    the leading token, if any, then an ellipsis for whatever follows.
+    """
+    name = TOKEN.match(text)
+    shown = name.group() if name else ""
+    return shown if shown == text else f"{shown}…"
 
 
 @functools.lru_cache(maxsize=512)

@@ -10,6 +10,7 @@ needs them: a scheduler starts ``wsprobe check`` once per check, and
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
@@ -33,8 +34,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (without the program name); return the exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = _build_parser(args_list[0] if args_list else None)
-    # A usage error of `check` must read as UNKNOWN (3), not argparse's 2 (CRITICAL).
-    usage_exit = 3 if args_list[:1] == ["check"] else EXIT_CODES["usage"]
+    # A usage error of `check` must read as UNKNOWN (3), not argparse's 2 (CRITICAL),
+    # and so must anything else that goes wrong in it (WARNING's 1 would mislead).
+    check = args_list[:1] == ["check"]
+    usage_exit = 3 if check else EXIT_CODES["usage"]
+    failed_exit = 3 if check else EXIT_CODES["internal"]
     try:
         args = parser.parse_args(args_list)
     except _UsageError as exc:
@@ -50,12 +54,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CODES["usage"]
     try:
         code: int = args.handler(args)
+        sys.stdout.flush()
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:
+        # Every OSError of the library is mapped to a wsprobe error: one that
+        # escapes is our own standard streams (a full disk, a closed pipe).
+        _discard_stdout()
+        reason = (exc.strerror or str(exc)).lower()
+        print(f"wsprobe: standard input or output failed: {reason}", file=sys.stderr)
+        return failed_exit
     except Exception as exc:  # a bug of ours: one line, and the internal exit code
         print(f"wsprobe: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_CODES["internal"]
+        return failed_exit
     return code
+
+
+def _discard_stdout() -> None:
+    # What could not be written stays buffered, and the interpreter would try again
+    # at exit and fail with a traceback: send the rest nowhere.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real descriptor (a test's StringIO)
+        pass
 
 
 def main_entry() -> NoReturn:

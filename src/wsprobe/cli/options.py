@@ -32,6 +32,7 @@ def add_call_options(parser: argparse.ArgumentParser, *, headers: bool = True) -
 
 def call_options(args: argparse.Namespace) -> Options:
     from ..options import DEFAULT_MAX_SIZE, make_options
+    from ..url import redact_header
 
     values: dict[str, Any] = {
         "timeout": args.timeout,
@@ -43,7 +44,9 @@ def call_options(args: argparse.Namespace) -> Options:
         for header in args.header:
             name, sep, value = header.partition(":")
             if not sep:
-                raise InvalidOption("header", f'expected NAME:VALUE, got "{header}"')
+                raise InvalidOption(
+                    "header", f'expected NAME:VALUE, got "{redact_header(header)}"'
+                )
             headers.append((name.strip(), value.strip()))
         max_size = DEFAULT_MAX_SIZE
         if args.max_size is not None:

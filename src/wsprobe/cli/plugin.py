@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -58,6 +59,8 @@ class Range:
                 end = float(high) if high else float("inf")
         except ValueError:
             raise ValueError(f"invalid threshold range {text!r}") from None
+        if math.isnan(start) or math.isnan(end):
+            raise ValueError(f"invalid threshold range {text!r}: not a number")
         if start > end:
             raise ValueError(f"invalid threshold range {text!r}: start is above end")
         return cls(text=text, start=start, end=end, inside=text.startswith("@"))

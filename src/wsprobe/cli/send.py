@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..errors import ConnectError, Error, NoResponse
+from ..errors import ConnectError, Error, InvalidOption, NoResponse
 from .exitcodes import describe, exit_code
 from .options import add_call_options, call_options
 
@@ -36,7 +36,7 @@ def _send(args: argparse.Namespace) -> int:
 
     try:
         options = call_options(args)
-        message = sys.stdin.read().removesuffix("\n") if args.message == "-" else args.message
+        message = _stdin_text() if args.message == "-" else args.message
         result = probe_with(args.url, message, options)
     except Error as exc:
         if args.json:
@@ -55,6 +55,17 @@ def _send(args: argparse.Namespace) -> int:
         _print_facts(result, sys.stderr)
     print(result.reply)
     return 0
+
+
+def _stdin_text() -> str:
+    # Read as bytes: the text layer would turn undecodable bytes into surrogates.
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode().removesuffix("\n")
+    except UnicodeDecodeError:
+        raise InvalidOption(
+            "MESSAGE", "standard input is not valid UTF-8 text", kind="argument"
+        ) from None
 
 
 def _facts(result: Result) -> dict[str, Any]:

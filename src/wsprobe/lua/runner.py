@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from ..errors import InvalidOption
-from ..options import Options
+from ..options import MAX_SECONDS, Options
 from .output import Output, ScriptOutcome
 from .registry import IN_PLACE, ScriptContext, serve
 from .runtime import Done, Failed, LuaScript, Request, ScriptLimits, Step
@@ -58,10 +58,11 @@ class RunSettings:
         return cls(
             options=options,
             env_names=tuple(env_names),
-            script_timeout=_positive("--script-timeout", script_timeout, float),
-            memory_limit_mib=_positive("--memory-limit", memory_limit, int),
-            instruction_limit=_positive("--instruction-limit", instruction_limit, int) * 1_000_000,
-            concurrency=_positive("--concurrency", concurrency, int),
+            script_timeout=_positive("--script-timeout", script_timeout, float, MAX_SECONDS),
+            memory_limit_mib=_positive("--memory-limit", memory_limit, int, 1 << 20),
+            instruction_limit=_positive("--instruction-limit", instruction_limit, int, 10**6)
+            * 1_000_000,
+            concurrency=_positive("--concurrency", concurrency, int, 10**6),
             log_level=log_level,
             json_output=json_output,
         )
@@ -181,11 +182,14 @@ async def _run_one(path: str, run: _Context) -> ScriptOutcome:
     return ScriptOutcome(name, ok=True, result=result, duration=duration)
 
 
-def _positive(flag: str, text: str, kind: type[int] | type[float]) -> Any:
+def _positive(flag: str, text: str, kind: type[int] | type[float], maximum: int | float) -> Any:
+    # Bounded above: lupa and Lua keep these in 64-bit integers and C clocks.
     try:
         value = kind(text)
     except ValueError:
         raise InvalidOption(flag, f'"{text}" is not a number') from None
     if not value > 0:
         raise InvalidOption(flag, f"must be positive, got {text}")
+    if value > maximum:
+        raise InvalidOption(flag, f"must be at most {maximum:.15g}, got {text}")
     return value
