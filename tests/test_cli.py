@@ -338,13 +338,58 @@ def perf(w: str = "", c: str = "", tls: bool = False) -> str:
             "/",
             ["--expect-regex", "("],
             3,
-            r"WEBSOCKET UNKNOWN - missing \), unterminated subpattern at position 0",
+            r"WEBSOCKET UNKNOWN - invalid option --expect-regex: missing \): \(",
         ),
         (
             "/",
             ["--expect-json", "novalue"],
             3,
-            r"WEBSOCKET UNKNOWN - --expect-json wants PATH=VALUE, got 'novalue'",
+            r'WEBSOCKET UNKNOWN - --expect-json wants PATH=VALUE, got "novalue"',
+        ),
+        (
+            "/",
+            ["--expect-regex", r"(\w)\1"],
+            3,
+            r"WEBSOCKET UNKNOWN - invalid option --expect-regex: invalid escape sequence: \\1",
+        ),
+        # RE2 runs in linear time: the pattern that backtracks for ever in `re` does not.
+        (
+            "/",
+            ["--send", "a" * 5000 + "c", "--expect-regex", "(a*)*b"],
+            2,
+            r'WEBSOCKET CRITICAL - reply does not match /\(a\*\)\*b/: "a{79}…" \| .*',
+        ),
+        ("/", ["--send", "42", "--expect-json", ".=42"], 0, r"WEBSOCKET OK - .*"),
+        (
+            "/",
+            ["--send", '"up"', "--expect-json", ".=down"],
+            2,
+            r'WEBSOCKET CRITICAL - reply is "up", expected "down" \| .*',
+        ),
+        (
+            "/",
+            ["--send", json.dumps({"a": "x" * 5000}), "--expect-json", "a=y"],
+            2,
+            r'WEBSOCKET CRITICAL - JSON field a is "x{78}…, expected "y" \| .*',
+        ),
+        (
+            "/",
+            ["--send", "a|b\nc", "--expect", "z"],
+            2,
+            r'WEBSOCKET CRITICAL - reply does not contain "z": "a¦b\\nc" \| time=.*',
+        ),
+        (
+            "/delay",
+            ["--send", '{"s":1}', "--expect", "z", "--expect-json", "s=2", "-w", "0.5"],
+            2,
+            r'WEBSOCKET CRITICAL - reply does not contain "z": "\{\\"s\\":1\}"; '
+            r"JSON field s is 1, expected 2; reply in 1\.\d+s \(warning 0\.5\) \| .*",
+        ),
+        (
+            "/",
+            ["-w", "nan"],
+            3,
+            r"WEBSOCKET UNKNOWN - invalid threshold range 'nan': not a number",
         ),
         (
             "/",

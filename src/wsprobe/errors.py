@@ -38,12 +38,21 @@ __all__ = [
     "ReplyTooLarge",
     "ScriptCallError",
     "SessionClosed",
+    "one_line",
 ]
 
 NO_RESPONSE = "no response from web socket"
 BINARY_MESSAGE = "ws binary messages not supported"
 
 ConnectErrorKind = Literal["refused", "dns", "tls", "http", "timeout", "protocol", "network"]
+
+
+def one_line(text: str) -> str:
+    """``text`` as a one-line message may show it: what is not printable (line breaks,
+    control characters) escaped as in a Python string literal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 class Error(Exception):

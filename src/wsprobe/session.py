@@ -35,8 +35,8 @@ class SessionBase(Generic[C]):
     def __init__(self, connection: C, options: Options, binary: bool) -> None:
         self._connection: C = connection
         self.core: ClientCore = connection.core
-        self._options = options
-        self.binary = binary
+        self._options: Options = options
+        self.binary: bool = binary
 
     @property
     def subprotocol(self) -> str | None:

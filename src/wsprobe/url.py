@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
-from .errors import InvalidURL
+from .errors import InvalidURL, one_line
 
 __all__ = ["TOKEN", "Target", "parse_url", "redact", "redact_header"]
 
@@ -60,9 +60,7 @@ def redact(url: str) -> str:
         )
         clean = start + authority_end > at
         url = url[:start] + ("" if clean else "…@") + url[at + 1 :]
-    if url.isprintable():
-        return url
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in url)
+    return one_line(url)
 
 
 def redact_header(text: str) -> str:

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
+from .. import __version__
 from . import check, run, send, serve
 from .exitcodes import EXIT_CODES
 
@@ -91,7 +92,7 @@ def _build_parser(wanted: str | None) -> argparse.ArgumentParser:
     # argparse a formatter (and a terminal-size syscall), and `wsprobe check`
     # starts once per check.
     parser = _Parser(prog="wsprobe", description="Check WebSocket services from scripts.")
-    parser.add_argument("--version", action="version", version="wsprobe 0.1.0")
+    parser.add_argument("--version", action="version", version=f"wsprobe {__version__}")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
     for name, (summary, configure) in _COMMANDS.items():
         command = commands.add_parser(name, help=summary)

@@ -140,9 +140,12 @@ end
 -- the connection by; the methods yield requests like ws.send_recv does.
 local SESSION = setmetatable({}, { __metatable = false })
 local session_methods = {}
+-- What the session knows of the connection, read from Python when asked.
+local session_facts = { close_code = true, close_reason = true, subprotocol = true }
 local session_meta = { __metatable = false,
-  __index = function(_, key)
+  __index = function(self, key)
     note_call_site()
+    if session_facts[key] then return unwrap(host.session_fact(rawget(self, SESSION), key)) end
     return session_methods[key]
   end,
   __tostring = function(self) return "ws session " .. tostring(rawget(self, SESSION)) end }

@@ -20,6 +20,7 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING
 
+from .. import __version__
 from ..errors import (
     ConnectError,
     Error,
@@ -48,13 +49,17 @@ if TYPE_CHECKING:
     from ..options import Options
     from ..url import Target
 
-__all__ = ["LOGGER", "ClientCore", "Message"]
+__all__ = ["LOGGER", "USER_AGENT", "ClientCore", "Message"]
 
 # websockets logs parser failures at ERROR; with no handler configured, logging's
 # last resort would print them. A library does not print: route them to a logger
 # the application may configure.
 LOGGER = logging.getLogger("wsprobe.protocol")
 LOGGER.addHandler(logging.NullHandler())
+
+#: Sent with every upgrade request unless the caller gives a User-Agent header.
+USER_AGENT = f"wsprobe/{__version__}"
+_REPLACEABLE = ("host", "authorization", "user-agent")
 
 Message = tuple[str, str | bytes]
 """A whole data message: ``("text", str)`` or ``("binary", bytes)``."""
@@ -106,9 +111,10 @@ class ClientCore:
             logger=LOGGER,
         )
         request = self._protocol.connect()
+        request.headers["User-Agent"] = USER_AGENT
         for name, value in options.headers:
-            # The caller's Host or Authorization replaces the one built from the URL.
-            if name in request.headers and name.lower() in ("host", "authorization"):
+            # The caller's Host, Authorization or User-Agent replaces ours.
+            if name in request.headers and name.lower() in _REPLACEABLE:
                 del request.headers[name]
             request.headers[name] = value
         self._protocol.send_request(request)
