@@ -22,7 +22,7 @@ layer maps them at one boundary, with ``raise ... from exc``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "BINARY_MESSAGE",
@@ -56,11 +56,18 @@ def one_line(text: str) -> str:
 
 
 class Error(Exception):
-    """Root of every wsprobe error; ``str()`` is the user-facing message."""
+    """Root of every wsprobe error; ``str()`` is the user-facing message.
+
+    ``facts`` holds what the call had learnt when it failed, for ``-v`` and
+    ``--json``: ``phase`` (``dns``, ``connect``, ``tls``, ``upgrade`` or ``reply``:
+    the one that failed), ``peer`` (once connected), ``status`` (once the server
+    answered the upgrade), ``location`` (of a redirect), ``subprotocol``.
+    """
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        self.facts: dict[str, Any] = {}
 
     def __str__(self) -> str:
         return self.message
