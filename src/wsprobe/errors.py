@@ -65,6 +65,8 @@ class Error(Exception):
     """
 
     def __init__(self, message: str) -> None:
+        # One line whatever a value quoted in it held: a message is a log line.
+        message = one_line(message)
         super().__init__(message)
         self.message = message
         self.facts: dict[str, Any] = {}

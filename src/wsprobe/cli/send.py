@@ -44,6 +44,8 @@ def _send(args: argparse.Namespace) -> int:
 
             print(json.dumps(_error_facts(args.url, exc), ensure_ascii=False))
         else:
+            if args.verbose:
+                _print_learnt(exc, sys.stderr)
             print(f"wsprobe: {describe(exc)}", file=sys.stderr)
         return exit_code(exc)
     if args.json:
@@ -79,6 +81,7 @@ def _error_facts(url: str, error: Error) -> dict[str, Any]:
     from ..url import redact
 
     facts: dict[str, Any] = {"url": redact(url), "error": str(error), "exit": exit_code(error)}
+    facts.update(error.facts)
     if isinstance(error, ConnectError):
         facts.update(kind=error.kind, status=error.status)
     if isinstance(error, NoResponse):
@@ -86,6 +89,28 @@ def _error_facts(url: str, error: Error) -> dict[str, Any]:
             close_code=error.close_code, close_reason=error.close_reason, timed_out=error.timed_out
         )
     return facts
+
+
+def _print_learnt(error: Error, stream: TextIO) -> None:
+    """What the call had learnt before it failed, in ``-v``'s lines."""
+    facts = error.facts
+    if not facts:
+        return  # it failed before any I/O: a bad URL or option
+    peer = facts.get("peer")
+    print(
+        f"* failed in phase {facts['phase']}" + (f", connected to {peer}" if peer else ""),
+        file=stream,
+    )
+    status = facts.get("status")
+    if status is not None:
+        line = f"* HTTP {status}"
+        if facts.get("location"):
+            line += f", Location: {facts['location']}"
+        if facts.get("phase") == "reply":
+            line += f", subprotocol {facts.get('subprotocol') or '-'}"
+        print(line, file=stream)
+    if isinstance(error, NoResponse) and error.close_code is not None:
+        print(f"* close {error.close_code} {error.close_reason}".rstrip(), file=stream)
 
 
 def _print_facts(result: Result, stream: TextIO) -> None:

@@ -28,7 +28,9 @@ from ..errors import (
     ProtocolViolation,
     ReplyTooLarge,
     SessionClosed,
+    one_line,
 )
+from ..url import redact
 from ._websockets import (
     ClientPerMessageDeflateFactory,
     ClientProtocol,
@@ -259,7 +261,8 @@ class ClientCore:
     def _handshake_error(self, exc: Exception) -> Error:
         if isinstance(exc, InvalidStatus):
             response = exc.response
-            return self._rejected(response.status_code, response.reason_phrase)
+            location = response.headers.get("Location")
+            return self._rejected(response.status_code, response.reason_phrase, location)
         if isinstance(exc, InvalidMessage):
             status_line = self._head.split(b"\r\n", 1)[0].decode("latin-1")
             version, _, rest = status_line.partition(" ")
@@ -276,11 +279,18 @@ class ClientCore:
         assert isinstance(exc, InvalidHandshake)
         return ConnectError(self.display, "protocol", f"invalid upgrade response: {exc}")
 
-    def _rejected(self, status: int, phrase: str) -> ConnectError:
-        text = f"HTTP {status} {phrase}".rstrip()
-        return ConnectError(
+    def _rejected(self, status: int, phrase: str, location: str | None = None) -> ConnectError:
+        text = one_line(f"HTTP {status} {phrase}".rstrip())
+        if location is not None and 300 <= status < 400:
+            # Where a redirect points is what the operator needs next (no credentials).
+            text += f" (Location: {redact(location)})"
+        error = ConnectError(
             self.display, "http", f"server rejected WebSocket upgrade: {text}", status=status
         )
+        error.facts["status"] = status
+        if location is not None:
+            error.facts["location"] = redact(location)
+        return error
 
     def _parser_error(self, exc: Exception) -> Error:
         if isinstance(exc, PayloadTooBig):
