@@ -11,6 +11,7 @@ appearing in any output is a leak, not a coincidence.
 
 from __future__ import annotations
 
+import os
 import string
 from typing import Any
 from urllib.parse import quote, unquote
@@ -34,7 +35,7 @@ __all__ = [
 
 #: The fixed budget of every property: derandomized, so a run is reproducible.
 FUZZ = settings(
-    max_examples=60,
+    max_examples=int(os.environ.get("WSPROBE_FUZZ_EXAMPLES", "60")),
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
 import sys
 
@@ -81,9 +82,12 @@ def test_send(servers: Servers, secret: str, data: st.DataObject) -> None:
     assert code in (0, 2, 3, 4, 5, 6, 7, 8, 9, 10), (argv, code, err)
     assert not leaks(secret, out, err), (argv, out, err)
     lines = err.splitlines()
-    if output == ["--json"] or code == 0:
+    if code == 0:
         assert all(line.startswith("* ") for line in lines), err
-    else:
+    elif output == ["--json"] and out:
+        assert json.loads(out)["exit"] == code, out
+        assert err == "", err
+    else:  # argparse's usage errors come before --json is known
         assert len([line for line in lines if not line.startswith("* ")]) == 1, err
         assert lines[-1].startswith("wsprobe"), err
 
