@@ -169,9 +169,9 @@ end
 function session_methods.send(self, data, kind)
   local id = session_id(self, "session:send")
   if kind ~= nil and kind ~= "text" and kind ~= "binary" then
-    -- Named by type, not echoed: a message must stay one line of UTF-8.
-    error("bad argument #2 to 'session:send' (\"text\" or \"binary\" expected, got " ..
-      (type(kind) == "string" and "another string" or type(kind)) .. ")", 0)
+    -- Echoed only when it is a short word: a message must stay one line of UTF-8.
+    local shown = type(kind) == "string" and #kind <= 20 and kind:match("^[%w_-]*$") or type(kind)
+    error("bad argument #2 to 'session:send' (\"text\" or \"binary\" expected, got " .. shown .. ")", 0)
   end
   request("session_send", id, check_string("session:send", 1, data), kind or "text")
 end
