@@ -332,3 +332,37 @@ def test_stdin_text_is_read_as_bytes(
 def test_lua_require_message_is_one_line_of_utf8(run: Run) -> None:
     code, out, _ = run.lua('local _, err = pcall(require, "a\\nb\\255") return err')
     assert (code, out) == (0, "module 'a\\nb?' not found (only ws, json, log)\n")
+
+
+def test_check_usage_errors_are_sanitised_too(capsys: Capture) -> None:
+    # Found by test_real_processes: argparse's message bypassed the status line's rules.
+    assert cli(capsys, "check", "ws://127.0.0.1:9/", "a|b\nc") == (
+        3,
+        "WEBSOCKET UNKNOWN - wsprobe: unrecognized arguments: a¦b\\nc\n",
+        "",
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "out", "err"),
+    [
+        # Reported in issue 10 as crashes; they work on this branch, and stay so.
+        (["-H", "Authorization: Bearer abc.def"], 0, "hi\n", ""),
+        (["-H", "Cookie: a=1; b=2"], 0, "hi\n", ""),
+        (
+            ["-H", "X-Odd: a\x01b"],
+            2,
+            "",
+            "wsprobe: invalid option headers.X-Odd: must hold only printable characters "
+            "of ISO-8859-1 (Latin-1)\n",
+        ),
+    ],
+)
+def test_reported_header_cases(
+    servers: Servers, capsys: Capture, argv: list[str], code: int, out: str, err: str
+) -> None:
+    assert cli(capsys, "send", servers.ws + "/", "hi", *argv) == (code, out, err)
+
+
+def test_non_ascii_path(servers: Servers, capsys: Capture) -> None:
+    assert cli(capsys, "send", servers.ws + "/caminho/é", "olá") == (0, "olá\n", "")

@@ -13,12 +13,13 @@ import contextlib
 import io
 import json
 import re
+import subprocess
 import sys
 
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import Servers
+from tests.conftest import ROOT, Servers
 from tests.fuzz import FUZZ, header_values, leaks, secrets, urls
 from tests.test_fuzz_library import ports
 from wsprobe.cli import main
@@ -146,3 +147,32 @@ def test_run_and_serve_flags(data: st.DataObject) -> None:
     code, out, err = in_process(["serve", port_flag, port])
     assert (code, out) == (2, ""), (port_flag, port, err)
     assert len(err.splitlines()) == 1, err
+
+
+@settings(FUZZ, max_examples=12)
+@given(secret=secrets, data=st.data())
+def test_real_processes(servers: Servers, secret: str, data: st.DataObject) -> None:
+    """Through a real process: argv bytes that are not UTF-8 (which only a process can
+    be given), real standard streams; the same outcomes as in-process."""
+    command = data.draw(st.sampled_from(["send", "check"]))
+    url = data.draw(urls(ports(servers)[:1], secret)).encode()
+    junk = data.draw(st.binary(min_size=1, max_size=6).filter(lambda b: b"\0" not in b))
+    assume(b"\0" not in url)  # no argv can hold one
+    flag = data.draw(
+        st.sampled_from([[b"--timeout", junk], [b"-H", b"Authorization: " + junk], [junk]])
+    )
+    argv = [sys.executable.encode(), b"-m", b"wsprobe", command.encode(), url, *flag]
+    done = subprocess.run(
+        argv, capture_output=True, cwd=ROOT, timeout=60, check=False, input=b"ping"
+    )
+    out, err = done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
+    assert not leaks(secret, out, err), (argv, out, err)
+    if command == "check":
+        assert STATUS.fullmatch(out), (argv, out, err)
+        assert err == "", err
+        assert done.returncode == ["OK", "WARNING", "CRITICAL", "UNKNOWN"].index(
+            out.split(" ", 2)[1]
+        )
+    else:
+        assert done.returncode in (0, 2, 3, 4, 5, 6, 7, 8, 9, 10), (argv, err)
+        assert len(err.splitlines()) == (0 if done.returncode == 0 else 1), (argv, err)

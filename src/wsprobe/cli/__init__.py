@@ -43,8 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(args_list)
     except _UsageError as exc:
-        if usage_exit == 3:
-            print(f"WEBSOCKET UNKNOWN - {exc}", file=sys.stdout)
+        if check:
+            from .plugin import State, Verdict
+
+            # Through Verdict.line(): an argument may hold a | or a line break.
+            print(Verdict(State.UNKNOWN, str(exc)).line(), file=sys.stdout)
         else:
             print(exc, file=sys.stderr)
         return usage_exit
