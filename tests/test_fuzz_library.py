@@ -187,3 +187,20 @@ def test_async_sessions(servers: Servers, secret: str, data: st.DataObject) -> N
         asyncio.run(run())
     except BaseException as exc:
         check_error(exc, secret)
+
+
+@FUZZ
+@given(host=st.text(st.characters(max_codepoint=127), max_size=70))
+def test_ascii_hosts_skip_the_idna_codec_alike(host: str) -> None:
+    """The shortcut for ASCII names accepts and refuses exactly what IDNA does."""
+    from wsprobe.url import _idna
+
+    try:
+        expected: str | None = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        expected = None
+    try:
+        shortcut: str | None = _idna(host)
+    except UnicodeError:
+        shortcut = None
+    assert shortcut == expected
