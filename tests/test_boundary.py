@@ -366,3 +366,21 @@ def test_reported_header_cases(
 
 def test_non_ascii_path(servers: Servers, capsys: Capture) -> None:
     assert cli(capsys, "send", servers.ws + "/caminho/é", "olá") == (0, "olá\n", "")
+
+
+@pytest.mark.parametrize(
+    ("argv", "err"),
+    [
+        # Found by test_run_and_serve_flags: "²".isdigit() is true, and int("²") fails.
+        (
+            ["serve", "--port", "²"],
+            "wsprobe serve: argument --port: must be a port number 0-65535, got '²'\n",
+        ),
+        (
+            ["send", "ws://127.0.0.1:9/", "x", "--max-size", "²"],
+            'wsprobe: invalid option max_size: "²" is not a number of bytes\n',
+        ),
+    ],
+)
+def test_digits_that_are_not_ascii(capsys: Capture, argv: list[str], err: str) -> None:
+    assert cli(capsys, *argv) == (2, "", err)

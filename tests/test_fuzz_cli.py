@@ -143,7 +143,8 @@ def test_run_and_serve_flags(data: st.DataObject) -> None:
     port_flag = data.draw(st.sampled_from(["--port", "--tls-port"]))
     port = data.draw(st.one_of(NUMBERS, st.integers().map(str)))
     # A valid port would serve until stopped: serve itself is tested by a process.
-    assume(not (port.strip().isdigit() and int(port) <= 65535))
+    digits = port.strip()
+    assume(not (digits.isdecimal() and int(digits) <= 65535))
     code, out, err = in_process(["serve", port_flag, port])
     assert (code, out) == (2, ""), (port_flag, port, err)
     assert len(err.splitlines()) == 1, err

@@ -50,7 +50,7 @@ def call_options(args: argparse.Namespace) -> Options:
             headers.append((name.strip(), value.strip()))
         max_size = DEFAULT_MAX_SIZE
         if args.max_size is not None:
-            if not args.max_size.isdigit():
+            if not (args.max_size.isascii() and args.max_size.isdigit()):
                 raise InvalidOption("max_size", f'"{args.max_size}" is not a number of bytes')
             max_size = int(args.max_size)
         values.update(

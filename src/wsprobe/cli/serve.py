@@ -25,7 +25,7 @@ def configure(serve: argparse.ArgumentParser) -> None:
 
 def _port(text: str) -> int:
     # argparse turns the ValueError into "invalid _port value: '70000'"; say more.
-    if not text.isdigit() or int(text) > 65535:
+    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
         raise argparse.ArgumentTypeError(f"must be a port number 0-65535, got {text!r}")
     return int(text)
 
