@@ -45,7 +45,7 @@ def configure(check: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="PATH=VALUE",
-        help="a JSON field of the reply must equal VALUE (repeatable)",
+        help="a JSON field of the reply must equal VALUE (repeatable; PATH . is the whole reply)",
     )
     check.add_argument("-w", "--warning", metavar="RANGE", help="total seconds, Nagios range")
     check.add_argument("-c", "--critical", metavar="RANGE", help="total seconds, Nagios range")
@@ -74,15 +74,14 @@ def _check(args: argparse.Namespace) -> int:
 
 def _check_url(args: argparse.Namespace) -> int:
     import datetime
-    import re
 
     from ..client import probe_with
-    from .plugin import Expectations, Range, State, Verdict, judge, judge_error
+    from .plugin import Expectations, Range, State, Verdict, compile_regex, judge, judge_error
 
     try:
         expect = Expectations(
             contains=args.expect,
-            regex=re.compile(args.expect_regex) if args.expect_regex is not None else None,
+            regex=compile_regex(args.expect_regex) if args.expect_regex is not None else None,
             json_fields=tuple(Expectations.parse_json_field(f) for f in args.expect_json),
             warning=Range.parse(args.warning) if args.warning is not None else None,
             critical=Range.parse(args.critical) if args.critical is not None else None,
@@ -90,7 +89,7 @@ def _check_url(args: argparse.Namespace) -> int:
             cert_crit_days=args.cert_crit_days,
         )
         options = call_options(args)
-    except (ValueError, re.error, Error) as exc:
+    except (ValueError, Error) as exc:
         print(Verdict(State.UNKNOWN, str(exc)).line())
         return int(State.UNKNOWN)
     try:
