@@ -18,8 +18,8 @@ import pytest
 from tests.conftest import RawHandler, Servers
 from tests.test_send_recv import http_reply, never_answers, unused_port
 from wsprobe.cli import EXIT_CODES, main
-from wsprobe.cli.plugin import Expectations, Range, State, judge
 from wsprobe.models import Result, Timings
+from wsprobe.plugin import Expectations, Range, State, judge
 
 Capture = pytest.CaptureFixture[str]
 

@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(args_list)
     except _UsageError as exc:
         if check:
-            from .plugin import State, Verdict
+            from ..plugin import State, Verdict
 
             # Through Verdict.line(): an argument may hold a | or a line break.
             print(Verdict(State.UNKNOWN, str(exc)).line(), file=sys.stdout)

@@ -17,7 +17,7 @@ from .options import add_call_options, add_state_dir, call_options
 
 if TYPE_CHECKING:
     from ..lua.output import ScriptOutcome
-    from .plugin import Verdict
+    from ..plugin import Verdict
 
 __all__ = ["configure", "script_verdict"]
 
@@ -56,7 +56,7 @@ def configure(check: argparse.ArgumentParser) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .plugin import State, Verdict
+    from ..plugin import State, Verdict
 
     problem = None
     if args.url is None and args.script is None:
@@ -76,7 +76,7 @@ def _check_url(args: argparse.Namespace) -> int:
     import datetime
 
     from ..client import probe_with
-    from .plugin import Expectations, Range, State, Verdict, compile_regex, judge, judge_error
+    from ..plugin import Expectations, Range, State, Verdict, compile_regex, judge, judge_error
 
     try:
         expect = Expectations(
@@ -111,7 +111,7 @@ def _check_script(args: argparse.Namespace) -> int:
     import sys
 
     from ..lua.runner import RunSettings, run_outcomes
-    from .plugin import State, Verdict
+    from ..plugin import State, Verdict
 
     try:
         settings = RunSettings.from_text(
@@ -145,7 +145,7 @@ def _check_script(args: argparse.Namespace) -> int:
 def script_verdict(outcome: ScriptOutcome) -> Verdict:
     """A script's outcome as a plugin verdict: its state, value, perfdata."""
     from ..lua.jsoncodec import compact
-    from .plugin import State, Verdict, timing_perfdata
+    from ..plugin import State, Verdict, timing_perfdata
 
     state = State.of(outcome.status)
     if outcome.error is not None:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Protocol, cast
 
-from ..errors import Error, InvalidOption, NoResponse, one_line
-from ..models import Result, Timings
+from .errors import Error, InvalidOption, NoResponse, one_line
+from .models import Result, Timings
 
 __all__ = [
     "TOP_LEVEL",
