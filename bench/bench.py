@@ -402,7 +402,15 @@ def _websocket_client_tls(url: str, ca: str) -> str:
 
 
 def processes(port: int, runs: int) -> None:
-    """Target 5: a new process per call, as a scheduler starts a plugin."""
+    """Target 5: a new process per call, as a scheduler starts a plugin.
+
+    wsprobe's bytecode is compiled first, as an installed package has it: with
+    PYTHONDONTWRITEBYTECODE set (as in this project's CI) an editable install
+    would otherwise recompile every module in every process (~20 ms here).
+    """
+    import compileall
+
+    compileall.compile_dir(str(ROOT / "src" / "wsprobe"), quiet=1)
     url = f"ws://127.0.0.1:{port}/"
     python = sys.executable
     wsprobe_command = str(Path(sys.executable).parent / "wsprobe")  # the console script
@@ -430,6 +438,34 @@ def processes(port: int, runs: int) -> None:
     for name, values in times.items():
         median, p90 = summary(values)
         print(f"{name:40} {median * 1e3:8.1f}ms median {p90 * 1e3:8.1f}ms p90")
+    import_profile(url, runs)
+
+
+def import_profile(url: str, runs: int) -> None:
+    """Where `wsprobe check`'s imports go: `python -X importtime`, self times summed
+    by top-level package, median over ``runs`` processes (importtime's own overhead
+    inflates every figure alike)."""
+    totals: dict[str, list[float]] = {}
+    for _ in range(runs):
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "wsprobe", "check", url],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        sums: dict[str, float] = {}
+        for line in done.stderr.splitlines():
+            if not line.startswith("import time:") or "self [us]" in line:
+                continue
+            _, self_us, _, name = (part.strip() for part in line.replace(":", "|", 1).split("|"))
+            top = name.split(".")[0]
+            group = top if top in ("wsprobe", "websockets") else "standard library"
+            sums[group] = sums.get(group, 0.0) + float(self_us) / 1e6
+        for group, seconds in sums.items():
+            totals.setdefault(group, []).append(seconds)
+    print("   imports of `wsprobe check` by package (self time, -X importtime):")
+    for group, values in sorted(totals.items(), key=lambda item: -statistics.median(item[1])):
+        print(f"   {group:37} {statistics.median(values) * 1e3:8.1f}ms median")
 
 
 def tree_pids(pid: int) -> list[int]:

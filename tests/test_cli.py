@@ -18,8 +18,8 @@ import pytest
 from tests.conftest import RawHandler, Servers
 from tests.test_send_recv import http_reply, never_answers, unused_port
 from wsprobe.cli import EXIT_CODES, main
-from wsprobe.cli.plugin import Expectations, Range, State, judge
 from wsprobe.models import Result, Timings
+from wsprobe.plugin import Expectations, Range, State, judge
 
 Capture = pytest.CaptureFixture[str]
 
@@ -41,10 +41,16 @@ def test_send_prints_the_reply(servers: Servers, capsys: Capture) -> None:
 def test_send_reads_stdin(
     servers: Servers, capsys: Capture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sys, "stdin", io.StringIO("from stdin\n"))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"from stdin\n")))
     assert cli(capsys, "send", servers.ws + "/") == (0, "from stdin\n", "")
-    monkeypatch.setattr(sys, "stdin", io.StringIO("dash"))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"dash")))
     assert cli(capsys, "send", servers.ws + "/", "-") == (0, "dash\n", "")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\xff\xfe")))
+    assert cli(capsys, "send", servers.ws + "/") == (
+        2,
+        "",
+        "wsprobe: invalid argument MESSAGE: standard input is not valid UTF-8 text\n",
+    )
 
 
 def test_send_options_reach_the_server(servers: Servers, capsys: Capture) -> None:
@@ -121,6 +127,10 @@ def test_send_json_on_error(servers: Servers, capsys: Capture) -> None:
         "url": servers.ws + "/close1008",
         "error": "no response from web socket",
         "exit": 3,
+        "phase": "reply",
+        "peer": "127.0.0.1:" + servers.ws.rsplit(":", 1)[1],
+        "status": 101,
+        "subprotocol": None,
         "close_code": 1008,
         "close_reason": "go away",
         "timed_out": False,
@@ -332,13 +342,58 @@ def perf(w: str = "", c: str = "", tls: bool = False) -> str:
             "/",
             ["--expect-regex", "("],
             3,
-            r"WEBSOCKET UNKNOWN - missing \), unterminated subpattern at position 0",
+            r"WEBSOCKET UNKNOWN - invalid option --expect-regex: missing \): \(",
         ),
         (
             "/",
             ["--expect-json", "novalue"],
             3,
-            r"WEBSOCKET UNKNOWN - --expect-json wants PATH=VALUE, got 'novalue'",
+            r'WEBSOCKET UNKNOWN - --expect-json wants PATH=VALUE, got "novalue"',
+        ),
+        (
+            "/",
+            ["--expect-regex", r"(\w)\1"],
+            3,
+            r"WEBSOCKET UNKNOWN - invalid option --expect-regex: invalid escape sequence: \\1",
+        ),
+        # RE2 runs in linear time: the pattern that backtracks for ever in `re` does not.
+        (
+            "/",
+            ["--send", "a" * 5000 + "c", "--expect-regex", "(a*)*b"],
+            2,
+            r'WEBSOCKET CRITICAL - reply does not match /\(a\*\)\*b/: "a{79}…" \| .*',
+        ),
+        ("/", ["--send", "42", "--expect-json", ".=42"], 0, r"WEBSOCKET OK - .*"),
+        (
+            "/",
+            ["--send", '"up"', "--expect-json", ".=down"],
+            2,
+            r'WEBSOCKET CRITICAL - reply is "up", expected "down" \| .*',
+        ),
+        (
+            "/",
+            ["--send", json.dumps({"a": "x" * 5000}), "--expect-json", "a=y"],
+            2,
+            r'WEBSOCKET CRITICAL - JSON field a is "x{78}…, expected "y" \| .*',
+        ),
+        (
+            "/",
+            ["--send", "a|b\nc", "--expect", "z"],
+            2,
+            r'WEBSOCKET CRITICAL - reply does not contain "z": "a¦b\\nc" \| time=.*',
+        ),
+        (
+            "/delay",
+            ["--send", '{"s":1}', "--expect", "z", "--expect-json", "s=2", "-w", "0.5"],
+            2,
+            r'WEBSOCKET CRITICAL - reply does not contain "z": "\{\\"s\\":1\}"; '
+            r"JSON field s is 1, expected 2; reply in 1\.\d+s \(warning 0\.5\) \| .*",
+        ),
+        (
+            "/",
+            ["-w", "nan"],
+            3,
+            r"WEBSOCKET UNKNOWN - invalid threshold range 'nan': not a number",
         ),
         (
             "/",

@@ -241,7 +241,7 @@ RAW_CASES: list[tuple[str, RawHandler, dict[str, Any], str, float]] = [
     (
         "huge frame trickled",
         trickle_huge_frame,
-        {"timeout": 0.5, "max_size": 2**63},
+        {"timeout": 0.5, "max_size": 2**63 - 1},
         NO_RESPONSE,
         0.8,
     ),
@@ -341,7 +341,7 @@ def unused_port() -> int:
         pytest.param(
             "ws://x/",
             {"headers": {"Bad Name": "x"}},
-            "invalid option headers: invalid header name 'Bad Name'",
+            'invalid option headers: invalid header name "Bad…"',
             id="header name",
         ),
         pytest.param(

@@ -356,7 +356,7 @@ BAD_ARGUMENTS: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None
         "http://x/",
         None,
         {"bad name": "a"},
-        "invalid option headers: invalid header name 'bad name'",
+        'invalid option headers: invalid header name "bad…"',
     ),
 ]
 

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from .models import Result, Timings
     from .session import Session
 
+__version__ = "0.1.0"
+
 __all__ = [
     "BINARY_MESSAGE",
     "NO_RESPONSE",

@@ -6,7 +6,8 @@ from collections.abc import Generator
 from types import TracebackType
 from typing import Any
 
-from .options import Options, boolean, close_frame
+from .options import Options, binary_data, boolean, close_frame
+from .options import text as text_argument
 from .protocol.asyncio import AsyncConnection
 from .protocol.deadline import Deadline
 from .session import SessionBase
@@ -20,11 +21,11 @@ class AsyncSession(SessionBase[AsyncConnection]):
 
     def send(self, text: str) -> None:
         """Send one text message (buffered at once: nothing to await)."""
-        self._connection.send_text(text)
+        self._connection.send_text(text_argument("data", text))
 
     def send_binary(self, data: bytes | bytearray | memoryview) -> None:
         """Send one binary message (buffered at once: nothing to await)."""
-        self._connection.send_binary(bytes(data))
+        self._connection.send_binary(binary_data("data", data))
 
     async def drain(self) -> None:
         """Wait until what was sent is mostly written out: the server reads it, or

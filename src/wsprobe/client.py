@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TypedDict, Unpack
 
-from .errors import InvalidOption, InvalidURL
+from .errors import InvalidURL
 from .models import Result
-from .options import Options, make_options
+from .options import Options, make_options, text
 from .protocol import sync
 from .url import Target, parse_url
 
@@ -135,8 +135,4 @@ def _url(url: object) -> str:
 
 
 def _text(data: object) -> str:
-    if not isinstance(data, str):
-        raise InvalidOption(
-            "data", f"expected a string, got {type(data).__name__}", kind="argument"
-        )
-    return data
+    return text("data", data)

@@ -29,7 +29,7 @@ layer maps them at one boundary, with ``raise ... from exc``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "BINARY_MESSAGE",
@@ -51,6 +51,7 @@ __all__ = [
     "ServiceError",
     "SessionClosed",
     "StoreError",
+    "one_line",
 ]
 
 NO_RESPONSE = "no response from web socket"
@@ -60,12 +61,29 @@ ConnectErrorKind = Literal["refused", "dns", "tls", "http", "timeout", "protocol
 HttpErrorKind = Literal["timeout", "too-large", "protocol", "network"]
 
 
+def one_line(text: str) -> str:
+    """``text`` as a one-line message may show it: what is not printable (line breaks,
+    control characters) escaped as in a Python string literal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 class Error(Exception):
-    """Root of every wsprobe error; ``str()`` is the user-facing message."""
+    """Root of every wsprobe error; ``str()`` is the user-facing message.
+
+    ``facts`` holds what the call had learnt when it failed, for ``-v`` and
+    ``--json``: ``phase`` (``dns``, ``connect``, ``tls``, ``upgrade`` or ``reply``:
+    the one that failed), ``peer`` (once connected), ``status`` (once the server
+    answered the upgrade), ``location`` (of a redirect), ``subprotocol``.
+    """
 
     def __init__(self, message: str) -> None:
+        # One line whatever a value quoted in it held: a message is a log line.
+        message = one_line(message)
         super().__init__(message)
         self.message = message
+        self.facts: dict[str, Any] = {}
 
     def __str__(self) -> str:
         return self.message
@@ -74,10 +92,14 @@ class Error(Exception):
 class InvalidURL(Error):
     """The caller passed a URL that is not a usable ``ws://`` or ``wss://`` URL.
 
-    ``url`` is shown without any ``user:password@`` part.
+    ``url`` is kept and shown as :func:`wsprobe.url.redact` makes it: without
+    any ``user:password@`` part, on one line, whatever shape the text had.
     """
 
     def __init__(self, url: str, reason: str) -> None:
+        from .url import redact
+
+        url = redact(url)
         super().__init__(f'invalid url "{url}": {reason}')
         self.url = url
         self.reason = reason

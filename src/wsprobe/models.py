@@ -16,7 +16,9 @@ class Timings:
     """Seconds spent in each phase of a call; ``tls`` is ``None`` for ``ws://``.
 
     ``reply`` runs from sending the message to the first data message; ``total``
-    covers the whole call, closing included, so every phase is at most ``total``.
+    from the start of the call to the reply, so every phase is at most ``total``.
+    Not counted: building the TLS context (before the clock starts) and the close
+    after the reply (the server's time to answer our close is not the service's).
     """
 
     dns: float

@@ -9,18 +9,22 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidOption
+from .url import TOKEN, redact_header
 
 __all__ = [
     "CLOSE_WAIT",
     "DEFAULT_MAX_SIZE",
     "DEFAULT_TIMEOUT",
+    "MAX_SECONDS",
     "OPTION_NAMES",
     "Options",
+    "binary_data",
     "boolean",
     "close_frame",
     "default_timeout",
@@ -29,10 +33,14 @@ __all__ = [
     "make_options",
     "options_from_mapping",
     "seconds",
+    "text",
 ]
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_SIZE = 16 * 1024 * 1024
+#: The longest wait any option may ask for (a socket timeout beyond ~292 years
+#: overflows the platform's clock; a day is more than any check needs).
+MAX_SECONDS = 86400.0
 #: After the reply, how long the caller may wait for the server's side of the close.
 CLOSE_WAIT = 0.25
 
@@ -47,7 +55,6 @@ OPTION_NAMES = (
     "compression",
 )
 
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # What an HTTP/1.1 header value may hold, sent as ISO-8859-1 (RFC 9110 field-value).
 _FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 # The close codes RFC 6455 lets an endpoint send, and the range for applications.
@@ -145,6 +152,8 @@ def seconds(name: str, value: Any) -> float:
         raise InvalidOption(name, f"expected a number of seconds, got {_kind(value)}")
     if not math.isfinite(value) or value <= 0:
         raise InvalidOption(name, f"must be a positive number of seconds, got {value}")
+    if value > MAX_SECONDS:
+        raise InvalidOption(name, f"must be at most {MAX_SECONDS:g} seconds, got {value:g}")
     return float(value)
 
 
@@ -155,6 +164,8 @@ def _max_size(value: Any) -> int:
         raise InvalidOption("max_size", f"expected a number of bytes, got {_kind(value)}")
     if value <= 0:
         raise InvalidOption("max_size", f"must be a positive number of bytes, got {value}")
+    if value > sys.maxsize:  # the frame parser's sizes are C ssize_t
+        raise InvalidOption("max_size", f"must be at most {sys.maxsize} bytes, got {value}")
     return value
 
 
@@ -174,9 +185,34 @@ def close_frame(code: Any, reason: Any) -> tuple[int, str]:
         raise InvalidOption(
             "reason", f"longer than {_MAX_CLOSE_REASON} bytes of UTF-8", kind="argument"
         )
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in reason):
+    if not _utf8(reason):
         raise InvalidOption("reason", "not valid UTF-8 text", kind="argument")
     return code, reason
+
+
+def text(name: str, value: Any) -> str:
+    """Check a message's text: a ``str`` that UTF-8 can carry (no lone surrogates, which
+    is what undecodable bytes of a command line or standard input become)."""
+    if not isinstance(value, str):
+        raise InvalidOption(name, f"expected a string, got {_kind(value)}", kind="argument")
+    if not _utf8(value):
+        raise InvalidOption(name, "not valid UTF-8 text", kind="argument")
+    return value
+
+
+def binary_data(name: str, value: Any) -> bytes:
+    """Check a binary message: bytes-like (an int would make ``bytes(n)`` zeros)."""
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise InvalidOption(name, f"expected bytes, got {_kind(value)}", kind="argument")
+    return bytes(value)
+
+
+def _utf8(value: str) -> bool:
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def boolean(name: str, value: Any) -> bool:
@@ -207,7 +243,7 @@ def _headers(value: Any) -> tuple[tuple[str, str], ...]:
 
 def is_token(text: str) -> bool:
     """Whether ``text`` is an HTTP token (a header name, a method, a subprotocol)."""
-    return _TOKEN.match(text) is not None
+    return TOKEN.fullmatch(text) is not None
 
 
 def header_pairs(
@@ -232,8 +268,11 @@ def header_pairs(
         if not (isinstance(pair, tuple | list) and len(pair) == 2):
             raise InvalidOption("headers", "expected name = value pairs")
         name, text = pair
-        if not isinstance(name, str) or not _TOKEN.match(name):
-            raise InvalidOption("headers", f"invalid header name {name!r}")
+        if not isinstance(name, str):
+            raise InvalidOption("headers", f"expected a header name, got {_kind(name)}")
+        if not TOKEN.fullmatch(name):
+            # Perhaps "Name value" with the colon forgotten: never show the value.
+            raise InvalidOption("headers", f'invalid header name "{redact_header(name)}"')
         if name.lower() in reserved:
             raise InvalidOption("headers", f"{name} is set by {purpose}")
         result.append((name, _header_value(f"headers.{name}", text)))
@@ -246,7 +285,7 @@ def _subprotocols(value: Any) -> tuple[str, ...] | None:
     if isinstance(value, str) or not isinstance(value, list | tuple):
         raise InvalidOption("subprotocols", f"expected a list of names, got {_kind(value)}")
     for item in value:
-        if not isinstance(item, str) or not _TOKEN.match(item):
+        if not isinstance(item, str) or not TOKEN.fullmatch(item):
             raise InvalidOption("subprotocols", f"invalid subprotocol name {item!r}")
     return tuple(value) or None
 

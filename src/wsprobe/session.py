@@ -14,7 +14,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .errors import BinaryMessage
-from .options import Options, boolean, close_frame, seconds
+from .options import Options, binary_data, boolean, close_frame, seconds
+from .options import text as text_argument
 from .protocol.deadline import Deadline
 from .protocol.sync import Connection
 from .url import parse_url
@@ -34,8 +35,8 @@ class SessionBase(Generic[C]):
     def __init__(self, connection: C, options: Options, binary: bool) -> None:
         self._connection: C = connection
         self.core: ClientCore = connection.core
-        self._options = options
-        self.binary = binary
+        self._options: Options = options
+        self.binary: bool = binary
 
     @property
     def subprotocol(self) -> str | None:
@@ -67,11 +68,11 @@ class Session(SessionBase[Connection]):
 
     def send(self, text: str) -> None:
         """Send one text message."""
-        self._connection.send_text(text, self._deadline(None))
+        self._connection.send_text(text_argument("data", text), self._deadline(None))
 
     def send_binary(self, data: bytes | bytearray | memoryview) -> None:
         """Send one binary message."""
-        self._connection.send_binary(bytes(data), self._deadline(None))
+        self._connection.send_binary(binary_data("data", data), self._deadline(None))
 
     def drain(self) -> None:
         """Wait until what was sent is written out: a blocking send already has (the

@@ -8,11 +8,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..cli.plugin import State, judge, judge_error
 from ..client import probe_with_async
 from ..errors import ConnectError, Error, InvalidOption, InvalidURL
 from ..lua.result import STATUSES
 from ..models import Result
+from ..plugin import State, judge, judge_error
 from ..url import redact
 from .config import Probe
 from .outcome import Outcome

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..cli.plugin import Expectations, Range
 from ..errors import Error
 from ..options import OPTION_NAMES, Options, make_options
+from ..plugin import Expectations, Range
 
 __all__ = [
     "DEFAULT_LISTEN",

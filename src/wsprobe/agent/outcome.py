@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..cli.plugin import State
 from ..lua.result import REPEAT_PREVIOUS
+from ..plugin import State
 
 __all__ = ["PHASES", "REPEAT", "RESULTS", "Outcome", "State"]
 

@@ -10,10 +10,12 @@ needs them: a scheduler starts ``wsprobe check`` once per check, and
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
+from .. import __version__
 from . import agent, check, run, send, serve
 from .exitcodes import EXIT_CODES
 
@@ -33,13 +35,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (without the program name); return the exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = _build_parser(args_list[0] if args_list else None)
-    # A usage error of `check` must read as UNKNOWN (3), not argparse's 2 (CRITICAL).
-    usage_exit = 3 if args_list[:1] == ["check"] else EXIT_CODES["usage"]
+    # A usage error of `check` must read as UNKNOWN (3), not argparse's 2 (CRITICAL),
+    # and so must anything else that goes wrong in it (WARNING's 1 would mislead).
+    check = args_list[:1] == ["check"]
+    usage_exit = 3 if check else EXIT_CODES["usage"]
+    failed_exit = 3 if check else EXIT_CODES["internal"]
     try:
         args = parser.parse_args(args_list)
     except _UsageError as exc:
-        if usage_exit == 3:
-            print(f"WEBSOCKET UNKNOWN - {exc}", file=sys.stdout)
+        if check:
+            from ..plugin import State, Verdict
+
+            # Through Verdict.line(): an argument may hold a | or a line break.
+            print(Verdict(State.UNKNOWN, str(exc)).line(), file=sys.stdout)
         else:
             print(exc, file=sys.stderr)
         return usage_exit
@@ -50,12 +58,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CODES["usage"]
     try:
         code: int = args.handler(args)
+        # A closed standard output (``>&-``) is None: the command said so already.
+        if sys.stdout is not None:
+            sys.stdout.flush()
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:
+        # Every OSError of the library is mapped to a wsprobe error: one that
+        # escapes is our own standard streams (a full disk, a closed pipe).
+        _discard_stdout()
+        reason = (exc.strerror or str(exc)).lower()
+        print(f"wsprobe: standard input or output failed: {reason}", file=sys.stderr)
+        return failed_exit
     except Exception as exc:  # a bug of ours: one line, and the internal exit code
         print(f"wsprobe: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_CODES["internal"]
+        return failed_exit
     return code
+
+
+def _discard_stdout() -> None:
+    # What could not be written stays buffered, and the interpreter would try again
+    # at exit and fail with a traceback: send the rest nowhere.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real descriptor (a test's StringIO)
+        pass
 
 
 def main_entry() -> NoReturn:
@@ -68,7 +97,7 @@ def _build_parser(wanted: str | None) -> argparse.ArgumentParser:
     # argparse a formatter (and a terminal-size syscall), and `wsprobe check`
     # starts once per check.
     parser = _Parser(prog="wsprobe", description="Check WebSocket services from scripts.")
-    parser.add_argument("--version", action="version", version="wsprobe 0.1.0")
+    parser.add_argument("--version", action="version", version=f"wsprobe {__version__}")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
     for name, (summary, configure) in _COMMANDS.items():
         command = commands.add_parser(name, help=summary)

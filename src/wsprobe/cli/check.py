@@ -17,7 +17,7 @@ from .options import add_call_options, add_state_dir, call_options
 
 if TYPE_CHECKING:
     from ..lua.output import ScriptOutcome
-    from .plugin import Verdict
+    from ..plugin import Verdict
 
 __all__ = ["configure", "script_verdict"]
 
@@ -45,7 +45,7 @@ def configure(check: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="PATH=VALUE",
-        help="a JSON field of the reply must equal VALUE (repeatable)",
+        help="a JSON field of the reply must equal VALUE (repeatable; PATH . is the whole reply)",
     )
     check.add_argument("-w", "--warning", metavar="RANGE", help="total seconds, Nagios range")
     check.add_argument("-c", "--critical", metavar="RANGE", help="total seconds, Nagios range")
@@ -56,7 +56,7 @@ def configure(check: argparse.ArgumentParser) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .plugin import State, Verdict
+    from ..plugin import State, Verdict
 
     problem = None
     if args.url is None and args.script is None:
@@ -74,15 +74,14 @@ def _check(args: argparse.Namespace) -> int:
 
 def _check_url(args: argparse.Namespace) -> int:
     import datetime
-    import re
 
     from ..client import probe_with
-    from .plugin import Expectations, Range, State, Verdict, judge, judge_error
+    from ..plugin import Expectations, Range, State, Verdict, compile_regex, judge, judge_error
 
     try:
         expect = Expectations(
             contains=args.expect,
-            regex=re.compile(args.expect_regex) if args.expect_regex is not None else None,
+            regex=compile_regex(args.expect_regex) if args.expect_regex is not None else None,
             json_fields=tuple(Expectations.parse_json_field(f) for f in args.expect_json),
             warning=Range.parse(args.warning) if args.warning is not None else None,
             critical=Range.parse(args.critical) if args.critical is not None else None,
@@ -90,7 +89,7 @@ def _check_url(args: argparse.Namespace) -> int:
             cert_crit_days=args.cert_crit_days,
         )
         options = call_options(args)
-    except (ValueError, re.error, Error) as exc:
+    except (ValueError, Error) as exc:
         print(Verdict(State.UNKNOWN, str(exc)).line())
         return int(State.UNKNOWN)
     try:
@@ -112,7 +111,7 @@ def _check_script(args: argparse.Namespace) -> int:
     import sys
 
     from ..lua.runner import RunSettings, run_outcomes
-    from .plugin import State, Verdict
+    from ..plugin import State, Verdict
 
     try:
         settings = RunSettings.from_text(
@@ -146,7 +145,7 @@ def _check_script(args: argparse.Namespace) -> int:
 def script_verdict(outcome: ScriptOutcome) -> Verdict:
     """A script's outcome as a plugin verdict: its state, value, perfdata."""
     from ..lua.jsoncodec import compact
-    from .plugin import State, Verdict, timing_perfdata
+    from ..plugin import State, Verdict, timing_perfdata
 
     state = State.of(outcome.status)
     if outcome.error is not None:

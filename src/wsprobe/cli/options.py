@@ -42,6 +42,7 @@ def add_state_dir(parser: argparse.ArgumentParser) -> None:
 
 def call_options(args: argparse.Namespace) -> Options:
     from ..options import DEFAULT_MAX_SIZE, make_options
+    from ..url import redact_header
 
     values: dict[str, Any] = {
         "timeout": args.timeout,
@@ -53,11 +54,13 @@ def call_options(args: argparse.Namespace) -> Options:
         for header in args.header:
             name, sep, value = header.partition(":")
             if not sep:
-                raise InvalidOption("header", f'expected NAME:VALUE, got "{header}"')
+                raise InvalidOption(
+                    "header", f'expected NAME:VALUE, got "{redact_header(header)}"'
+                )
             headers.append((name.strip(), value.strip()))
         max_size = DEFAULT_MAX_SIZE
         if args.max_size is not None:
-            if not args.max_size.isdigit():
+            if not (args.max_size.isascii() and args.max_size.isdigit()):
                 raise InvalidOption("max_size", f'"{args.max_size}" is not a number of bytes')
             max_size = int(args.max_size)
         values.update(

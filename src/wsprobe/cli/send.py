@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..errors import ConnectError, Error, NoResponse
+from ..errors import ConnectError, Error, InvalidOption, NoResponse
 from .exitcodes import describe, exit_code
 from .options import add_call_options, call_options
 
@@ -36,7 +36,7 @@ def _send(args: argparse.Namespace) -> int:
 
     try:
         options = call_options(args)
-        message = sys.stdin.read().removesuffix("\n") if args.message == "-" else args.message
+        message = _stdin_text() if args.message == "-" else args.message
         result = probe_with(args.url, message, options)
     except Error as exc:
         if args.json:
@@ -44,6 +44,8 @@ def _send(args: argparse.Namespace) -> int:
 
             print(json.dumps(_error_facts(args.url, exc), ensure_ascii=False))
         else:
+            if args.verbose:
+                _print_learnt(exc, sys.stderr)
             print(f"wsprobe: {describe(exc)}", file=sys.stderr)
         return exit_code(exc)
     if args.json:
@@ -57,6 +59,17 @@ def _send(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stdin_text() -> str:
+    # Read as bytes: the text layer would turn undecodable bytes into surrogates.
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode().removesuffix("\n")
+    except UnicodeDecodeError:
+        raise InvalidOption(
+            "MESSAGE", "standard input is not valid UTF-8 text", kind="argument"
+        ) from None
+
+
 def _facts(result: Result) -> dict[str, Any]:
     facts = result.facts()
     expires = facts["cert_expires"]
@@ -68,6 +81,7 @@ def _error_facts(url: str, error: Error) -> dict[str, Any]:
     from ..url import redact
 
     facts: dict[str, Any] = {"url": redact(url), "error": str(error), "exit": exit_code(error)}
+    facts.update(error.facts)
     if isinstance(error, ConnectError):
         facts.update(kind=error.kind, status=error.status)
     if isinstance(error, NoResponse):
@@ -75,6 +89,28 @@ def _error_facts(url: str, error: Error) -> dict[str, Any]:
             close_code=error.close_code, close_reason=error.close_reason, timed_out=error.timed_out
         )
     return facts
+
+
+def _print_learnt(error: Error, stream: TextIO) -> None:
+    """What the call had learnt before it failed, in ``-v``'s lines."""
+    facts = error.facts
+    if not facts:
+        return  # it failed before any I/O: a bad URL or option
+    peer = facts.get("peer")
+    print(
+        f"* failed in phase {facts['phase']}" + (f", connected to {peer}" if peer else ""),
+        file=stream,
+    )
+    status = facts.get("status")
+    if status is not None:
+        line = f"* HTTP {status}"
+        if facts.get("location"):
+            line += f", Location: {facts['location']}"
+        if facts.get("phase") == "reply":
+            line += f", subprotocol {facts.get('subprotocol') or '-'}"
+        print(line, file=stream)
+    if isinstance(error, NoResponse) and error.close_code is not None:
+        print(f"* close {error.close_code} {error.close_reason}".rstrip(), file=stream)
 
 
 def _print_facts(result: Result, stream: TextIO) -> None:

@@ -12,15 +12,22 @@ __all__ = ["configure"]
 
 def configure(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--port", type=_port, default=8765)
     serve.add_argument("--tls", action="store_true", help="also serve wss:// with a throw-away CA")
-    serve.add_argument("--tls-port", type=int, default=8766)
+    serve.add_argument("--tls-port", type=_port, default=8766)
     serve.add_argument(
         "--tls-dir",
         metavar="DIR",
         help="write ca.pem and server.pem here (default: a temporary directory)",
     )
     serve.set_defaults(handler=_serve)
+
+
+def _port(text: str) -> int:
+    # argparse turns the ValueError into "invalid _port value: '70000'"; say more.
+    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number 0-65535, got {text!r}")
+    return int(text)
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -155,9 +155,12 @@ end
 -- the connection by; the methods yield requests like ws.send_recv does.
 local SESSION = setmetatable({}, { __metatable = false })
 local session_methods = {}
+-- What the session knows of the connection, read from Python when asked.
+local session_facts = { close_code = true, close_reason = true, subprotocol = true }
 local session_meta = { __metatable = false,
-  __index = function(_, key)
+  __index = function(self, key)
     note_call_site()
+    if session_facts[key] then return unwrap(host.session_fact(rawget(self, SESSION), key)) end
     return session_methods[key]
   end,
   __tostring = function(self) return "ws session " .. tostring(rawget(self, SESSION)) end }
@@ -178,10 +181,16 @@ local function optional_number(name, position, value)
   return value
 end
 
+-- What a message may echo of a script's argument: a short word, else nothing, so
+-- that every message stays one line of UTF-8.
+local function word(value)
+  return type(value) == "string" and #value <= 40 and match(value, "^[%w_.-]+$") and value or nil
+end
+
 function session_methods.send(self, data, kind)
   local id = session_id(self, "session:send")
   if kind ~= nil and kind ~= "text" and kind ~= "binary" then
-    error("bad argument #2 to 'session:send' (\"text\" or \"binary\" expected, got " .. tostring(kind) .. ")", 0)
+    error("bad argument #2 to 'session:send' (\"text\" or \"binary\" expected, got " .. (word(kind) or type(kind)) .. ")", 0)
   end
   request("session_send", id, check_string("session:send", 1, data), kind or "text")
 end
@@ -536,7 +545,9 @@ env = {
   require = function(name)
     local module = modules[name]
     if module == nil then
-      error("module '" .. tostring(name) .. "' not found (only ws, json, log, store, cache, http, time, uuid)", 2)
+      local shown = word(name)
+      error((shown and "module '" .. shown .. "' not found" or "module not found")
+        .. " (only ws, json, log, store, cache, http, time, uuid)", 2)
     end
     return module
   end,

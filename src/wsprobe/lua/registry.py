@@ -252,6 +252,16 @@ async def _connect(context: ScriptContext, url: bytes, options: Any) -> int:
     return context.add_session(session)
 
 
+@_in_place("session_fact", 'id, name: "close_code"|"close_reason"|"subprotocol" -> value|nil')
+def _session_fact(context: ScriptContext, session_id: int, name: bytes) -> Any:
+    session = context.sessions[session_id]
+    if name == b"subprotocol":
+        return session.subprotocol
+    if session.close_code is None:  # nil until the server closed, as in ws.probe
+        return None
+    return session.close_code if name == b"close_code" else session.close_reason
+
+
 @_request("session_send", 'id, data: string, kind: "text"|"binary"')
 async def _session_send(context: ScriptContext, session_id: int, data: bytes, kind: bytes) -> None:
     session = context.sessions[session_id]

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from ..errors import InvalidOption
-from ..options import Options
+from ..options import MAX_SECONDS, Options
 from . import result as verdicts
 from .output import Output, ScriptOutcome
 from .registry import IN_PLACE, ScriptContext, StepRunner, serve
@@ -97,12 +97,13 @@ class RunSettings:
         return cls(
             options=options,
             env_names=tuple(env_names),
-            script_timeout=_positive("--script-timeout", script_timeout, float),
-            memory_limit_mib=_positive("--memory-limit", memory_limit, int),
-            instruction_limit=_positive("--instruction-limit", instruction_limit, int) * 1_000_000,
-            max_sessions=_positive("--max-sessions", max_sessions, int),
-            concurrency=_positive("--concurrency", concurrency, int),
-            workers=0 if workers is None else _positive("--workers", workers, int),
+            script_timeout=_positive("--script-timeout", script_timeout, float, MAX_SECONDS),
+            memory_limit_mib=_positive("--memory-limit", memory_limit, int, 1 << 20),
+            instruction_limit=_positive("--instruction-limit", instruction_limit, int, 10**6)
+            * 1_000_000,
+            max_sessions=_positive("--max-sessions", max_sessions, int, 10**6),
+            concurrency=_positive("--concurrency", concurrency, int, 10**6),
+            workers=0 if workers is None else _positive("--workers", workers, int, 1024),
             log_level=log_level,
             json_output=json_output,
             state_dir=Path(state_dir) if state_dir else None,
@@ -364,11 +365,14 @@ def _reason(exc: OSError) -> str:
     return (exc.strerror or str(exc)).lower()
 
 
-def _positive(flag: str, text: str, kind: type[int] | type[float]) -> Any:
+def _positive(flag: str, text: str, kind: type[int] | type[float], maximum: int | float) -> Any:
+    # Bounded above: lupa and Lua keep these in 64-bit integers and C clocks.
     try:
         value = kind(text)
     except ValueError:
         raise InvalidOption(flag, f'"{text}" is not a number') from None
     if not value > 0:
         raise InvalidOption(flag, f"must be positive, got {text}")
+    if value > maximum:
+        raise InvalidOption(flag, f"must be at most {maximum:.15g}, got {text}")
     return value

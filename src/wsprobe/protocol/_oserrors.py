@@ -12,9 +12,9 @@ import contextlib
 import socket
 import sys
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ..errors import ConnectError, NoResponse
+from ..errors import ConnectError, Error, NoResponse
 
 if TYPE_CHECKING:
     import ssl
@@ -26,18 +26,26 @@ __all__ = ["connect_error", "map_connect_errors", "map_receive_errors"]
 
 
 @contextlib.contextmanager
-def map_connect_errors(target: Target, timeout: float) -> Iterator[None]:
+def map_connect_errors(target: Target, timeout: float, facts: dict[str, Any]) -> Iterator[None]:
     """Raise what went wrong while opening a connection as a :class:`ConnectError`.
 
     A deadline that passed becomes ``timed out after Ns``; wsprobe's own errors
-    (an HTTP refusal read by the core, say) pass through unchanged.
+    (an HTTP refusal read by the core, say) pass through. Either way the error
+    carries ``facts``, what the opener had learnt by then (its phase, the peer).
     """
     try:
         yield
+    except Error as exc:
+        exc.facts = {**facts, **exc.facts}
+        raise
     except TimeoutError:
-        raise ConnectError(target.display, "timeout", f"timed out after {timeout:g}s") from None
+        error = ConnectError(target.display, "timeout", f"timed out after {timeout:g}s")
+        error.facts.update(facts)
+        raise error from None
     except OSError as exc:
-        raise connect_error(target, exc) from exc
+        error = connect_error(target, exc)
+        error.facts.update(facts)
+        raise error from exc
 
 
 @contextlib.contextmanager

@@ -1,4 +1,11 @@
-"""Where to connect: literal addresses, resolver results, and how a peer is named."""
+"""Where to connect: literal addresses, resolver results, their order, how a peer is named.
+
+Both transports race the addresses of a host the Happy Eyeballs way (RFC 8305):
+in the order :func:`interleave` gives, each attempt starting :data:`ATTEMPT_DELAY`
+after the previous one while that one is still pending (at once when it fails);
+the first to connect wins and the others are closed. The order and the delay live
+here; each transport races with its own primitives.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,17 @@ import socket
 
 from ..url import Target
 
-__all__ = ["Address", "literal_address", "peer_name", "sort_addresses"]
+__all__ = [
+    "ATTEMPT_DELAY",
+    "Address",
+    "interleave",
+    "literal_address",
+    "peer_name",
+    "sort_addresses",
+]
+
+#: RFC 8305's Connection Attempt Delay: its recommended 250 ms.
+ATTEMPT_DELAY = 0.25
 
 Address = tuple[socket.AddressFamily, tuple[str, int] | tuple[str, int, int, int]]
 """A socket family and the address to connect to."""
@@ -39,6 +56,24 @@ def sort_addresses(
         if address not in seen:
             seen.append(address)
     return seen
+
+
+def interleave(addresses: list[Address]) -> list[Address]:
+    """RFC 8305 §4: alternate address families, starting with the resolver's first.
+
+    Within a family the resolver's order is kept; when one family runs out, the
+    rest of the other follows.
+    """
+    families: dict[socket.AddressFamily, list[Address]] = {}
+    for address in addresses:
+        families.setdefault(address[0], []).append(address)
+    queues = list(families.values())
+    ordered: list[Address] = []
+    while queues:
+        for queue in queues:
+            ordered.append(queue.pop(0))
+        queues = [queue for queue in queues if queue]
+    return ordered
 
 
 def peer_name(address: Address) -> str:

@@ -15,46 +15,49 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import NoResponse
 from ..models import Result
 from ..options import CLOSE_WAIT, Options
 from ..url import Target
 from ._oserrors import map_connect_errors
-from .addresses import Address, literal_address, peer_name, sort_addresses
+from .addresses import (
+    ATTEMPT_DELAY,
+    Address,
+    interleave,
+    literal_address,
+    peer_name,
+    sort_addresses,
+)
 from .core import ClientCore, Message
 from .deadline import Deadline
-from .exchange import Opening, reply_of, result_of
+from .exchange import Opening, learning, reply_of, result_of
 from .tls import certificate_expiry, tls_context
 
 if TYPE_CHECKING:
     import datetime
 
-__all__ = ["AsyncConnection", "exchange"]
+__all__ = ["AsyncConnection", "connect_first", "exchange"]
 
 
 async def exchange(target: Target, options: Options, text: str) -> Result:
-    """Run one ``send_recv`` conversation on the running loop."""
-    started = time.perf_counter()
+    """Run one ``send_recv`` conversation on the running loop (``total`` as in :mod:`.sync`)."""
     deadline = Deadline(options.timeout)
     connection = await AsyncConnection.open(target, options, deadline)
     try:
-        sent = time.perf_counter()
-        if connection.core.open:
-            # Otherwise the server closed right after its 101: recv() says so.
-            connection.send_text(text)
-        message = await connection.recv(deadline)
-        replied = time.perf_counter()
+        with learning(connection.opening, connection.core):
+            sent = time.perf_counter()
+            if connection.core.open:
+                # Otherwise the server closed right after its 101: recv() says so.
+                connection.send_text(text)
+            message = await connection.recv(deadline)
+            replied = time.perf_counter()
+            reply = reply_of(message)
     finally:
         await connection.close(deadline=deadline)
     return result_of(
-        target.display,
-        connection.opening,
-        connection.core,
-        reply_of(message),
-        replied - sent,
-        time.perf_counter() - started,
+        target.display, connection.opening, connection.core, reply, replied - sent, replied
     )
 
 
@@ -71,21 +74,28 @@ class AsyncConnection:
 
     @classmethod
     async def open(cls, target: Target, options: Options, deadline: Deadline) -> AsyncConnection:
-        """Resolve, connect, TLS, upgrade: all before ``deadline``."""
+        """Resolve, connect, TLS, upgrade: all before ``deadline`` (the TLS context
+        is ready before the clock starts, as in :mod:`.sync`)."""
         loop = asyncio.get_running_loop()
+        context = tls_context(options.cafile, options.insecure) if target.secure else None
         started = time.perf_counter()
         stream = _Stream(ClientCore(target, options), loop)
-        with map_connect_errors(target, options.timeout):
+        facts: dict[str, Any] = {"phase": "dns"}
+        with map_connect_errors(target, options.timeout, facts):
             try:
                 async with asyncio.timeout(deadline.left()):
                     addresses = literal_address(target) or await _resolve(loop, target)
                     resolved = time.perf_counter()
-                    address = await _connect(loop, addresses, stream)
+                    facts["phase"] = "connect"
+                    sock, address = await connect_first(loop, addresses)
+                    facts.update(phase="tls" if context else "upgrade", peer=peer_name(address))
+                    await loop.create_connection(lambda: stream, sock=sock)
                     connected = tls_done = time.perf_counter()
                     expires = None
-                    if target.secure:
-                        expires = await _handshake(loop, target, options, stream)
+                    if context is not None:
+                        expires = await _handshake(loop, target, context, stream)
                         tls_done = time.perf_counter()
+                        facts["phase"] = "upgrade"
                     stream.flush()
                     while not stream.core.upgraded and stream.core.error is None:
                         if not await stream.wait(deadline):
@@ -102,6 +112,7 @@ class AsyncConnection:
                 raise
         opening = Opening(
             peer=peer_name(address),
+            started=started,
             dns=resolved - started,
             connect=connected - resolved,
             tls=tls_done - connected if target.secure else None,
@@ -291,30 +302,71 @@ async def _resolve(loop: asyncio.AbstractEventLoop, target: Target) -> list[Addr
     return sort_addresses(infos)  # type: ignore[arg-type]  # AF_INET/AF_INET6 only
 
 
-async def _connect(
-    loop: asyncio.AbstractEventLoop, addresses: list[Address], stream: _Stream
-) -> Address:
+async def connect_first(
+    loop: asyncio.AbstractEventLoop, addresses: list[Address]
+) -> tuple[socket.socket, Address]:
+    """Race ``addresses`` the Happy Eyeballs way, as :func:`.sync.connect_first`
+    does, with a task per attempt; the caller's timeout bounds the whole.
+
+    Not ``create_connection(happy_eyeballs_delay=...)``: uvloop, which the Lua
+    runner uses, does not take it, and it would resolve the host again.
+    """
+    queue = interleave(addresses)
+    attempts: dict[asyncio.Task[None], tuple[socket.socket, Address]] = {}
     failure: OSError | None = None
-    factory: Callable[[], _Stream] = lambda: stream  # noqa: E731
-    for address in addresses:
-        family, sockaddr = address
-        try:
-            await loop.create_connection(
-                factory, host=sockaddr[0], port=sockaddr[1], family=family
+    try:
+        while queue or attempts:
+            if queue:
+                address = queue.pop(0)
+                try:
+                    sock = _socket_for(address)
+                except OSError as exc:
+                    failure = exc
+                    continue
+                task = loop.create_task(loop.sock_connect(sock, address[1]))
+                attempts[task] = (sock, address)
+            done, _ = await asyncio.wait(
+                attempts,
+                timeout=ATTEMPT_DELAY if queue else None,
+                return_when=asyncio.FIRST_COMPLETED,
             )
-        except OSError as exc:
-            failure = exc
-            continue
-        return address
-    assert failure is not None
-    raise failure
+            for task in done:
+                sock, address = attempts.pop(task)
+                error = task.exception()
+                if error is None:
+                    return sock, address
+                sock.close()
+                if not isinstance(error, OSError):
+                    raise error
+                failure = error
+        assert failure is not None
+        raise failure
+    finally:
+        # Cancelled and finished before their sockets close, so that no event loop
+        # watches a descriptor number that may be reused.
+        for task in attempts:
+            task.cancel()
+        if attempts:
+            await asyncio.wait(attempts)
+        for sock, _ in attempts.values():
+            sock.close()
+
+
+def _socket_for(address: Address) -> socket.socket:
+    sock = socket.socket(address[0], socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 async def _handshake(
-    loop: asyncio.AbstractEventLoop, target: Target, options: Options, stream: _Stream
+    loop: asyncio.AbstractEventLoop, target: Target, context: ssl.SSLContext, stream: _Stream
 ) -> datetime.datetime | None:
     assert stream.transport is not None
-    context = tls_context(options.cafile, options.insecure)
     transport = await loop.start_tls(
         stream.transport, stream, context, server_hostname=target.host
     )

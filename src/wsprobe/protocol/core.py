@@ -20,6 +20,7 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING
 
+from .. import __version__
 from ..errors import (
     ConnectError,
     Error,
@@ -27,7 +28,9 @@ from ..errors import (
     ProtocolViolation,
     ReplyTooLarge,
     SessionClosed,
+    one_line,
 )
+from ..url import redact
 from ._websockets import (
     ClientPerMessageDeflateFactory,
     ClientProtocol,
@@ -48,13 +51,17 @@ if TYPE_CHECKING:
     from ..options import Options
     from ..url import Target
 
-__all__ = ["LOGGER", "ClientCore", "Message"]
+__all__ = ["LOGGER", "USER_AGENT", "ClientCore", "Message"]
 
 # websockets logs parser failures at ERROR; with no handler configured, logging's
 # last resort would print them. A library does not print: route them to a logger
 # the application may configure.
 LOGGER = logging.getLogger("wsprobe.protocol")
 LOGGER.addHandler(logging.NullHandler())
+
+#: Sent with every upgrade request unless the caller gives a User-Agent header.
+USER_AGENT = f"wsprobe/{__version__}"
+_REPLACEABLE = ("host", "authorization", "user-agent")
 
 Message = tuple[str, str | bytes]
 """A whole data message: ``("text", str)`` or ``("binary", bytes)``."""
@@ -106,9 +113,10 @@ class ClientCore:
             logger=LOGGER,
         )
         request = self._protocol.connect()
+        request.headers["User-Agent"] = USER_AGENT
         for name, value in options.headers:
-            # The caller's Host or Authorization replaces the one built from the URL.
-            if name in request.headers and name.lower() in ("host", "authorization"):
+            # The caller's Host, Authorization or User-Agent replaces ours.
+            if name in request.headers and name.lower() in _REPLACEABLE:
                 del request.headers[name]
             request.headers[name] = value
         self._protocol.send_request(request)
@@ -253,7 +261,8 @@ class ClientCore:
     def _handshake_error(self, exc: Exception) -> Error:
         if isinstance(exc, InvalidStatus):
             response = exc.response
-            return self._rejected(response.status_code, response.reason_phrase)
+            location = response.headers.get("Location")
+            return self._rejected(response.status_code, response.reason_phrase, location)
         if isinstance(exc, InvalidMessage):
             status_line = self._head.split(b"\r\n", 1)[0].decode("latin-1")
             version, _, rest = status_line.partition(" ")
@@ -271,11 +280,18 @@ class ClientCore:
         assert isinstance(exc, InvalidHandshake)
         return ConnectError(self.display, "protocol", f"invalid upgrade response: {exc}")
 
-    def _rejected(self, status: int, phrase: str) -> ConnectError:
-        text = f"HTTP {status} {phrase}".rstrip()
-        return ConnectError(
+    def _rejected(self, status: int, phrase: str, location: str | None = None) -> ConnectError:
+        text = one_line(f"HTTP {status} {phrase}".rstrip())
+        if location is not None and 300 <= status < 400:
+            # Where a redirect points is what the operator needs next (no credentials).
+            text += f" (Location: {redact(location)})"
+        error = ConnectError(
             self.display, "http", f"server rejected WebSocket upgrade: {text}", status=status
         )
+        error.facts["status"] = status
+        if location is not None:
+            error.facts["location"] = redact(location)
+        return error
 
     def _parser_error(self, exc: Exception) -> Error:
         if isinstance(exc, PayloadTooBig):

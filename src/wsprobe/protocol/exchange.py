@@ -8,10 +8,12 @@ and reported by :func:`result_of`, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import BinaryMessage
+from ..errors import BinaryMessage, Error
 from ..models import Result, Timings
 
 if TYPE_CHECKING:
@@ -19,14 +21,16 @@ if TYPE_CHECKING:
 
     from .core import ClientCore, Message
 
-__all__ = ["Opening", "reply_of", "result_of"]
+__all__ = ["Opening", "learning", "reply_of", "result_of"]
 
 
 @dataclass(frozen=True, slots=True)
 class Opening:
-    """How a connection was opened: the peer, the phases' seconds, the certificate."""
+    """How a connection was opened: the peer, when the clock started (on
+    :func:`time.perf_counter`), the phases' seconds, the certificate."""
 
     peer: str
+    started: float
     dns: float
     connect: float
     tls: float | None
@@ -42,10 +46,22 @@ def reply_of(message: Message) -> str:
     return payload
 
 
+@contextlib.contextmanager
+def learning(opening: Opening, core: ClientCore) -> Iterator[None]:
+    """Let an error after the upgrade carry what the call had learnt (``Error.facts``)."""
+    try:
+        yield
+    except Error as exc:
+        exc.facts.update(
+            phase="reply", peer=opening.peer, status=core.status, subprotocol=core.subprotocol
+        )
+        raise
+
+
 def result_of(
-    url: str, opening: Opening, core: ClientCore, reply: str, reply_time: float, total: float
+    url: str, opening: Opening, core: ClientCore, reply: str, reply_time: float, replied: float
 ) -> Result:
-    """Assemble what :func:`wsprobe.probe` reports."""
+    """Assemble what :func:`wsprobe.probe` reports; ``replied`` is when the reply came."""
     return Result(
         reply=reply,
         url=url,
@@ -58,7 +74,7 @@ def result_of(
             tls=opening.tls,
             upgrade=opening.upgrade,
             reply=reply_time,
-            total=total,
+            total=replied - opening.started,
         ),
         close_code=core.close_code,
         close_reason=core.close_reason,

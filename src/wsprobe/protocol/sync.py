@@ -9,52 +9,61 @@ same functions and methods in the same order.
 
 from __future__ import annotations
 
+import errno
 import os
+import selectors
 import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from ..models import Result
 from ..options import CLOSE_WAIT, Options
 from ..url import Target
 from ._oserrors import map_connect_errors, map_receive_errors
-from .addresses import Address, literal_address, peer_name, sort_addresses
+from .addresses import (
+    ATTEMPT_DELAY,
+    Address,
+    interleave,
+    literal_address,
+    peer_name,
+    sort_addresses,
+)
 from .core import ClientCore, Message
 from .deadline import Deadline
-from .exchange import Opening, reply_of, result_of
+from .exchange import Opening, learning, reply_of, result_of
 from .tls import certificate_expiry, tls_context
 
 if TYPE_CHECKING:
     import ssl
 
-__all__ = ["Connection", "exchange"]
+__all__ = ["Connection", "connect_first", "exchange"]
 
 _READ_SIZE = 262144
 
 
 def exchange(target: Target, options: Options, text: str) -> Result:
-    """Run one ``send_recv`` conversation; raise a wsprobe error on failure."""
-    started = time.perf_counter()
+    """Run one ``send_recv`` conversation; raise a wsprobe error on failure.
+
+    The close that follows the reply is not part of ``total``: it measures the
+    service, not how long the server takes to answer our close.
+    """
     deadline = Deadline(options.timeout)
     connection = Connection.open(target, options, deadline)
     try:
-        sent = time.perf_counter()
-        if connection.core.open:
-            # Otherwise the server closed right after its 101: recv() says so.
-            connection.send_text(text, deadline)
-        message = connection.recv(deadline)
-        replied = time.perf_counter()
+        with learning(connection.opening, connection.core):
+            sent = time.perf_counter()
+            if connection.core.open:
+                # Otherwise the server closed right after its 101: recv() says so.
+                connection.send_text(text, deadline)
+            message = connection.recv(deadline)
+            replied = time.perf_counter()
+            reply = reply_of(message)
     finally:
         connection.close(deadline=deadline)
     return result_of(
-        target.display,
-        connection.opening,
-        connection.core,
-        reply_of(message),
-        replied - sent,
-        time.perf_counter() - started,
+        target.display, connection.opening, connection.core, reply, replied - sent, replied
     )
 
 
@@ -71,21 +80,30 @@ class Connection:
 
     @classmethod
     def open(cls, target: Target, options: Options, deadline: Deadline) -> Connection:
-        """Resolve, connect, TLS, upgrade: all before ``deadline``."""
+        """Resolve, connect, TLS, upgrade: all before ``deadline``.
+
+        The TLS context is ready before the clock starts: building it is ours to
+        pay once per process, not the server's ``tls`` time.
+        """
+        context = tls_context(options.cafile, options.insecure) if target.secure else None
         started = time.perf_counter()
         core = ClientCore(target, options)
         sock: socket.socket | None = None
-        with map_connect_errors(target, options.timeout):
+        facts: dict[str, Any] = {"phase": "dns"}
+        with map_connect_errors(target, options.timeout, facts):
             try:
                 addresses = literal_address(target) or _resolve(target, deadline)
                 resolved = time.perf_counter()
-                sock, address = _connect(addresses, deadline)
+                facts["phase"] = "connect"
+                sock, address = connect_first(addresses, deadline)
+                facts.update(phase="tls" if context else "upgrade", peer=peer_name(address))
                 connected = tls_done = time.perf_counter()
                 expires = None
-                if target.secure:
-                    sock = _handshake(sock, target, options, deadline)
+                if context is not None:
+                    sock = _handshake(sock, target, context, deadline)
                     tls_done = time.perf_counter()
                     expires = certificate_expiry(sock)
+                    facts["phase"] = "upgrade"
                 _write(sock, core, deadline)
                 while not core.upgraded:
                     _read(sock, core, deadline)
@@ -98,6 +116,7 @@ class Connection:
                 raise
         opening = Opening(
             peer=peer_name(address),
+            started=started,
             dns=resolved - started,
             connect=connected - resolved,
             tls=tls_done - connected if target.secure else None,
@@ -207,31 +226,75 @@ def _resolve(target: Target, deadline: Deadline) -> list[Address]:
     return sort_addresses(found)  # type: ignore[arg-type]
 
 
-def _connect(addresses: list[Address], deadline: Deadline) -> tuple[socket.socket, Address]:
+def connect_first(addresses: list[Address], deadline: Deadline) -> tuple[socket.socket, Address]:
+    """Race ``addresses`` the Happy Eyeballs way (see :mod:`.addresses`): the first
+    socket to connect, with its address; the other attempts are closed.
+
+    Non-blocking sockets and a selector: an attempt starts when the previous one
+    has been pending for :data:`ATTEMPT_DELAY` or has failed; the last failure is
+    raised when all fail, :class:`TimeoutError` when ``deadline`` passes first.
+    """
+    queue = interleave(addresses)
+    pending: dict[socket.socket, Address] = {}
     failure: OSError | None = None
-    for address in addresses:
-        family, sockaddr = address
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.settimeout(deadline.remaining())
-            sock.connect(sockaddr)
-        except TimeoutError:
+    next_attempt = 0.0
+    selector = selectors.DefaultSelector()
+    try:
+        while True:
+            now = time.perf_counter()
+            if queue and now >= next_attempt:
+                address = queue.pop(0)
+                try:
+                    sock = _start_attempt(address)
+                except OSError as exc:  # unreachable at once: try the next now
+                    failure = exc
+                    continue
+                pending[sock] = address
+                selector.register(sock, selectors.EVENT_WRITE)
+                next_attempt = now + ATTEMPT_DELAY
+            if not pending:
+                if queue:
+                    continue
+                assert failure is not None
+                raise failure
+            wait = deadline.remaining()
+            if queue:
+                wait = min(wait, max(0.0, next_attempt - now))
+            for key, _ in selector.select(wait):
+                sock = cast(socket.socket, key.fileobj)
+                address = pending.pop(sock)
+                selector.unregister(sock)
+                error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if error == 0:
+                    sock.setblocking(True)
+                    return sock, address
+                sock.close()
+                failure = OSError(error, os.strerror(error))
+                next_attempt = 0.0  # a failed attempt hands over at once
+    finally:
+        for sock in pending:
             sock.close()
-            raise
-        except OSError as exc:
-            sock.close()
-            failure = exc
-            continue
-        return sock, address
-    assert failure is not None
-    raise failure
+        selector.close()
+
+
+def _start_attempt(address: Address) -> socket.socket:
+    family, sockaddr = address
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        error = sock.connect_ex(sockaddr)
+        if error not in (0, errno.EINPROGRESS):
+            raise OSError(error, os.strerror(error))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _handshake(
-    sock: socket.socket, target: Target, options: Options, deadline: Deadline
+    sock: socket.socket, target: Target, context: ssl.SSLContext, deadline: Deadline
 ) -> ssl.SSLSocket:
-    context = tls_context(options.cafile, options.insecure)
     tls = context.wrap_socket(sock, server_hostname=target.host, do_handshake_on_connect=False)
     try:
         tls.settimeout(deadline.remaining())

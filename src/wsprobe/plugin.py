@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import datetime
 import json
-import re
+import math
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import Any, Protocol, cast
 
-from ..errors import Error, NoResponse
-from ..models import Result, Timings
+from .errors import Error, InvalidOption, NoResponse, one_line
+from .models import Result, Timings
 
 __all__ = [
+    "TOP_LEVEL",
     "Expectations",
+    "Pattern",
     "Range",
     "State",
     "Verdict",
+    "compile_regex",
     "judge",
     "judge_error",
     "timing_perfdata",
@@ -73,6 +76,8 @@ class Range:
                 end = float(high) if high else float("inf")
         except ValueError:
             raise ValueError(f"invalid threshold range {text!r}") from None
+        if math.isnan(start) or math.isnan(end):
+            raise ValueError(f"invalid threshold range {text!r}: not a number")
         if start > end:
             raise ValueError(f"invalid threshold range {text!r}: start is above end")
         return cls(text=text, start=start, end=end, inside=text.startswith("@"))
@@ -83,12 +88,42 @@ class Range:
         return within if self.inside else not within
 
 
+class Pattern(Protocol):
+    """A compiled ``--expect-regex``: RE2's, which runs in time linear in the reply."""
+
+    @property
+    def pattern(self) -> str: ...
+
+    def search(self, text: str) -> object: ...
+
+
+def compile_regex(text: str) -> Pattern:
+    """Compile ``--expect-regex`` with RE2 (no backtracking: ``(a*)*b`` cannot hang).
+
+    RE2 has no backreferences or lookaround; such a pattern, like any invalid one,
+    raises :class:`~wsprobe.errors.InvalidOption` naming the option.
+    """
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print its own copy of the error on stderr
+    try:
+        return cast(Pattern, re2.compile(text, options=options))
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args else str(exc)
+        raise InvalidOption("--expect-regex", reason) from None
+
+
+#: The path of ``--expect-json`` that names the whole reply rather than a field.
+TOP_LEVEL = "."
+
+
 @dataclass(frozen=True, slots=True)
 class Expectations:
     """What a healthy reply looks like, and the thresholds of a check."""
 
     contains: str | None = None
-    regex: re.Pattern[str] | None = None
+    regex: Pattern | None = None
     json_fields: tuple[tuple[str, Any], ...] = ()
     warning: Range | None = None
     critical: Range | None = None
@@ -97,10 +132,13 @@ class Expectations:
 
     @staticmethod
     def parse_json_field(text: str) -> tuple[str, Any]:
-        """``PATH=VALUE`` with VALUE as JSON when it parses, else as a string."""
+        """``PATH=VALUE`` with VALUE as JSON when it parses, else as a string.
+
+        PATH is dotted (``a.b.0``); ``.`` alone is the whole reply (``.=42``).
+        """
         path, sep, raw = text.partition("=")
         if not sep or not path:
-            raise ValueError(f"--expect-json wants PATH=VALUE, got {text!r}")
+            raise ValueError(f"--expect-json wants PATH=VALUE, got {_quoted(text)}")
         try:
             return path, json.loads(raw)
         except ValueError:
@@ -116,26 +154,34 @@ class Verdict:
     perfdata: list[str] = field(default_factory=list)
 
     def line(self) -> str:
-        """The plugin's first output line."""
+        """The plugin's first output line: the text made safe for it (no ``|``, which
+        starts the perfdata, and no line break), cut to a length schedulers keep."""
+        text = one_line(self.text).replace("|", "¦")
+        if len(text) > _MAX_TEXT:
+            text = text[: _MAX_TEXT - 1] + "…"
         perf = f" | {' '.join(self.perfdata)}" if self.perfdata else ""
-        return f"WEBSOCKET {self.state.name} - {self.text}{perf}"
+        return f"WEBSOCKET {self.state.name} - {text}{perf}"
+
+
+# Nagios keeps 4 KiB of a plugin's output: the status text stays well within it.
+_MAX_TEXT = 1000
+# Any value a message quotes (the reply, a JSON field) is cut to this many characters.
+_MAX_VALUE = 80
 
 
 def judge(result: Result, expect: Expectations, now: datetime.datetime) -> Verdict:
-    """Judge a reply that arrived: content first, then certificate, then time."""
+    """Judge a reply that arrived: every failing condition is listed, the worst first
+    (content, then certificate, then time, in that order within one state)."""
     perfdata = _perfdata(result, expect)
-    mismatch = _mismatch(result.reply, expect)
-    if mismatch is not None:
-        return Verdict(State.CRITICAL, mismatch, perfdata)
+    alerts = [(State.CRITICAL, text) for text in _mismatches(result.reply, expect)]
+    cert = _certificate(result, expect, now)
+    if cert is not None:
+        alerts.append(cert)
     total = result.timings.total
-    alerts: list[tuple[State, str]] = []
     if expect.critical is not None and expect.critical.alerts(total):
         alerts.append((State.CRITICAL, f"reply in {total:.3f}s (critical {expect.critical.text})"))
     elif expect.warning is not None and expect.warning.alerts(total):
         alerts.append((State.WARNING, f"reply in {total:.3f}s (warning {expect.warning.text})"))
-    cert = _certificate(result, expect, now)
-    if cert is not None:
-        alerts.append(cert)
     if not alerts:
         return Verdict(State.OK, f"reply in {total:.3f}s", perfdata)
     alerts.sort(key=lambda alert: _SEVERITY[alert[0]], reverse=True)
@@ -149,33 +195,34 @@ def judge_error(error: Error) -> Verdict:
     return Verdict(State.CRITICAL, str(error))
 
 
-def _mismatch(reply: str, expect: Expectations) -> str | None:
-    shown = _excerpt(reply)
+def _mismatches(reply: str, expect: Expectations) -> list[str]:
+    shown = _quoted(reply)
+    found: list[str] = []
     if expect.contains is not None and expect.contains not in reply:
-        return f"reply does not contain {json.dumps(expect.contains)}: {shown}"
+        found.append(f"reply does not contain {_quoted(expect.contains)}: {shown}")
     if expect.regex is not None and not expect.regex.search(reply):
-        return f"reply does not match /{expect.regex.pattern}/: {shown}"
+        found.append(f"reply does not match /{_cut(expect.regex.pattern)}/: {shown}")
     if not expect.json_fields:
-        return None
+        return found
     try:
         document = json.loads(reply)
     except ValueError:
-        return f"reply is not JSON: {shown}"
+        return [*found, f"reply is not JSON: {shown}"]
     for path, wanted in expect.json_fields:
-        found, value = _lookup(document, path)
-        if not found:
-            return f"reply has no JSON field {path}: {shown}"
+        present, value = _lookup(document, path)
+        if not present:
+            found.append(f"reply has no JSON field {_cut(path)}: {shown}")
         # 1 == True in Python, but a JSON number is not a JSON boolean.
-        if value != wanted or isinstance(value, bool) != isinstance(wanted, bool):
-            return (
-                f"JSON field {path} is {json.dumps(value, ensure_ascii=False)}, "
-                f"expected {json.dumps(wanted, ensure_ascii=False)}"
-            )
-    return None
+        elif value != wanted or isinstance(value, bool) != isinstance(wanted, bool):
+            name = "reply" if path == TOP_LEVEL else f"JSON field {_cut(path)}"
+            found.append(f"{name} is {_json(value)}, expected {_json(wanted)}")
+    return found
 
 
 def _lookup(document: Any, path: str) -> tuple[bool, Any]:
     value = document
+    if path == TOP_LEVEL:
+        return True, value
     for key in path.split("."):
         if isinstance(value, dict) and key in value:
             value = value[key]
@@ -225,5 +272,13 @@ def timing_perfdata(
     return perf
 
 
-def _excerpt(text: str, limit: int = 80) -> str:
-    return json.dumps(text if len(text) <= limit else text[:limit] + "…", ensure_ascii=False)
+def _cut(text: str) -> str:
+    return text if len(text) <= _MAX_VALUE else text[: _MAX_VALUE - 1] + "…"
+
+
+def _quoted(text: str) -> str:
+    return json.dumps(_cut(text), ensure_ascii=False)
+
+
+def _json(value: Any) -> str:
+    return _cut(json.dumps(value, ensure_ascii=False))
