@@ -1,0 +1,105 @@
+"""Defects found by the adversarial review of the merged issues 9-13, one test each.
+
+Each was a crash (a foreign exception, a 500, an internal error) on hostile input;
+the tests pin the message that replaced it.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import wsprobe
+from tests.agent_support import AgentProcess
+from tests.conftest import RawHandler, Run, Servers, read_request
+from tests.test_cli import cli
+from wsprobe.agent.config import ConfigError, parse_config
+from wsprobe.agent.sharding import Shard, ShardError
+
+Capture = pytest.CaptureFixture[str]
+
+# "²" (U+00B2) is a digit to str.isdigit() but not to int(); in Latin-1 it is one byte.
+SUPERSCRIPT_TWO = "\u00b2"
+
+
+def _status_line(raw: bytes) -> RawHandler:
+    def handler(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(raw)
+        conn.recv(1024)
+
+    return handler
+
+
+def test_a_status_code_of_latin1_digits_is_not_http(
+    raw_server: Callable[[RawHandler], str],
+) -> None:
+    # The status line is read as Latin-1: b"\xb2" is "²", which isdigit() accepts.
+    url = raw_server(_status_line(b"HTTP/1.1 \xb2\xb2\xb2 Weird\r\n\r\n"))
+    with pytest.raises(wsprobe.ConnectError) as caught:
+        wsprobe.send_recv(url, "x", timeout=5)
+    assert str(caught.value) == f"connect {url}: the server's reply is not HTTP"
+
+
+def test_a_status_code_of_latin1_digits_in_a_script(
+    run: Run, raw_server: Callable[[RawHandler], str]
+) -> None:
+    # The asyncio transport: it used to swallow the ValueError and wait for the timeout.
+    url = raw_server(_status_line(b"HTTP/1.1 \xb2\xb2\xb2 Weird\r\n\r\n"))
+    code, out, err = run.lua(
+        f'return select(2, pcall(ws.send_recv, "{url}", "x", {{timeout = 5}}))'
+    )
+    assert (code, out, err) == (0, f"connect {url}: the server's reply is not HTTP\n", "")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (f"{SUPERSCRIPT_TWO}/3", f'invalid --shard "{SUPERSCRIPT_TWO}/3": expected I/N, like 0/2'),
+        (f"0/{SUPERSCRIPT_TWO}", f'invalid --shard "0/{SUPERSCRIPT_TWO}": expected I/N, like 0/2'),
+    ],
+)
+def test_shard_digits_must_be_ascii(text: str, message: str) -> None:
+    with pytest.raises(ShardError) as caught:
+        Shard.parse(text)
+    assert str(caught.value) == message
+
+
+def test_listen_port_digits_must_be_ascii(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(f'listen: "127.0.0.1:{SUPERSCRIPT_TWO}"\nmonitors: []\n', base=tmp_path)
+    assert str(caught.value) == f'listen: expected HOST:PORT, got "127.0.0.1:{SUPERSCRIPT_TWO}"'
+
+
+def test_agent_listen_flag_digits_must_be_ascii(capsys: Capture, tmp_path: Path) -> None:
+    config = tmp_path / "agent.yaml"
+    config.write_text("monitors: []\n")
+    code, out, err = cli(capsys, "agent", "--listen", f"127.0.0.1:{SUPERSCRIPT_TWO}", str(config))
+    assert (code, out) == (2, "")
+    assert err == (
+        f'wsprobe agent: --listen: expected HOST:PORT, got "127.0.0.1:{SUPERSCRIPT_TWO}"\n'
+    )
+
+
+def test_expect_json_index_digits_must_be_ascii(servers: Servers, capsys: Capture) -> None:
+    # A list indexed by "²" has no such element: the check fails, it does not crash.
+    code, out, err = cli(
+        capsys, "check", servers.ws + "/", "--send", "[1,2]", "--expect-json", "\u00b2=1"
+    )
+    assert (code, err) == (2, "")
+    assert out.startswith("WEBSOCKET CRITICAL - ")
+    assert "internal error" not in out
+
+
+def test_results_limit_digits_must_be_ascii(tmp_path: Path) -> None:
+    config = tmp_path / "agent.yaml"
+    config.write_text("monitors: [{name: m1, url: 'ws://127.0.0.1:9/', interval: 1h}]\n")
+    agent = AgentProcess(config, tmp_path / "state")
+    try:
+        status, _, body = agent.get("api/monitors/m1/results?limit=%C2%B2")
+    finally:
+        agent.stop()
+    assert (status, body) == (400, 'invalid limit "\u00b2": expected 1 to 10000\n')
