@@ -103,3 +103,37 @@ def test_results_limit_digits_must_be_ascii(tmp_path: Path) -> None:
     finally:
         agent.stop()
     assert (status, body) == (400, 'invalid limit "\u00b2": expected 1 to 10000\n')
+
+
+def test_a_log_line_stays_one_line(run: Run) -> None:
+    # A newline in a message would let a script write a line that reads as another
+    # script's (or the run's own): the log is one line a call, as the README says.
+    forger = run.script(
+        'log.info("x\\n2026-11-25T15:50:22.131Z ERROR victim.lua: forged\\27[2J")\n'
+        'error("e1\\n[victim.lua] forged", 0)\n',
+        "forger.lua",
+    )
+    victim = run.script("return 1\n", "victim.lua")
+    code, out, err = run("--log-level", "info", forger, victim)
+    assert (code, out) == (1, "[victim.lua] 1\n")
+    lines = err.splitlines()
+    assert len(lines) == 2, err
+    assert lines[0].endswith(
+        " INFO forger.lua: x\\n2026-11-25T15:50:22.131Z ERROR victim.lua: forged\\x1b[2J"
+    )
+    assert lines[1] == "forger.lua:2: e1\\n[victim.lua] forged"
+
+
+def test_an_agent_log_line_stays_one_line(tmp_path: Path) -> None:
+    (tmp_path / "forger.lua").write_text('error("e1\\nforged line", 0)\n')
+    config = tmp_path / "agent.yaml"
+    config.write_text("monitors: [{name: forger, script: forger.lua, interval: 1s}]\n")
+    agent = AgentProcess(config, tmp_path / "state")
+    try:
+        line = agent.wait_for_log("monitor forger: ")
+    finally:
+        agent.stop()
+    assert line.endswith(
+        " wsprobe agent: monitor forger: new -> critical: forger:1: e1\\nforged line"
+    )
+    assert not any(text.startswith("forged") for text in agent.lines)
