@@ -137,3 +137,39 @@ def test_an_agent_log_line_stays_one_line(tmp_path: Path) -> None:
         " wsprobe agent: monitor forger: new -> critical: forger:1: e1\\nforged line"
     )
     assert not any(text.startswith("forged") for text in agent.lines)
+
+
+@pytest.mark.parametrize(
+    ("flags", "shown"),
+    [
+        (["--send", "x"], "--send"),
+        (["--expect", "x"], "--expect"),
+        (["--expect-regex", "x"], "--expect-regex"),
+        (["--expect-json", "a=1"], "--expect-json"),
+        (["-w", "1"], "-w/--warning"),
+        (["-c", "1"], "-c/--critical"),
+        (["--cert-warn-days", "3"], "--cert-warn-days"),
+        (["--cert-crit-days", "3"], "--cert-crit-days"),
+    ],
+)
+def test_check_script_refuses_the_flags_of_a_url_check(
+    capsys: Capture, tmp_path: Path, flags: list[str], shown: str
+) -> None:
+    # A threshold the script's check silently ignored would make it exit 0 (OK).
+    script = tmp_path / "ok.lua"
+    script.write_text("return 1\n")
+    code, out, err = cli(capsys, "check", "--script", str(script), *flags)
+    assert (code, out, err) == (
+        3,
+        f"WEBSOCKET UNKNOWN - wsprobe check: {shown} applies to a URL, not to --script\n",
+        "",
+    )
+
+
+def test_check_url_refuses_env(capsys: Capture) -> None:
+    code, out, err = cli(capsys, "check", "ws://127.0.0.1:9/", "--env", "HOME")
+    assert (code, out, err) == (
+        3,
+        "WEBSOCKET UNKNOWN - wsprobe check: --env applies to --script, not to a URL\n",
+        "",
+    )
