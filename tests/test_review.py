@@ -173,3 +173,15 @@ def test_check_url_refuses_env(capsys: Capture) -> None:
         "WEBSOCKET UNKNOWN - wsprobe check: --env applies to --script, not to a URL\n",
         "",
     )
+
+
+@pytest.mark.parametrize("text", ['"a\\ud800"', '{"\\ud800": 1}', '["x", "\\udfff"]'])
+def test_json_decode_refuses_lone_surrogates(run: Run, text: str) -> None:
+    # Valid JSON syntax, but no UTF-8: the message was Python's codec error.
+    surrogate = "d800" if "d800" in text else "dfff"
+    code, out, err = run.lua(f"return select(2, pcall(json.decode, [=[{text}]=]))")
+    assert (code, out, err) == (
+        0,
+        f"json.decode: string holds a lone surrogate \\u{surrogate} (not valid UTF-8)\n",
+        "",
+    )
