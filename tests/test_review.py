@@ -185,3 +185,15 @@ def test_json_decode_refuses_lone_surrogates(run: Run, text: str) -> None:
         f"json.decode: string holds a lone surrogate \\u{surrogate} (not valid UTF-8)\n",
         "",
     )
+
+
+def test_http_header_bytes_that_are_not_utf8(
+    run: Run, raw_server: Callable[[RawHandler], str]
+) -> None:
+    # aiohttp hands them over as lone surrogates: the call died with an internal error.
+    reply = (
+        b"HTTP/1.1 200 OK\r\nX-A: a\xff\xfeb\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+    )
+    url = raw_server(_status_line(reply)).replace("ws://", "http://")
+    code, out, err = run.lua(f'local r = http.get("{url}"); return r.headers["x-a"]')
+    assert (code, out, err) == (0, "a\ufffd\ufffdb\n", "")
