@@ -197,3 +197,9 @@ def test_http_header_bytes_that_are_not_utf8(
     url = raw_server(_status_line(reply)).replace("ws://", "http://")
     code, out, err = run.lua(f'local r = http.get("{url}"); return r.headers["x-a"]')
     assert (code, out, err) == (0, "a\ufffd\ufffdb\n", "")
+
+
+def test_frexp_of_the_smallest_integer(run: Run) -> None:
+    # abs(math.mininteger) is math.mininteger: frexp returned nan.
+    code, out, err = run.lua("return string.format('%g %d', math.frexp(math.mininteger))")
+    assert (code, out, err) == (0, "-0.5 64\n", "")
