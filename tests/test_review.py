@@ -203,3 +203,20 @@ def test_frexp_of_the_smallest_integer(run: Run) -> None:
     # abs(math.mininteger) is math.mininteger: frexp returned nan.
     code, out, err = run.lua("return string.format('%g %d', math.frexp(math.mininteger))")
     assert (code, out, err) == (0, "-0.5 64\n", "")
+
+
+def test_serve_tls_dir_that_cannot_hold_the_files(capsys: Capture, tmp_path: Path) -> None:
+    # It said "cannot listen on 127.0.0.1: file exists": the fault is the directory.
+    taken = tmp_path / "a-file"
+    taken.write_text("")
+    code, out, err = cli(capsys, "serve", "--port", "0", "--tls", "--tls-dir", str(taken))
+    assert (code, out) == (1, "")
+    assert err == f"wsprobe serve: cannot write the TLS files to {taken}: file exists\n"
+
+
+def test_serve_host_that_does_not_resolve(capsys: Capture) -> None:
+    # It said "unknown error -2": a resolver's error number is not an errno.
+    code, out, err = cli(capsys, "serve", "--host", "no such host.invalid", "--port", "0")
+    assert (code, out) == (1, "")
+    assert err.startswith("wsprobe serve: cannot listen on no such host.invalid: ")
+    assert "unknown error" not in err
