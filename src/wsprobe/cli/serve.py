@@ -72,8 +72,8 @@ def _serve(args: argparse.Namespace) -> int:
         asyncio.run(serve_forever())
     except OSError as exc:
         # A resolver's error numbers (EAI_*) are not errno values: its own text says it.
-        known = exc.errno and not isinstance(exc, socket.gaierror)
-        reason = os.strerror(exc.errno).lower() if known else exc.strerror or str(exc)
+        resolver = isinstance(exc, socket.gaierror)
+        reason = os.strerror(exc.errno) if exc.errno and not resolver else exc.strerror or str(exc)
         print(f"wsprobe serve: cannot listen on {args.host}: {reason.lower()}", file=sys.stderr)
         return 1
     except Error as exc:
