@@ -226,7 +226,7 @@ def _lookup(document: Any, path: str) -> tuple[bool, Any]:
     for key in path.split("."):
         if isinstance(value, dict) and key in value:
             value = value[key]
-        elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
+        elif isinstance(value, list) and key.isascii() and key.isdigit() and int(key) < len(value):
             value = value[int(key)]
         else:
             return False, None

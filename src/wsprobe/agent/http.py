@@ -226,7 +226,7 @@ def _since(text: str | None) -> float:
 def _limit(text: str | None) -> int:
     if text is None:
         return 1000
-    if not text.isdigit() or not 1 <= int(text) <= _RESULTS_LIMIT:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= _RESULTS_LIMIT:
         raise _BadRequest(f'invalid limit "{_clip(text)}": expected 1 to {_RESULTS_LIMIT}')
     return int(text)
 

@@ -31,7 +31,7 @@ class Shard:
     def parse(cls, text: str) -> Shard:
         """``"1/3"`` → ``Shard(1, 3)``; raises :class:`ShardError` with the reason."""
         index, sep, count = text.partition("/")
-        if not (sep and index.isdigit() and count.isdigit()):
+        if not (sep and (index + count).isascii() and index.isdigit() and count.isdigit()):
             raise ShardError(f'invalid --shard "{text}": expected I/N, like 0/2')
         shard = cls(int(index), int(count))
         if shard.count < 1 or shard.index >= shard.count:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import Error
+from ..errors import Error, one_line
 from .options import add_state_dir
 
 __all__ = ["configure", "run"]
@@ -74,4 +74,5 @@ def _log(line: str) -> None:
     import datetime
 
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
-    print(f"{stamp}Z wsprobe agent: {line}", file=sys.stderr, flush=True)
+    # One line whatever a monitor's error held: a line break would forge another line.
+    print(f"{stamp}Z wsprobe agent: {one_line(line)}", file=sys.stderr, flush=True)

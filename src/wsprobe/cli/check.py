@@ -37,7 +37,7 @@ def configure(check: argparse.ArgumentParser) -> None:
         help="with --script: let os.getenv see this variable (repeatable)",
     )
     add_state_dir(check)
-    check.add_argument("--send", default="ping", metavar="TEXT", help='message (default "ping")')
+    check.add_argument("--send", metavar="TEXT", help='message (default "ping")')
     check.add_argument("--expect", metavar="TEXT", help="the reply must contain TEXT")
     check.add_argument("--expect-regex", metavar="RE", help="the reply must match RE")
     check.add_argument(
@@ -64,12 +64,38 @@ def _check(args: argparse.Namespace) -> int:
         problem = "wsprobe check: the following arguments are required: URL"
     elif args.url is not None and args.script is not None:
         problem = "wsprobe check: give a URL or --script FILE, not both"
+    elif args.script is not None and (flag := _url_only_flag(args)) is not None:
+        # Ignored, a threshold or an expectation would let the check pass unjudged.
+        problem = f"wsprobe check: {flag} applies to a URL, not to --script"
+    elif args.url is not None and args.env:
+        problem = "wsprobe check: --env applies to --script, not to a URL"
     if problem is not None:
         print(Verdict(State.UNKNOWN, problem).line())
         return int(State.UNKNOWN)
     if args.script is not None:
         return _check_script(args)
     return _check_url(args)
+
+
+# The flags that judge a URL's reply, as argparse names them, by destination.
+_URL_ONLY = {
+    "send": "--send",
+    "expect": "--expect",
+    "expect_regex": "--expect-regex",
+    "expect_json": "--expect-json",
+    "warning": "-w/--warning",
+    "critical": "-c/--critical",
+    "cert_warn_days": "--cert-warn-days",
+    "cert_crit_days": "--cert-crit-days",
+}
+
+
+def _url_only_flag(args: argparse.Namespace) -> str | None:
+    """The first flag given that only a URL's check uses (unset ones are None or [])."""
+    for dest, flag in _URL_ONLY.items():
+        if getattr(args, dest) not in (None, []):
+            return flag
+    return None
 
 
 def _check_url(args: argparse.Namespace) -> int:
@@ -93,7 +119,7 @@ def _check_url(args: argparse.Namespace) -> int:
         print(Verdict(State.UNKNOWN, str(exc)).line())
         return int(State.UNKNOWN)
     try:
-        result = probe_with(args.url, args.send, options)
+        result = probe_with(args.url, "ping" if args.send is None else args.send, options)
     except (InvalidURL, InvalidOption) as exc:
         verdict = Verdict(State.UNKNOWN, str(exc))
     except Error as exc:

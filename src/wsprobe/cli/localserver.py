@@ -120,14 +120,21 @@ async def start_local(
 
     The CA and certificate go to ``tls_dir``, or to a new temporary directory.
     """
-    plain = await start_server(handle, host, port)
     if not tls:
+        plain = await start_server(handle, host, port)
         return LocalServers(plain=plain, tls=None, ca=None, host=host)
+    import os
     import ssl
 
+    # Written before listening: a directory that cannot hold them is not a listen error.
     directory = tls_dir or Path(tempfile.mkdtemp(prefix="wsprobe-tls-"))
-    directory.mkdir(parents=True, exist_ok=True)
-    files = make_tls_files(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        files = make_tls_files(directory)
+    except OSError as exc:
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise Error(f"cannot write the TLS files to {directory}: {reason}") from exc
+    plain = await start_server(handle, host, port)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(str(files.cert_chain))
     secure = await start_server(handle, host, tls_port, ssl_context=context)

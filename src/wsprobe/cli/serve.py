@@ -34,6 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
     import asyncio
     import os
     import signal
+    import socket
     from pathlib import Path
 
     from .localserver import start_local
@@ -70,8 +71,10 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         asyncio.run(serve_forever())
     except OSError as exc:
-        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
-        print(f"wsprobe serve: cannot listen on {args.host}: {reason}", file=sys.stderr)
+        # A resolver's error numbers (EAI_*) are not errno values: its own text says it.
+        resolver = isinstance(exc, socket.gaierror)
+        reason = os.strerror(exc.errno) if exc.errno and not resolver else exc.strerror or str(exc)
+        print(f"wsprobe serve: cannot listen on {args.host}: {reason.lower()}", file=sys.stderr)
         return 1
     except Error as exc:
         print(f"wsprobe serve: {exc}", file=sys.stderr)

@@ -107,7 +107,7 @@ class Converter:
         if value is None or isinstance(value, bool | int | float | bytes):
             return value
         if isinstance(value, str):
-            return value.encode()
+            return _utf8(value)
         if isinstance(value, list | tuple):
             table = self._new_table()
             for index, item in enumerate(value, 1):
@@ -116,9 +116,20 @@ class Converter:
         if isinstance(value, dict):
             table = self._new_table()
             for key, item in value.items():
-                table[str(key).encode()] = self._nested(item, depth)
+                table[_utf8(str(key))] = self._nested(item, depth)
             return table
         raise TypeError(f"a {type(value).__name__} cannot be passed to Lua")
 
     def _nested(self, value: Any, depth: int) -> Any:
         return self.null if value is None else self.to_lua(value, depth + 1)
+
+
+def _utf8(text: str) -> bytes:
+    # JSON's \ud800 escapes make str values that UTF-8 cannot carry: a lone surrogate.
+    try:
+        return text.encode()
+    except UnicodeEncodeError as exc:
+        surrogate = ord(text[exc.start])
+        raise ConversionError(
+            f"string holds a lone surrogate \\u{surrogate:04x} (not valid UTF-8)"
+        ) from None

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..errors import Error
+from ..errors import Error, one_line
 from .jsoncodec import compact
 
 if TYPE_CHECKING:
@@ -103,7 +103,8 @@ class Output:
             return
         when = datetime.datetime.fromtimestamp(at, datetime.UTC) if at else None
         stamp = (when or datetime.datetime.now(datetime.UTC)).strftime("%Y-%m-%dT%H:%M:%S.%f")
-        self._emit(self._stderr, f"{stamp[:-3]}Z {level.upper()} {name}: {text}\n")
+        # One line whatever the script logged: a line break would forge another line.
+        self._emit(self._stderr, f"{stamp[:-3]}Z {level.upper()} {name}: {one_line(text)}\n")
 
     def lines(self, name: str, lines: Sequence[Line]) -> None:
         """What the script printed and logged, in order (written when it ended)."""
@@ -154,7 +155,7 @@ class Output:
 
     @staticmethod
     def _error_line(outcome: ScriptOutcome) -> str:
-        error = outcome.error or ""
+        error = one_line(outcome.error or "")
         return error if error.startswith(f"{outcome.name}:") else f"{outcome.name}: {error}"
 
     def _tag(self, name: str, text: str) -> str:

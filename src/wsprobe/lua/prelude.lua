@@ -480,7 +480,8 @@ function math.ldexp(m, e) return check_number("ldexp", 1, m) * 2.0 ^ check_numbe
 function math.frexp(x)
   check_number("frexp", 1, x)
   if x == 0 or x ~= x or x == huge or x == -huge then return x, 0 end
-  local e = floor(log_(abs(x), 2)) + 1
+  -- As a float: abs(math.mininteger) wraps round to itself, whose log is nan.
+  local e = floor(log_(abs(x + 0.0), 2)) + 1
   local m = x / 2.0 ^ e
   -- log2 can be off by one near powers of two: bring m into [0.5, 1).
   if abs(m) >= 1 then m, e = m / 2, e + 1 elseif abs(m) < 0.5 then m, e = m * 2, e - 1 end

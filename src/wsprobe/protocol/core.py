@@ -268,7 +268,7 @@ class ClientCore:
             version, _, rest = status_line.partition(" ")
             code, _, phrase = rest.partition(" ")
             # A 101 cut short is an upgrade that broke, not a refusal.
-            if version.startswith("HTTP/") and code.isdigit() and code != "101":
+            if version.startswith("HTTP/") and code.isascii() and code.isdigit() and code != "101":
                 return self._rejected(int(code), phrase)
             if isinstance(exc.__cause__, EOFError):
                 return ConnectError(

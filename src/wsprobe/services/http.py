@@ -200,7 +200,8 @@ class HttpClient:
                     status=response.status,
                     body=content.decode(charset, errors="replace"),
                     headers={
-                        name: ", ".join(response.headers.getall(name)) for name in sorted(names)
+                        _text(name): _text(", ".join(response.headers.getall(name)))
+                        for name in sorted(names)
                     },
                 )
         except aiohttp.ClientError as exc:
@@ -297,3 +298,9 @@ def _declared_charset(name: str | None) -> str | None:
         return None
     # bytes-to-bytes codecs (base64, zlib...) are not charsets.
     return info.name if getattr(info, "_is_text_encoding", True) else None
+
+
+def _text(header: str) -> str:
+    # aiohttp keeps a header's bytes that are not UTF-8 as lone surrogates, which no
+    # script can hold: they become U+FFFD, as in a body.
+    return header.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
