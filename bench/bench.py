@@ -748,7 +748,7 @@ def supervision_costs(port: int, scripts: int, rounds: int) -> None:
     supervisor's CPU per script, and a healthy script's delay next to 30 busy ones."""
     import asyncio
 
-    from wsprobe.lua.runner import Job, RunSettings, event_loop_run
+    from wsprobe.lua.runner import Job, RunSettings, run_event_loop
     from wsprobe.lua.supervisor import Supervisor
     from wsprobe.options import make_options
 
@@ -768,7 +768,7 @@ def supervision_costs(port: int, scripts: int, rounds: int) -> None:
     starts, per_script = [], []
     for _ in range(rounds):
         jobs = [Job(n, f"s{n}.lua", source=quick) for n in range(scripts)]
-        start, cpu = event_loop_run(start_and_run(jobs))
+        start, cpu = run_event_loop(start_and_run(jobs))
         starts.append(start)
         per_script.append(cpu)
     print(f"\n8. Supervision costs ({rounds} rounds)")
@@ -803,7 +803,8 @@ def starvation(rounds: int) -> None:
                 for n in range(30):
                     busy.append(folder / f"busy{n}.lua")
                     busy[-1].write_text("while true do end")
-                alone, crowded = [], []
+                alone: list[float] = []
+                crowded: list[float] = []
                 for _ in range(rounds):
                     for paths, durations in (([healthy], alone), ([healthy, *busy], crowded)):
                         done = subprocess.run(

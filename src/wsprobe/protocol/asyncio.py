@@ -311,6 +311,16 @@ async def connect_first(
     Not ``create_connection(happy_eyeballs_delay=...)``: uvloop, which the Lua
     runner uses, does not take it, and it would resolve the host again.
     """
+    if len(addresses) == 1:
+        # Nothing to race (a literal IP, one resolver answer): no task, no wait.
+        [address] = addresses
+        sock = _socket_for(address)
+        try:
+            await loop.sock_connect(sock, address[1])
+        except BaseException:
+            sock.close()
+            raise
+        return sock, address
     queue = interleave(addresses)
     attempts: dict[asyncio.Task[None], tuple[socket.socket, Address]] = {}
     failure: OSError | None = None

@@ -234,6 +234,19 @@ def connect_first(addresses: list[Address], deadline: Deadline) -> tuple[socket.
     has been pending for :data:`ATTEMPT_DELAY` or has failed; the last failure is
     raised when all fail, :class:`TimeoutError` when ``deadline`` passes first.
     """
+    if len(addresses) == 1:
+        # Nothing to race (a literal IP, one resolver answer): a blocking connect
+        # under the deadline, without a selector.
+        [address] = addresses
+        sock = socket.socket(address[0], socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.settimeout(deadline.remaining())
+            sock.connect(address[1])
+        except BaseException:
+            sock.close()
+            raise
+        return sock, address
     queue = interleave(addresses)
     pending: dict[socket.socket, Address] = {}
     failure: OSError | None = None
