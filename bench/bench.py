@@ -326,7 +326,8 @@ def throughput(port: int, total: int, in_flight: int, rounds: int) -> dict[str, 
 
 def through_lua(port: int, total: int, in_flight: int, rounds: int, async_rate: float) -> float:
     """Target 3: the same calls as Lua scripts through `wsprobe run`."""
-    from wsprobe.lua.runner import RunSettings, run_scripts
+    from wsprobe.lua.job import RunSettings
+    from wsprobe.lua.runner import run_scripts
     from wsprobe.options import make_options
 
     with tempfile.TemporaryDirectory() as directory:
@@ -748,7 +749,8 @@ def supervision_costs(port: int, scripts: int, rounds: int) -> None:
     supervisor's CPU per script, and a healthy script's delay next to 30 busy ones."""
     import asyncio
 
-    from wsprobe.lua.runner import Job, RunSettings, run_event_loop
+    from wsprobe.lua.eventloop import run_event_loop
+    from wsprobe.lua.job import Job, RunSettings
     from wsprobe.lua.supervisor import Supervisor
     from wsprobe.options import make_options
 
@@ -758,7 +760,7 @@ def supervision_costs(port: int, scripts: int, rounds: int) -> None:
         # The first script's outcome says the worker is up: its start is all of it.
         began = time.perf_counter()
         async with Supervisor(settings) as supervisor:
-            await supervisor.run(Job(-1, "first.lua", source=b"return 1"))
+            await supervisor.run(Job("first.lua", source=b"return 1"))
             started = time.perf_counter()
             cpu = time.process_time()
             await asyncio.gather(*(supervisor.run(job) for job in jobs))
@@ -767,7 +769,7 @@ def supervision_costs(port: int, scripts: int, rounds: int) -> None:
     quick = f'return ws.send_recv("ws://127.0.0.1:{port}/", "{MESSAGE}")'.encode()
     starts, per_script = [], []
     for _ in range(rounds):
-        jobs = [Job(n, f"s{n}.lua", source=quick) for n in range(scripts)]
+        jobs = [Job(f"s{n}.lua", source=quick) for n in range(scripts)]
         start, cpu = run_event_loop(start_and_run(jobs))
         starts.append(start)
         per_script.append(cpu)

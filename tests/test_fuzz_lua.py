@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from tests.conftest import Servers
 from tests.fuzz import FUZZ, leaks, secrets, urls
 from tests.test_fuzz_library import ports
-from wsprobe.lua.runner import RunSettings, run_scripts
+from wsprobe.lua.job import RunSettings
+from wsprobe.lua.runner import run_scripts
 from wsprobe.options import make_options
 
 

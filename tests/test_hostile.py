@@ -469,17 +469,17 @@ def test_sends_to_a_server_that_does_not_read_apply_backpressure(
 
 
 def test_the_supervisor_from_any_asyncio_program() -> None:
-    from wsprobe.lua.runner import Job, RunSettings, run_event_loop
+    from wsprobe.lua.eventloop import run_event_loop
+    from wsprobe.lua.job import Job, RunSettings
     from wsprobe.lua.supervisor import Supervisor
     from wsprobe.options import make_options
 
     async def scenario() -> list[tuple[object, object, list[tuple[str, str]]]]:
         settings = RunSettings(options=make_options(), workers=1)
         async with Supervisor(settings) as supervisor:
-            # Ids given by callers need not be unique: the supervisor numbers scripts.
             finished = await asyncio.gather(
-                supervisor.run(Job(0, "a.lua", source=b'print("from a") return 1')),
-                supervisor.run(Job(0, "b.lua", source=b'log.warn("from b") error("no")')),
+                supervisor.run(Job("a.lua", source=b'print("from a") return 1')),
+                supervisor.run(Job("b.lua", source=b'log.warn("from b") error("no")')),
             )
         return [
             (outcome.result, outcome.error, [(line.kind, line.text) for line in lines])
@@ -513,7 +513,8 @@ def test_a_job_brings_its_own_environment_time_limit_and_options(
     servers: Servers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # What the agent's monitors need: each script its own, on one supervisor.
-    from wsprobe.lua.runner import Job, RunSettings, run_event_loop
+    from wsprobe.lua.eventloop import run_event_loop
+    from wsprobe.lua.job import Job, RunSettings
     from wsprobe.lua.supervisor import Supervisor
     from wsprobe.options import make_options
 
@@ -521,11 +522,11 @@ def test_a_job_brings_its_own_environment_time_limit_and_options(
     backtrack = HOSTILE["backtrack.lua"][0].encode()
     getenv = b'return tostring(os.getenv("A")) .. " " .. tostring(os.getenv("B"))'
     jobs = [
-        Job(0, "env.lua", source=getenv, environment={"A": "mine"}),
-        Job(0, "run-env.lua", source=getenv),
-        Job(0, "waits.lua", source=silent, script_timeout=1),
-        Job(0, "stuck.lua", source=backtrack, script_timeout=1),
-        Job(0, "options.lua", source=silent, options=make_options(timeout=0.5)),
+        Job("env.lua", source=getenv, environment={"A": "mine"}),
+        Job("run-env.lua", source=getenv),
+        Job("waits.lua", source=silent, script_timeout=1),
+        Job("stuck.lua", source=backtrack, script_timeout=1),
+        Job("options.lua", source=silent, options=make_options(timeout=0.5)),
     ]
 
     async def scenario() -> list[tuple[object, object, object]]:

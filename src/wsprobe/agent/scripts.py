@@ -7,7 +7,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from ..lua.runner import Job, ScriptOutcome
+from ..lua.job import Job
+from ..lua.output import ScriptOutcome
 
 if TYPE_CHECKING:
     from ..lua.supervisor import Supervisor
@@ -39,7 +40,6 @@ async def run_monitor_script(
     if target is not None:
         environment["TARGET"] = target
     job = Job(
-        0,
         name,
         path=path,
         environment=environment,

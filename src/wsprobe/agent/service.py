@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import Error
-from ..lua.runner import RunSettings
+from ..lua.job import RunSettings
 from ..lua.supervisor import Supervisor
 from ..options import Options
 from .board import RECENT, Board

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     except Error as exc:
         print(f"wsprobe agent: {exc}", file=sys.stderr)
         return 2
-    from ..lua.runner import run_event_loop
+    from ..lua.eventloop import run_event_loop
     from ..services.store import default_state_dir
 
     try:

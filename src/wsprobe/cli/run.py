@@ -59,8 +59,9 @@ def configure(run: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..lua.job import RunSettings
     from ..lua.output import OutputError
-    from ..lua.runner import RunSettings, run_scripts
+    from ..lua.runner import run_scripts
 
     closed = _hold_closed_descriptors()
     if closed is not None:

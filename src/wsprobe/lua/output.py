@@ -17,9 +17,13 @@ from .jsoncodec import compact
 if TYPE_CHECKING:
     from ..models import Timings
 
-__all__ = ["LEVELS", "Line", "Output", "OutputError", "ScriptOutcome"]
+__all__ = ["LEVELS", "RECORD_FIELDS", "Line", "Output", "OutputError", "ScriptOutcome"]
 
 LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
+
+#: The fields of a :class:`ScriptOutcome` its record carries after its name, in the
+#: order ``--json`` writes them: what a worker sends of it too (:mod:`.wire`).
+RECORD_FIELDS = ("ok", "result", "error", "duration", "status", "value", "signal")
 
 
 class OutputError(Error):
@@ -117,16 +121,9 @@ class Output:
     def finished(self, outcome: ScriptOutcome) -> None:
         """The script's record: JSON, its error, or its result."""
         if self._json_output:
-            record: dict[str, Any] = {
-                "name": outcome.name,
-                "ok": outcome.ok,
-                "result": outcome.result,
-                "error": outcome.error,
-                "duration": round(outcome.duration, 6),
-                "status": outcome.status,
-                "value": outcome.value,
-                "signal": outcome.signal,
-            }
+            record: dict[str, Any] = {"name": outcome.name}
+            record.update((name, getattr(outcome, name)) for name in RECORD_FIELDS)
+            record["duration"] = round(outcome.duration, 6)
             if outcome.rerun is not None:
                 record["rerun"] = outcome.rerun
             self._emit(self._stdout, compact(record) + "\n")

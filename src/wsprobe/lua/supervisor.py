@@ -16,8 +16,10 @@ it where each step thread marks the script it runs and that script's deadline:
 The other scripts that were on a lost worker run again on a fresh one, once; their
 record says so (``rerun``), and since a worker sends a script's lines only with its
 outcome, nothing of their first run was shown. A script whose second worker is
-lost too fails. Used by ``wsprobe run`` (:func:`run_all`) and by any asyncio
-program: ``async with Supervisor(settings) as supervisor: await supervisor.run(job)``.
+lost too fails. Used by ``wsprobe run`` (:mod:`.runner`), the agent and any
+asyncio program: ``async with Supervisor(settings) as supervisor: await
+supervisor.run(job)``. What goes to and from a worker is :mod:`.wire`'s; the run's
+cache is served by :mod:`.cacheserver`.
 """
 
 from __future__ import annotations
@@ -27,25 +29,19 @@ import collections
 import contextlib
 import dataclasses
 import itertools
-import json
 import math
 import mmap
 import os
-import pickle
 import signal
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any
 
-from ..errors import Error
-from ..models import Timings
-from ..services.cache import OPERATIONS, Cache
-from .output import Line, Output, ScriptOutcome
-from .runner import Job, RunSettings, named, read_script
-from .worker import HEADER, board_size, read_slot
+from .cacheserver import CacheServer
+from .job import Job, RunSettings, named, read_script
+from .output import Line, ScriptOutcome
+from .wire import Board, CacheCall, Start, decode, frame
 
-__all__ = ["GRACE", "STALL", "STEP_THREADS", "Finished", "Supervisor", "run_all"]
+__all__ = ["GRACE", "STALL", "STEP_THREADS", "Finished", "Supervisor"]
 
 #: How long a Lua step may run past its script's deadline before its worker is killed.
 GRACE = 0.5
@@ -61,7 +57,8 @@ Finished = tuple[ScriptOutcome, list[Line]]
 
 @dataclasses.dataclass(eq=False)
 class _Pending:
-    # job.id is the supervisor's own number for it (callers' ids need not be unique).
+    # number: the supervisor's own for the script (its board marks, record, cache marks).
+    number: int
     job: Job
     future: asyncio.Future[Finished]
     rerun: str | None = None
@@ -70,7 +67,8 @@ class _Pending:
 @dataclasses.dataclass(eq=False)
 class _Worker:
     process: asyncio.subprocess.Process
-    board: mmap.mmap
+    memory: mmap.mmap
+    board: Board
     running: dict[int, _Pending] = dataclasses.field(default_factory=dict)
     culprits: set[int] = dataclasses.field(default_factory=set)
     killed: str | None = None
@@ -97,8 +95,7 @@ class Supervisor:
         self._starting: set[asyncio.Task[None]] = set()
         self._numbers = itertools.count(1)
         # The run's cache: the scripts of every worker share it through their pipes.
-        self._cache = Cache()
-        self._cache_calls: set[asyncio.Task[None]] = set()
+        self._cache = CacheServer()
 
     async def __aenter__(self) -> Supervisor:
         await self.start()
@@ -114,8 +111,7 @@ class Supervisor:
         await self.close()
 
     async def run(self, job: Job) -> Finished:
-        """Run ``job`` on a worker; return its outcome and its lines. ``job.id`` is
-        not used: the supervisor numbers the scripts it runs itself."""
+        """Run ``job`` on a worker; return its outcome and its lines."""
         if job.path == "-" and job.source is None:
             # Standard input is the supervisor's, read off the event loop, bounded.
             limits = self._settings.limits(script_timeout=job.script_timeout)
@@ -125,8 +121,7 @@ class Supervisor:
                 error = named(job.name, source).message
                 return ScriptOutcome(job.name, ok=False, error=error, status="unknown"), []
             job = dataclasses.replace(job, path=None, source=source)
-        job = dataclasses.replace(job, id=next(self._numbers))
-        pending = _Pending(job, asyncio.get_running_loop().create_future())
+        pending = _Pending(next(self._numbers), job, asyncio.get_running_loop().create_future())
         if self._closing:
             self._finish(pending, _interrupted(job))
         else:
@@ -158,8 +153,9 @@ class Supervisor:
         self._closing = True
         if self._watchdog is not None:
             self._watchdog.cancel()
-        for task in [*self._starting, *self._cache_calls]:
+        for task in self._starting:
             task.cancel()
+        self._cache.close()
         readers = [worker.reader for worker in self._workers if worker.reader is not None]
         if not self._queue and not any(worker.running for worker in self._workers):
             # Idle workers leave on their own when their input ends.
@@ -176,8 +172,8 @@ class Supervisor:
     async def _start_worker(self) -> None:
         fd = os.memfd_create("wsprobe-board")
         try:
-            os.ftruncate(fd, board_size(STEP_THREADS))
-            board = mmap.mmap(fd, board_size(STEP_THREADS))
+            os.ftruncate(fd, Board.size(STEP_THREADS))
+            memory = mmap.mmap(fd, Board.size(STEP_THREADS))
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
@@ -192,7 +188,7 @@ class Supervisor:
             )
         finally:
             os.close(fd)
-        worker = _Worker(process, board)
+        worker = _Worker(process, memory, Board(memory, STEP_THREADS))
         self._send(worker, self._settings)
         self._workers.append(worker)
         worker.reader = asyncio.create_task(self._read(worker))
@@ -209,16 +205,19 @@ class Supervisor:
         assert worker.process.stdout is not None
         try:
             async for line in worker.process.stdout:
-                record = json.loads(line)
-                if "cache" in record:
-                    self._cache_call(worker, record["cache"])
+                message = decode(line)
+                if isinstance(message, CacheCall):
+                    self._cache.serve(
+                        message,
+                        lambda answer: self._send(worker, answer),
+                        lambda: self._kill(worker, "it sent a malformed cache request"),
+                    )
                     continue
-                job_id, finished = _parse(record)
-                pending = worker.running.pop(job_id, None)
+                pending = worker.running.pop(message.number, None)
                 if pending is not None:
-                    outcome, lines = finished
+                    outcome = message.outcome
                     outcome.name, outcome.rerun = pending.job.name, pending.rerun
-                    self._finish(pending, (outcome, lines))
+                    self._finish(pending, (outcome, message.lines))
                 self._dispatch()
         except (ValueError, TypeError, KeyError):
             self._kill(worker, "it sent a malformed record")
@@ -231,15 +230,14 @@ class Supervisor:
         # A worker that died on its own: the steps running then are the suspects.
         crashed = set()
         if worker.killed is None:
-            slots = (read_slot(worker.board, slot) for slot in range(STEP_THREADS))
-            crashed = {slot[0] for slot in slots if slot is not None}
-        worker.board.close()
+            crashed = {number for number, _deadline in worker.board.running()}
+        worker.memory.close()
         requeue = []
-        for job_id, pending in worker.running.items():
-            if job_id in worker.culprits:
+        for number, pending in worker.running.items():
+            if number in worker.culprits:
                 limits = self._settings.limits(script_timeout=pending.job.script_timeout)
                 self._finish(pending, self._failed(pending, limits.time_message))
-            elif job_id in crashed:
+            elif number in crashed:
                 self._finish(
                     pending, self._failed(pending, f"script crashed its worker ({reason})")
                 )
@@ -267,16 +265,14 @@ class Supervisor:
             for worker in self._workers:
                 if worker.killed is not None:
                     continue
-                overdue = set()
-                for slot in range(STEP_THREADS):
-                    marked = read_slot(worker.board, slot)
-                    if marked is not None and now > marked[1] + GRACE:
-                        overdue.add(marked[0])
+                overdue = {
+                    number for number, deadline in worker.board.running() if now > deadline + GRACE
+                }
                 if overdue:
                     worker.culprits = overdue
                     self._kill(worker, "a script on it overran its time limit")
                     continue
-                heartbeat = HEADER.unpack_from(worker.board, 0)[0]
+                heartbeat = worker.board.heartbeat()
                 if heartbeat and now - heartbeat > STALL:
                     self._kill(worker, "its event loop stopped responding")
 
@@ -293,15 +289,14 @@ class Supervisor:
                 return
             worker = min(ready, key=lambda candidate: len(candidate.running))
             pending = self._queue.popleft()
-            worker.running[pending.job.id] = pending
-            self._send(worker, pending.job)
+            worker.running[pending.number] = pending
+            self._send(worker, Start(pending.number, pending.job))
 
     @staticmethod
     def _send(worker: _Worker, value: object) -> None:
         assert worker.process.stdin is not None
-        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         with contextlib.suppress(ConnectionError):
-            worker.process.stdin.write(len(data).to_bytes(4, "big") + data)
+            worker.process.stdin.write(frame(value))
 
     @staticmethod
     def _failed(pending: _Pending, message: str) -> Finished:
@@ -312,34 +307,9 @@ class Supervisor:
 
     def _finish(self, pending: _Pending, finished: Finished) -> None:
         # However a script ended, its marks in the cache end with it.
-        self._cache.release(pending.job.id)
+        self._cache.release(pending.number)
         if not pending.future.done():
             pending.future.set_result(finished)
-
-    def _cache_call(self, worker: _Worker, request: list[Any]) -> None:
-        number, operation, key, owner, *args = request
-        if not (
-            isinstance(number, int)
-            and operation in OPERATIONS
-            and isinstance(key, str)
-            and isinstance(owner, int)
-        ):
-            raise ValueError("a malformed cache request")
-        task = asyncio.create_task(self._answer(worker, number, operation, key, owner, args))
-        self._cache_calls.add(task)
-        task.add_done_callback(self._cache_calls.discard)
-
-    async def _answer(
-        self, worker: _Worker, number: int, operation: str, key: str, owner: int, args: list[Any]
-    ) -> None:
-        try:
-            value = await self._cache.call(operation, key, owner, *args)
-        except Error as exc:
-            self._send(worker, ("cache", number, False, str(exc)))
-        except (ValueError, TypeError):
-            self._kill(worker, "it sent a malformed cache request")
-        else:
-            self._send(worker, ("cache", number, True, value))
 
 
 def _interrupted(job: Job) -> Finished:
@@ -353,71 +323,3 @@ def _describe(code: int) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exited with status {code}"
-
-
-def _parse(record: dict[str, Any]) -> tuple[int, Finished]:
-    # What a worker sends is checked like any input: a malformed record kills it.
-    error, status, signal = record["error"], record["status"], record["signal"]
-    if not isinstance(error, str | None) or not isinstance(signal, str | None):
-        raise TypeError("error")
-    if status not in ("ok", "warning", "critical", "unknown"):
-        raise ValueError("status")
-    outcome = ScriptOutcome(
-        "",
-        ok=bool(record["ok"]),
-        result=record["result"],
-        error=error,
-        duration=float(record["duration"]),
-        status=status,
-        value=record["value"],
-        signal=signal,
-        calls=[_timings(*phases) for phases in record["calls"]],
-    )
-    lines = [Line(str(kind), str(text), float(at)) for kind, text, at in record["lines"]]
-    return int(record["id"]), (outcome, lines)
-
-
-def _timings(
-    dns: float, connect: float, tls: float | None, upgrade: float, reply: float, total: float
-) -> Timings:
-    return Timings(
-        float(dns),
-        float(connect),
-        None if tls is None else float(tls),
-        float(upgrade),
-        float(reply),
-        float(total),
-    )
-
-
-async def run_all(
-    jobs: Sequence[Job], settings: RunSettings, output: Output
-) -> tuple[list[ScriptOutcome], int]:
-    """Run ``jobs``, writing each script's lines and record as it ends; return the
-    outcomes and the number of the signal (SIGINT, SIGTERM) that interrupted the
-    run, or 0. Output errors propagate (the workers are stopped first)."""
-    loop = asyncio.get_running_loop()
-    received: list[int] = []
-    outcomes: list[ScriptOutcome] = []
-    async with Supervisor(settings, workers=min(settings.worker_count(), len(jobs))) as supervisor:
-
-        def stop(number: int) -> None:
-            received.append(number)
-            supervisor.interrupt()
-
-        handled = []
-        for number in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(number, stop, int(number))
-                handled.append(number)
-        try:
-            tasks = [asyncio.create_task(supervisor.run(job)) for job in jobs]
-            for finished in asyncio.as_completed(tasks):
-                outcome, lines = await finished
-                output.lines(outcome.name, lines)
-                output.finished(outcome)
-                outcomes.append(outcome)
-        finally:
-            for number in handled:
-                loop.remove_signal_handler(number)
-    return outcomes, received[0] if received else 0

@@ -1,16 +1,13 @@
 """A worker process of ``wsprobe run`` (``python -m wsprobe.lua.worker``): one event
-loop running many scripts with :func:`~.runner.run_one`, watched by the supervisor.
+loop running many scripts with :func:`~.execute.run_one`, watched by the supervisor.
 
-The supervisor writes frames to the worker's standard input (a 4-byte length, then
-a pickle: first the :class:`~.runner.RunSettings`, then :class:`~.runner.Job`\\ s)
-and reads one JSON object per finished script from its standard output. Pickles
-only go down, from the supervisor to its own child; what comes up is JSON, parsed
-as untrusted data.
+It reads the run's settings, then the scripts to run, from its standard input and
+sends each script's record up its standard output, as :mod:`.wire` declares.
 
 Each Lua step runs on one of the worker's step threads. While it runs, the thread's
-slot on the *board* (shared memory the supervisor maps too) holds the script's id
-and its deadline, and the loop writes a heartbeat there: the supervisor reads the
-board to find a step that overran its script's deadline, and which script it was.
+slot on the *board* (shared memory the supervisor maps too) holds the script's
+number and its deadline, and the loop writes a heartbeat there: the supervisor reads
+the board to find a step that overran its script's deadline, and which script it was.
 A script's printed and logged lines are kept here until it ends and sent with its
 outcome, so a worker that is lost has shown nothing of the scripts it ran.
 """
@@ -21,16 +18,12 @@ import asyncio
 import collections
 import contextlib
 import ctypes
-import dataclasses
 import itertools
-import json
 import mmap
 import os
-import pickle
 import queue
 import resource
 import signal
-import struct
 import sys
 import threading
 import time
@@ -39,39 +32,19 @@ from typing import Any
 
 from ..errors import ScriptCallError
 from ..services.shared import RunServices
-from .output import Line, ScriptOutcome
+from .eventloop import run_event_loop
+from .execute import RunContext, run_collected
+from .job import RunSettings
 from .registry import StepRunner
-from .runner import Job, RunContext, RunSettings, run_event_loop, run_one
+from .wire import Board, CacheAnswer, Start, encode_cache_call, encode_finished, read_frame
 
-__all__ = ["HEADER", "SLOT", "board_size", "main", "read_slot"]
+__all__ = ["main"]
 
-#: The board: the loop's heartbeat (a double, monotonic time), then one slot per
-#: step thread: the script's id (int64) and its deadline (double; 0 when idle).
-HEADER = struct.Struct("<d")
-SLOT = struct.Struct("<qd")
-_DEADLINE = struct.Struct("<d")
 HEARTBEAT_EVERY = 0.1
 #: Seconds a step computes before its thread yields the cores to the others.
 SLICE = 0.005
 #: Seconds the loop waits for a step it just handed over before doing other work.
 QUICK = 0.002
-
-
-def board_size(slots: int) -> int:
-    """Bytes of a board with ``slots`` step threads."""
-    return HEADER.size + slots * SLOT.size
-
-
-def read_slot(board: Any, slot: int) -> tuple[int, float] | None:
-    """The script id and deadline of a step running in ``slot``, or None when idle.
-
-    The worker writes the id, then the deadline, and clears the deadline when the
-    step ends; reading the deadline again after the id tells a consistent pair."""
-    offset = HEADER.size + slot * SLOT.size
-    job, deadline = SLOT.unpack_from(board, offset)
-    if not deadline or _DEADLINE.unpack_from(board, offset + 8)[0] != deadline:
-        return None
-    return job, deadline
 
 
 class _Work:
@@ -122,9 +95,9 @@ class _Steps:
     its priority restored (it takes privilege) ends after its step, and a fresh
     one takes its place."""
 
-    def __init__(self, board: Any, slots: int) -> None:
+    def __init__(self, board: Board) -> None:
         self._board = board
-        self._free = list(range(slots))
+        self._free = list(range(board.slots))
         self._waiting: collections.deque[_Work] = collections.deque()
         self._idle: list[_StepThread] = []
         self._busy: dict[int, _StepThread] = {}
@@ -162,15 +135,14 @@ class _Steps:
             self._watching = self._loop.call_later(SLICE / 2, self._demote)
 
     def _run(self, thread: _StepThread, work: _Work) -> None:
-        offset = HEADER.size + thread.slot * SLOT.size
         thread.started = time.monotonic()
-        SLOT.pack_into(self._board, offset, work.job, work.deadline)
+        self._board.mark(thread.slot, work.job, work.deadline)
         try:
             work.result = work.function(*work.args)
         except BaseException as exc:  # handed to the awaiting task, as run_in_executor does
             work.error = exc
         finally:
-            _DEADLINE.pack_into(self._board, offset + 8, 0.0)
+            self._board.clear(thread.slot)
             thread.started = 0.0
         with work.lock:
             work.finished = True
@@ -239,60 +211,45 @@ def _set_nice(native_id: int, value: int) -> bool:
     return True
 
 
-async def _serve(board: Any, slots: int) -> None:
+async def _serve(board: Board) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=1 << 30)
     await loop.connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(0, "rb", buffering=0)
     )
     writer, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(1, "wb", buffering=0))
-    settings = await _frame(reader)
+    settings = await read_frame(reader)
     assert isinstance(settings, RunSettings)
     run = RunContext(settings)
     # The store and the HTTP pool of the scripts of this worker; the cache is the
     # run's, which the supervisor holds.
     link = _CacheLink(writer)
     services = RunServices(settings.options, state_dir=settings.state_dir, cache=link)
-    steps = _Steps(board, slots)
+    steps = _Steps(board)
     tasks: set[asyncio.Task[None]] = set()
 
     def beat() -> None:
-        HEADER.pack_into(board, 0, time.monotonic())
+        board.beat(time.monotonic())
         loop.call_later(HEARTBEAT_EVERY, beat)
 
     beat()
 
-    async def one(job: Job) -> None:
-        lines: list[Line] = []
-        limits = run.limits_of(job)
-        budget = [limits.memory]
+    async def one(start: Start) -> None:
+        deadline = time.monotonic() + run.limits_of(start.job).seconds
+        outcome, lines = await run_collected(
+            start.job,
+            run,
+            run_step=steps.runner(start.number, deadline),
+            services=services,
+            owner=start.number,
+        )
+        writer.write(encode_finished(start.number, outcome, lines))
 
-        def keep(kind: str, text: str) -> None:
-            # Buffered output counts against the memory limit like the rest.
-            budget[0] -= len(text)
-            if budget[0] < 0:
-                raise ScriptCallError(limits.memory_message)
-            lines.append(Line(kind, text, time.time()))
-
-        try:
-            outcome = await run_one(
-                job,
-                run,
-                run_step=steps.runner(job.id, time.monotonic() + limits.seconds),
-                write=lambda text: keep("print", text),
-                log=keep,
-                services=services,
-            )
-        except Exception as exc:  # a bug of ours: the script still gets its record
-            error = f"internal error: {type(exc).__name__}: {exc}"
-            outcome = ScriptOutcome(job.name, ok=False, error=error, status="critical")
-        writer.write(_report(job, outcome, lines))
-
-    while (job := await _frame(reader)) is not None:
-        if isinstance(job, tuple):
-            link.answer(*job[1:])
+    while (message := await read_frame(reader)) is not None:
+        if isinstance(message, CacheAnswer):
+            link.answer(message)
             continue
-        task = asyncio.create_task(one(job))
+        task = asyncio.create_task(one(message))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     # The supervisor closed our input: it has every result it wants.
@@ -301,8 +258,7 @@ async def _serve(board: Any, slots: int) -> None:
 
 class _CacheLink:
     """The run's cache, held by the supervisor, as this worker's scripts reach it:
-    each call a JSON line up (``{"cache": [number, operation, key, owner, *args]}``),
-    its answer a frame down (``("cache", number, ok, value or message)``)."""
+    each call a :class:`~.wire.CacheCall` up, its :class:`~.wire.CacheAnswer` down."""
 
     def __init__(self, writer: asyncio.WriteTransport) -> None:
         self._writer = writer
@@ -313,8 +269,7 @@ class _CacheLink:
         number = next(self._numbers)
         future: asyncio.Future[tuple[bool, Any]] = asyncio.get_running_loop().create_future()
         self._calls[number] = future
-        request = {"cache": [number, operation, key, owner, *args]}
-        self._writer.write(json.dumps(request, separators=(",", ":")).encode() + b"\n")
+        self._writer.write(encode_cache_call(number, operation, key, owner, *args))
         try:
             ok, value = await future
         finally:
@@ -328,34 +283,10 @@ class _CacheLink:
         # worker is lost: nothing to send.
         pass
 
-    def answer(self, number: int, ok: bool, value: Any) -> None:
-        future = self._calls.get(number)
+    def answer(self, answer: CacheAnswer) -> None:
+        future = self._calls.get(answer.number)
         if future is not None and not future.done():
-            future.set_result((ok, value))
-
-
-def _report(job: Job, outcome: ScriptOutcome, lines: list[Line]) -> bytes:
-    record = {
-        "id": job.id,
-        "ok": outcome.ok,
-        "result": outcome.result,
-        "error": outcome.error,
-        "duration": outcome.duration,
-        "status": outcome.status,
-        "value": outcome.value,
-        "signal": outcome.signal,
-        "calls": [dataclasses.astuple(timings) for timings in outcome.calls],
-        "lines": [[line.kind, line.text, line.at] for line in lines],
-    }
-    return json.dumps(record, separators=(",", ":")).encode() + b"\n"
-
-
-async def _frame(reader: asyncio.StreamReader) -> Any:
-    try:
-        header = await reader.readexactly(4)
-        return pickle.loads(await reader.readexactly(int.from_bytes(header, "big")))
-    except asyncio.IncompleteReadError:
-        return None
+            future.set_result((answer.ok, answer.value))
 
 
 def _die_with_parent() -> None:
@@ -373,8 +304,7 @@ def main(argv: list[str]) -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     board_fd, slots = int(argv[0]), int(argv[1])
-    board = mmap.mmap(board_fd, board_size(slots))
-    run_event_loop(_serve(board, slots))
+    run_event_loop(_serve(Board(mmap.mmap(board_fd, Board.size(slots)), slots)))
     # Step threads may still be running (a script past its deadline): do not wait.
     os._exit(0)
 

@@ -1,0 +1,248 @@
+"""Everything that crosses the boundary between the supervisor and its workers.
+
+- *Down* (supervisor to worker, on the worker's standard input): frames, each a
+  4-byte length and a pickle: first the :class:`~.job.RunSettings`, then
+  :class:`Start`\\ s and :class:`CacheAnswer`\\ s. Pickles only go down, from the
+  supervisor to its own child.
+- *Up* (worker to supervisor, on its standard output): one JSON object a line, a
+  script's :class:`Finished` record or a :class:`CacheCall`, parsed as untrusted
+  data: whatever does not decode raises ``ValueError``, ``TypeError`` or ``KeyError``.
+- The *board*: memory both map, where the worker's event loop writes its heartbeat
+  and each step thread the script it runs and that script's deadline
+  (:class:`Board`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import pickle
+import struct
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from ..models import Timings
+from ..services.cache import OPERATIONS
+from .job import Job
+from .output import RECORD_FIELDS, Line, ScriptOutcome
+
+__all__ = [
+    "Board",
+    "CacheAnswer",
+    "CacheCall",
+    "Finished",
+    "Start",
+    "decode",
+    "encode_cache_call",
+    "encode_finished",
+    "frame",
+    "read_frame",
+]
+
+# --- down: frames of pickles ---
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Start:
+    """Run ``job``; ``number`` is the supervisor's for it, unique among its scripts
+    (its board marks, its record and its cache marks carry it)."""
+
+    number: int
+    job: Job
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CacheAnswer:
+    """The answer to the worker's :class:`CacheCall` ``number``: its value when
+    ``ok``, else the error's message."""
+
+    number: int
+    ok: bool
+    value: Any
+
+
+def frame(value: object) -> bytes:
+    """``value`` as one frame down."""
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    return len(data).to_bytes(4, "big") + data
+
+
+async def read_frame(reader: asyncio.StreamReader) -> Any:
+    """The next frame's value; ``None`` once the input ended."""
+    try:
+        header = await reader.readexactly(4)
+        return pickle.loads(await reader.readexactly(int.from_bytes(header, "big")))
+    except asyncio.IncompleteReadError:
+        return None
+
+
+# --- up: JSON lines ---
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Finished:
+    """Script ``number`` ended: its outcome (its name is the supervisor's to set) and
+    the lines it printed and logged, in order."""
+
+    number: int
+    outcome: ScriptOutcome
+    lines: list[Line]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CacheCall:
+    """A script asks the run's cache (held by the supervisor) for ``operation``; its
+    answer is the :class:`CacheAnswer` with the same ``number``."""
+
+    number: int
+    operation: str
+    key: str
+    owner: int
+    args: list[Any]
+
+
+def _timings(
+    dns: float, connect: float, tls: float | None, upgrade: float, reply: float, total: float
+) -> Timings:
+    return Timings(
+        float(dns),
+        float(connect),
+        None if tls is None else float(tls),
+        float(upgrade),
+        float(reply),
+        float(total),
+    )
+
+
+def _text_or_none(value: Any) -> str | None:
+    if not isinstance(value, str | None):
+        raise TypeError("expected text or null")
+    return value
+
+
+def _status(value: Any) -> str:
+    if value not in ("ok", "warning", "critical", "unknown"):
+        raise ValueError("status")
+    return str(value)
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+#: How each field of a record that goes up is checked as it comes in: the record's
+#: fields (:data:`~.output.RECORD_FIELDS`) and the timings of the script's calls.
+_DECODE: dict[str, Callable[[Any], Any]] = {
+    "ok": bool,
+    "result": _as_is,
+    "error": _text_or_none,
+    "duration": float,
+    "status": _status,
+    "value": _as_is,
+    "signal": _text_or_none,
+    "calls": lambda calls: [_timings(*phases) for phases in calls],
+}
+_SENT = (*RECORD_FIELDS, "calls")
+
+
+def _line(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode() + b"\n"
+
+
+def encode_finished(number: int, outcome: ScriptOutcome, lines: list[Line]) -> bytes:
+    """Script ``number``'s record, to send up."""
+    record: dict[str, Any] = {name: getattr(outcome, name) for name in RECORD_FIELDS}
+    record["id"] = number
+    record["calls"] = [dataclasses.astuple(timings) for timings in outcome.calls]
+    record["lines"] = [[line.kind, line.text, line.at] for line in lines]
+    return _line(record)
+
+
+def encode_cache_call(number: int, operation: str, key: str, owner: Hashable, *args: Any) -> bytes:
+    """A :class:`CacheCall`, to send up."""
+    return _line({"cache": [number, operation, key, owner, *args]})
+
+
+def decode(line: bytes) -> Finished | CacheCall:
+    """What a worker sent up, checked like any input."""
+    record = json.loads(line)
+    if "cache" in record:
+        number, operation, key, owner, *args = record["cache"]
+        if not (
+            isinstance(number, int)
+            and operation in OPERATIONS
+            and isinstance(key, str)
+            and isinstance(owner, int)
+        ):
+            raise ValueError("a malformed cache request")
+        return CacheCall(number, operation, key, owner, args)
+    fields = {name: _DECODE[name](record[name]) for name in _SENT}
+    lines = [Line(str(kind), str(text), float(at)) for kind, text, at in record["lines"]]
+    return Finished(int(record["id"]), ScriptOutcome("", **fields), lines)
+
+
+# --- the board ---
+
+_HEARTBEAT = struct.Struct("<d")
+_NUMBER = struct.Struct("<q")
+_DEADLINE = struct.Struct("<d")
+#: One step thread's slot: the number of the script it runs, then that script's
+#: deadline (``time.monotonic()`` seconds; 0 while the thread is idle).
+SLOT = struct.Struct("<" + _NUMBER.format[1:] + _DEADLINE.format[1:])
+
+
+class Board:
+    """The worker's heartbeat (its event loop's last ``time.monotonic()``), then one
+    :data:`SLOT` per step thread, over shared memory ``memory``."""
+
+    __slots__ = ("_memory", "slots")
+
+    def __init__(self, memory: Any, slots: int) -> None:
+        self._memory = memory
+        self.slots = slots
+
+    @staticmethod
+    def size(slots: int) -> int:
+        """Bytes of a board with ``slots`` step threads."""
+        return _HEARTBEAT.size + slots * SLOT.size
+
+    def beat(self, now: float) -> None:
+        """The worker's event loop is alive at ``now``."""
+        _HEARTBEAT.pack_into(self._memory, 0, now)
+
+    def heartbeat(self) -> float:
+        """When the worker's event loop was last alive (0 before its first beat)."""
+        value: float = _HEARTBEAT.unpack_from(self._memory, 0)[0]
+        return value
+
+    def mark(self, slot: int, number: int, deadline: float) -> None:
+        """The step thread of ``slot`` runs a step of script ``number``."""
+        SLOT.pack_into(self._memory, self._offset(slot), number, deadline)
+
+    def clear(self, slot: int) -> None:
+        """The step thread of ``slot`` is idle."""
+        _DEADLINE.pack_into(self._memory, self._offset(slot) + _NUMBER.size, 0.0)
+
+    def read(self, slot: int) -> tuple[int, float] | None:
+        """The script number and deadline of a step running in ``slot``, or None when idle.
+
+        The worker writes the number, then the deadline, and clears the deadline when
+        the step ends; reading the deadline again after the number tells a
+        consistent pair."""
+        offset = self._offset(slot)
+        number, deadline = SLOT.unpack_from(self._memory, offset)
+        if (
+            not deadline
+            or _DEADLINE.unpack_from(self._memory, offset + _NUMBER.size)[0] != deadline
+        ):
+            return None
+        return number, deadline
+
+    def running(self) -> list[tuple[int, float]]:
+        """The number and deadline of every step running now."""
+        return [marked for slot in range(self.slots) if (marked := self.read(slot)) is not None]
+
+    @staticmethod
+    def _offset(slot: int) -> int:
+        return _HEARTBEAT.size + slot * SLOT.size
