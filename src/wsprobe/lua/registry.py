@@ -1,12 +1,14 @@
 """Everything a script can call that Python serves, registered in this one place.
 
 Each :class:`Operation` has the name the prelude calls it by, its arguments as
-Lua hands them over, and a handler taking the script's :class:`ScriptContext`
-first. Operations run either *in place*, inside the Lua step (``host.NAME(...)``
-in the prelude: quick, no I/O), or as a *request*: the script's coroutine yields
-(``request("NAME", ...)``), the runner awaits the handler on the event loop and
-resumes the script with its value or its error. A test checks that the names the
-prelude uses are exactly the names registered here.
+Lua hands them over (each :class:`Argument`'s name and Lua type, in order), what it
+returns, and a handler taking the script's :class:`ScriptContext` first.
+Operations run either *in place*, inside the Lua step (``host.NAME(...)`` in the
+prelude: quick, no I/O), or as a *request*: the script's coroutine yields
+(``request("NAME", ...)``), :func:`serve` awaits the handler on the event loop and
+resumes the script with its value or its error. A test checks that the prelude
+calls exactly the operations registered here, each with as many arguments as it
+declares, and that each handler takes the arguments declared.
 
 To give scripts something new: register its handler here, call it from the
 prelude, and document it in the README's table of what a script sees.
@@ -18,7 +20,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import Error, InvalidOption, InvalidURL, ScriptCallError
 from ..options import Options, options_from_mapping
@@ -35,6 +37,7 @@ __all__ = [
     "IN_PLACE",
     "MAX_TIMED_CALLS",
     "REQUESTS",
+    "Argument",
     "Operation",
     "ScriptContext",
     "StepRunner",
@@ -131,12 +134,22 @@ class ScriptContext:
         await asyncio.gather(*(session.close() for session in sessions.values()))
 
 
-@dataclass(frozen=True, slots=True)
-class Operation:
-    """One thing a script can call: ``handler(context, *lua_arguments)``."""
+class Argument(NamedTuple):
+    """One argument of an operation: its name (the handler's parameter) and the Lua
+    type the prelude passes (``"string"``, ``"table|nil"``, ``"any"``, ...)."""
 
     name: str
-    arguments: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One thing a script can call: ``handler(context, *lua_arguments)``, which
+    takes exactly ``arguments`` and gives what ``returns`` says (``""``: nothing)."""
+
+    name: str
+    arguments: tuple[Argument, ...]
+    returns: str
     handler: Callable[..., Any]
 
 
@@ -147,22 +160,28 @@ REQUESTS: dict[str, Operation] = {}
 """Operations the script yields for; their handlers are coroutines."""
 
 
-def _in_place(name: str, arguments: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _in_place(
+    operation: str, /, *, returns: str = "", **arguments: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def register(handler: Callable[..., Any]) -> Callable[..., Any]:
-        IN_PLACE[name] = Operation(name, arguments, handler)
+        IN_PLACE[operation] = Operation(operation, _arguments(arguments), returns, handler)
         return handler
 
     return register
 
 
 def _request(
-    name: str, arguments: str
+    operation: str, /, *, returns: str = "", **arguments: str
 ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
     def register(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        REQUESTS[name] = Operation(name, arguments, handler)
+        REQUESTS[operation] = Operation(operation, _arguments(arguments), returns, handler)
         return handler
 
     return register
+
+
+def _arguments(declared: dict[str, str]) -> tuple[Argument, ...]:
+    return tuple(Argument(name, kind) for name, kind in declared.items())
 
 
 async def serve(context: ScriptContext, request: Request) -> Step:
@@ -195,27 +214,27 @@ async def serve(context: ScriptContext, request: Request) -> Step:
 # --- in place: output, time, json ---
 
 
-@_in_place("write", "text: string (a printed line, without its newline)")
+@_in_place("write", text="string")
 def _write(context: ScriptContext, text: bytes) -> None:
     context.write(_text(text))
 
 
-@_in_place("log", 'level: "debug"|"info"|"warn"|"error", text: string')
+@_in_place("log", level='"debug"|"info"|"warn"|"error"', text="string")
 def _log(context: ScriptContext, level: bytes, text: bytes) -> None:
     context.log(_text(level), _text(text))
 
 
-@_in_place("now", "() -> Unix time in seconds, a float")
+@_in_place("now", returns="Unix time in seconds, a float")
 def _now(_context: ScriptContext) -> float:
     return time.time()
 
 
-@_in_place("json_encode", "value: any -> string")
+@_in_place("json_encode", value="any", returns="string")
 def _json_encode(context: ScriptContext, value: Any) -> str:
     return jsoncodec.encode(context.lua.convert, value)
 
 
-@_in_place("json_decode", "text: string -> any")
+@_in_place("json_decode", text="string", returns="any")
 def _json_decode(context: ScriptContext, text: bytes) -> Any:
     return jsoncodec.decode(context.lua.convert, text)
 
@@ -223,12 +242,12 @@ def _json_decode(context: ScriptContext, text: bytes) -> Any:
 # --- requests: ws ---
 
 
-@_request("send_recv", "url: string, data: string, options: table|nil -> reply: string")
+@_request("send_recv", url="string", data="string", options="table|nil", returns="reply: string")
 async def _send_recv(context: ScriptContext, url: bytes, data: bytes, options: Any) -> str:
     return (await _probe_call(context, url, data, options)).reply
 
 
-@_request("probe", "url: string, data: string, options: table|nil -> facts: table")
+@_request("probe", url="string", data="string", options="table|nil", returns="facts: table")
 async def _probe(context: ScriptContext, url: bytes, data: bytes, options: Any) -> dict[str, Any]:
     facts = (await _probe_call(context, url, data, options)).facts()
     expires = facts["cert_expires"]
@@ -240,7 +259,7 @@ async def _probe(context: ScriptContext, url: bytes, data: bytes, options: Any) 
     return {name: value for name, value in facts.items() if value is not None}
 
 
-@_request("connect", "url: string, options: table|nil (plus binary) -> session id")
+@_request("connect", url="string", options="table|nil (plus binary)", returns="session id")
 async def _connect(context: ScriptContext, url: bytes, options: Any) -> int:
     from ..async_session import open_session_async
 
@@ -252,7 +271,12 @@ async def _connect(context: ScriptContext, url: bytes, options: Any) -> int:
     return context.add_session(session)
 
 
-@_in_place("session_fact", 'id, name: "close_code"|"close_reason"|"subprotocol" -> value|nil')
+@_in_place(
+    "session_fact",
+    session_id="number",
+    name='"close_code"|"close_reason"|"subprotocol"',
+    returns="value|nil",
+)
 def _session_fact(context: ScriptContext, session_id: int, name: bytes) -> Any:
     session = context.sessions[session_id]
     if name == b"subprotocol":
@@ -262,7 +286,7 @@ def _session_fact(context: ScriptContext, session_id: int, name: bytes) -> Any:
     return session.close_code if name == b"close_code" else session.close_reason
 
 
-@_request("session_send", 'id, data: string, kind: "text"|"binary"')
+@_request("session_send", session_id="number", data="string", kind='"text"|"binary"')
 async def _session_send(context: ScriptContext, session_id: int, data: bytes, kind: bytes) -> None:
     session = context.sessions[session_id]
     if kind == b"binary":
@@ -274,7 +298,12 @@ async def _session_send(context: ScriptContext, session_id: int, data: bytes, ki
     await session.drain()
 
 
-@_request("session_recv", 'id, timeout: number|nil -> data: string, kind: "text"|"binary"')
+@_request(
+    "session_recv",
+    session_id="number",
+    timeout="number|nil",
+    returns='data: string, kind: "text"|"binary"',
+)
 async def _session_recv(
     context: ScriptContext, session_id: int, timeout: float | None
 ) -> tuple[str | bytes, str]:
@@ -282,12 +311,12 @@ async def _session_recv(
     return payload, "binary" if isinstance(payload, bytes) else "text"
 
 
-@_request("session_ping", "id, timeout: number|nil -> seconds")
+@_request("session_ping", session_id="number", timeout="number|nil", returns="seconds")
 async def _session_ping(context: ScriptContext, session_id: int, timeout: float | None) -> float:
     return await context.sessions[session_id].ping(timeout)
 
 
-@_request("session_close", "id, code: number|nil, reason: string|nil")
+@_request("session_close", session_id="number", code="number|nil", reason="string|nil")
 async def _session_close(
     context: ScriptContext, session_id: int, code: Any, reason: bytes | None
 ) -> None:
@@ -321,21 +350,21 @@ async def _merged(context: ScriptContext, values: dict[str, Any]) -> Options:
 # --- Monsta's globals and modules, served by wsprobe.services ---
 
 
-@_in_place("uuid4", "() -> string")
+@_in_place("uuid4", returns="string")
 def _uuid4(_context: ScriptContext) -> str:
     from ..services.ids import uuid4
 
     return uuid4()
 
 
-@_in_place("time_parse", "text: string (RFC 3339) -> Unix seconds")
+@_in_place("time_parse", text="string (RFC 3339)", returns="Unix seconds")
 def _time_parse(_context: ScriptContext, text: bytes) -> int | float:
     from ..services.dates import parse_rfc3339
 
     return parse_rfc3339(_argument(text, "text"))
 
 
-@_request("sleep", "seconds: number >= 0")
+@_request("sleep", seconds="number >= 0")
 async def _sleep(_context: ScriptContext, seconds: float) -> None:
     await _until(time.monotonic() + seconds)
 
@@ -348,7 +377,7 @@ async def _until(moment: float) -> None:
         await asyncio.sleep(remaining)
 
 
-@_request("store_put", "key: string, value: any, global: boolean")
+@_request("store_put", key="string", value="any", is_global="boolean")
 async def _store_put(context: ScriptContext, key: bytes, value: Any, is_global: bool) -> None:
     operation = "store.put_global" if is_global else "store.put"
     await context.services.store.put(
@@ -360,7 +389,7 @@ async def _store_put(context: ScriptContext, key: bytes, value: Any, is_global: 
     )
 
 
-@_request("store_get", "key: string, global: boolean -> value, timestamp")
+@_request("store_get", key="string", is_global="boolean", returns="value, timestamp")
 async def _store_get(context: ScriptContext, key: bytes, is_global: bool) -> tuple[Any, Any]:
     operation = "store.get_global" if is_global else "store.get"
     return await context.services.store.get(
@@ -368,7 +397,7 @@ async def _store_get(context: ScriptContext, key: bytes, is_global: bool) -> tup
     )
 
 
-@_request("store_delete", "key: string, global: boolean")
+@_request("store_delete", key="string", is_global="boolean")
 async def _store_delete(context: ScriptContext, key: bytes, is_global: bool) -> None:
     operation = "store.delete_global" if is_global else "store.delete"
     await context.services.store.delete(
@@ -376,7 +405,7 @@ async def _store_delete(context: ScriptContext, key: bytes, is_global: bool) -> 
     )
 
 
-@_request("cache_put", "key: string, value: any, ttl: number")
+@_request("cache_put", key="string", value="any", ttl="number")
 async def _cache_put(context: ScriptContext, key: bytes, value: Any, ttl: Any) -> None:
     await context.services.cache.call(
         "put",
@@ -387,25 +416,33 @@ async def _cache_put(context: ScriptContext, key: bytes, value: Any, ttl: Any) -
     )
 
 
-@_request("cache_get", "key: string -> value|nil (waits while another script's mark stands)")
+@_request(
+    "cache_get",
+    key="string",
+    returns="value|nil (waits while another script's mark stands)",
+)
 async def _cache_get(context: ScriptContext, key: bytes) -> Any:
     return await context.services.cache.call("get", _argument(key, "key"), context.owner)
 
 
-@_request("cache_delete", "key: string")
+@_request("cache_delete", key="string")
 async def _cache_delete(context: ScriptContext, key: bytes) -> None:
     await context.services.cache.call("delete", _argument(key, "key"), context.owner)
 
 
-@_request("cache_mark_pending", "key: string")
+@_request("cache_mark_pending", key="string")
 async def _cache_mark_pending(context: ScriptContext, key: bytes) -> None:
     await context.services.cache.call("mark_pending", _argument(key, "key"), context.owner)
 
 
 @_request(
     "http_request",
-    "method, url: string, body: string|nil, headers: table|nil, options: table|nil"
-    " -> {status, body, headers}",
+    method="string",
+    url="string",
+    body="string|nil",
+    headers="table|nil",
+    options="table|nil",
+    returns="{status, body, headers}",
 )
 async def _http_request(
     context: ScriptContext,

@@ -1,7 +1,7 @@
 """One sandboxed Lua 5.4 state per script, through ``lupa``: the only module that imports it.
 
-A :class:`LuaScript` loads the trusted prelude (``prelude.lua``) into a fresh
-state, hands it the host functions the registry defines, and runs the script as a
+A :class:`LuaScript` loads the trusted prelude (``prelude/*.lua``, :data:`PRELUDE`)
+into a fresh state, hands it the host functions the registry defines, and runs the script as a
 coroutine, one :data:`Step` at a time. It knows nothing of asyncio or WebSockets:
 the runner drives it. lupa's exceptions stay here.
 """
@@ -21,7 +21,20 @@ import lupa.lua54 as lupa
 from ..errors import Error, ScriptCallError
 from .convert import ConversionError, Converter
 
-__all__ = ["Done", "Failed", "LuaScript", "Request", "ScriptLimits", "Step"]
+__all__ = [
+    "PRELUDE",
+    "Done",
+    "Failed",
+    "LuaScript",
+    "Request",
+    "ScriptLimits",
+    "Step",
+    "prelude_source",
+]
+
+#: The prelude's parts, by concern, in the order they make its one chunk: each part
+#: sees the locals of the parts before it.
+PRELUDE = ("core.lua", "modules.lua", "extensions.lua", "sandbox.lua", "driver.lua")
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,8 +273,13 @@ def _prelude_bytecode() -> bytes:
     compiler = cast(Any, lupa.LuaRuntime(encoding=None))  # type: ignore[call-arg]
     # Stripped of debug information: smaller in each of thousands of states, and
     # error locations only ever name the script's own lines.
-    source = files("wsprobe.lua").joinpath("prelude.lua").read_bytes()
-    return bytes(compiler.globals().string.dump(compiler.compile(source), True))
+    return bytes(compiler.globals().string.dump(compiler.compile(prelude_source()), True))
+
+
+def prelude_source() -> bytes:
+    """The prelude's one chunk: its parts, in order."""
+    folder = files("wsprobe.lua").joinpath("prelude")
+    return b"\n".join(folder.joinpath(name).read_bytes() for name in PRELUDE)
 
 
 def _text(value: Any) -> str:
