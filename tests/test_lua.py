@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Run, Servers
+from tests.support.lua import run_lua
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -53,9 +54,9 @@ VALUES = [
 
 
 @pytest.mark.parametrize(("expression", "expected"), VALUES, ids=[v[0] for v in VALUES])
-def test_values(run: Run, expression: str, expected: str) -> None:
-    code, out, err = run.lua(f"print({expression})")
-    assert (code, out, err) == (0, expected + "\n", "")
+def test_values(expression: str, expected: str) -> None:
+    ran = run_lua(f"print({expression})")
+    assert (ran.outcome.ok, ran.printed, ran.logged) == (True, expected + "\n", [])
 
 
 JSON_ERRORS = [
@@ -101,27 +102,27 @@ JSON_ERRORS = [
 
 
 @pytest.mark.parametrize(("source", "message"), JSON_ERRORS, ids=[e[1] for e in JSON_ERRORS])
-def test_json_errors_are_plain_strings(run: Run, source: str, message: str) -> None:
+def test_json_errors_are_plain_strings(source: str, message: str) -> None:
     wrapped = f"local ok, err = pcall(function() {source} end)\nprint(ok, type(err), err)"
-    code, out, _ = run.lua(wrapped)
-    assert code == 0
-    ok, kind, text = out.rstrip("\n").split("\t", 2)
+    ran = run_lua(wrapped)
+    assert ran.outcome.ok
+    ok, kind, text = ran.printed.rstrip("\n").split("\t", 2)
     assert (ok, kind) == ("false", "string")
     assert text.startswith(message)
 
 
-def test_deep_but_allowed_json_decodes(run: Run) -> None:
-    code, out, _ = run.lua("print(#json.decode(string.rep('[', 200) .. string.rep(']', 200)))")
-    assert (code, out) == (0, "1\n")
+def test_deep_but_allowed_json_decodes() -> None:
+    ran = run_lua("print(#json.decode(string.rep('[', 200) .. string.rep(']', 200)))")
+    assert (ran.outcome.ok, ran.printed) == (True, "1\n")
 
 
-def test_print_has_lua_semantics(run: Run) -> None:
+def test_print_has_lua_semantics() -> None:
     source = (
         "print('a', 1, 2.5, nil, true, setmetatable({}, {__tostring = function() return 'T' end}))"
         "\nprint()\nprint('x\\ny')"
     )
-    code, out, _ = run.lua(source)
-    assert (code, out) == (0, "a\t1\t2.5\tnil\ttrue\tT\n\nx\ny\n")
+    ran = run_lua(source)
+    assert (ran.outcome.ok, ran.printed) == (True, "a\t1\t2.5\tnil\ttrue\tT\n\nx\ny\n")
 
 
 def test_log_goes_to_stderr_with_timestamp_level_and_name(run: Run) -> None:
@@ -140,11 +141,11 @@ def test_log_level_filters(run: Run) -> None:
     assert err == ""
 
 
-def test_now_has_sub_millisecond_resolution(run: Run) -> None:
-    code, out, _ = run.lua(
+def test_now_has_sub_millisecond_resolution() -> None:
+    ran = run_lua(
         "local a = now(); local b = a; while b == a do b = now() end; print(b - a < 0.001)"
     )
-    assert (code, out) == (0, "true\n")
+    assert (ran.outcome.ok, ran.printed) == (True, "true\n")
 
 
 # --- ws from Lua ---

@@ -1,0 +1,171 @@
+"""The Lua pipeline's stages: a script run in-process ends as it does in a worker,
+what crosses the process boundary survives the trip (and nothing malformed does),
+and the modules of ``wsprobe.lua`` import one another one way only."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Run
+from tests.support.lua import run_lua
+from wsprobe.lua import wire
+from wsprobe.lua.job import Job
+from wsprobe.lua.output import RECORD_FIELDS, Line, ScriptOutcome
+from wsprobe.models import Timings
+
+LUA = Path(wire.__file__).parent
+
+SCRIPTS = [
+    "return 42",
+    'return {value = 7, status = "MetricWarning"}',
+    'return {value = 1, status = "MetricBogus"}',
+    'error("broken")',
+    "local x = ",
+    'signal("RepeatPrevValue")',
+    "return ws.send_recv(nil, 'x')",
+    "while true do end",
+    "local t = {} while true do t[#t + 1] = string.rep('x', 1000) end",
+]
+
+
+@pytest.mark.parametrize("source", SCRIPTS)
+def test_a_script_in_process_ends_as_in_a_worker(run: Run, source: str) -> None:
+    flags = ("--json", "--instruction-limit", "1", "--memory-limit", "8")
+    _, out, _ = run.lua(source, *flags)
+    in_worker = json.loads(out)
+    ran = run_lua(source, instruction_limit=1_000_000, memory_limit_mib=8)
+    in_process = {name: getattr(ran.outcome, name) for name in RECORD_FIELDS}
+    del in_worker["duration"], in_process["duration"]
+    assert in_process == {name: in_worker[name] for name in in_process}
+    assert in_worker["name"] == ran.outcome.name == "check.lua"
+
+
+def test_lines_are_kept_in_order_with_their_kind() -> None:
+    ran = run_lua("print('a', 1)\nlog.warn('careful')\nprint('b')\nreturn true")
+    assert [(line.kind, line.text) for line in ran.lines] == [
+        ("print", "a\t1"),
+        ("warn", "careful"),
+        ("print", "b"),
+    ]
+    assert (ran.printed, ran.logged, ran.outcome.result) == (
+        "a\t1\nb\n",
+        [("warn", "careful")],
+        True,
+    )
+
+
+# --- the wire ---
+
+
+def test_a_record_survives_the_trip_up() -> None:
+    timings = Timings(0.001, 0.002, None, 0.003, 0.004, 0.01)
+    outcome = ScriptOutcome(
+        "ignored",
+        ok=False,
+        result={"a": [1, 2]},
+        error="check.lua:1: no",
+        duration=0.5,
+        status="critical",
+        value=3,
+        signal=None,
+        calls=[timings],
+    )
+    lines = [Line("print", "hello", 1.5), Line("warn", "olá", 2.5)]
+    decoded = wire.decode(wire.encode_finished(7, outcome, lines))
+    assert isinstance(decoded, wire.Finished)
+    assert (decoded.number, decoded.lines) == (7, lines)
+    outcome.name = ""
+    assert decoded.outcome == outcome
+
+
+def test_a_cache_call_survives_the_trip_up() -> None:
+    decoded = wire.decode(wire.encode_cache_call(3, "put", "k", 9, "v", 5))
+    assert decoded == wire.CacheCall(3, "put", "k", 9, ["v", 5])
+
+
+def test_every_field_sent_up_is_checked_on_its_way_in() -> None:
+    assert set(wire._DECODE) == {*RECORD_FIELDS, "calls"}
+
+
+GOOD = json.loads(wire.encode_finished(1, ScriptOutcome("x", ok=True), []))
+
+MALFORMED = [
+    b"not json",
+    b"[]",
+    json.dumps({**GOOD, "status": "fine"}).encode(),
+    json.dumps({**GOOD, "error": 3}).encode(),
+    json.dumps({**GOOD, "signal": ["x"]}).encode(),
+    json.dumps({**GOOD, "duration": "soon"}).encode(),
+    json.dumps({**GOOD, "calls": [[1, 2]]}).encode(),
+    json.dumps({**GOOD, "lines": [["print", "x"]]}).encode(),
+    json.dumps({key: value for key, value in GOOD.items() if key != "ok"}).encode(),
+    json.dumps({"cache": [1, "drop_all", "k", 1]}).encode(),
+    json.dumps({"cache": ["1", "get", "k", 1]}).encode(),
+    json.dumps({"cache": [1, "get", 2, 1]}).encode(),
+    json.dumps({"cache": [1, "get"]}).encode(),
+]
+
+
+@pytest.mark.parametrize("line", MALFORMED)
+def test_what_does_not_decode_raises(line: bytes) -> None:
+    with pytest.raises((ValueError, TypeError, KeyError)):
+        wire.decode(line)
+
+
+def test_frames_down_carry_any_picklable_value() -> None:
+    import asyncio
+
+    start = wire.Start(4, Job("a.lua", source=b"return 1"))
+    answer = wire.CacheAnswer(5, True, {"x": 1})
+
+    async def read() -> list[object]:
+        reader = asyncio.StreamReader()
+        reader.feed_data(wire.frame(start) + wire.frame(answer))
+        reader.feed_eof()
+        return [await wire.read_frame(reader) for _ in range(3)]
+
+    assert asyncio.run(read()) == [start, answer, None]
+
+
+def test_the_board() -> None:
+    board = wire.Board(bytearray(wire.Board.size(3)), 3)
+    assert (board.heartbeat(), board.running()) == (0.0, [])
+    board.beat(12.5)
+    board.mark(1, 42, 99.5)
+    board.mark(2, 43, 100.5)
+    assert board.heartbeat() == 12.5
+    assert board.running() == [(42, 99.5), (43, 100.5)]
+    board.clear(1)
+    assert (board.read(0), board.read(1), board.read(2)) == (None, None, (43, 100.5))
+
+
+# --- one-way imports ---
+
+
+def imports_of(path: Path) -> set[str]:
+    """The sibling modules ``path`` imports, anywhere in it (in functions too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module:
+                found.add(node.module.split(".")[0])
+            else:
+                found.update(alias.name for alias in node.names)
+    return found
+
+
+def test_the_lua_modules_import_one_another_one_way() -> None:
+    graph = {path.stem: imports_of(path) for path in LUA.glob("*.py")}
+    assert "runner" not in set().union(*graph.values())
+    order: list[str] = []
+    remaining = dict(graph)
+    while remaining:
+        leaves = sorted(name for name, used in remaining.items() if not used - set(order))
+        assert leaves, f"an import circle among {sorted(remaining)}"
+        order.extend(leaves)
+        for name in leaves:
+            del remaining[name]

@@ -1,0 +1,63 @@
+"""Lua scripts run in-process: :func:`~wsprobe.lua.execute.run_one` on this process's
+own event loop, no worker process, for tests that need only a script's outcome and
+lines (what the supervisor adds is tested through ``wsprobe run`` and the agent)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wsprobe.lua.eventloop import run_event_loop
+from wsprobe.lua.execute import RunContext, inline_step, run_collected
+from wsprobe.lua.job import Job, RunSettings
+from wsprobe.lua.output import Line, ScriptOutcome
+from wsprobe.options import make_options
+from wsprobe.services.shared import RunServices
+
+__all__ = ["Ran", "run_lua"]
+
+
+@dataclass(frozen=True)
+class Ran:
+    """How a script ended and the lines it printed and logged, in order."""
+
+    outcome: ScriptOutcome
+    lines: list[Line]
+
+    @property
+    def printed(self) -> str:
+        """What the script printed, one line each, as ``wsprobe run`` writes it."""
+        return "".join(line.text + "\n" for line in self.lines if line.kind == "print")
+
+    @property
+    def logged(self) -> list[tuple[str, str]]:
+        """The level and text of each line the script logged."""
+        return [(line.kind, line.text) for line in self.lines if line.kind != "print"]
+
+
+def run_lua(
+    source: str | bytes,
+    *,
+    name: str = "check.lua",
+    state_dir: Path | None = None,
+    **settings: Any,
+) -> Ran:
+    """Run ``source`` in-process with the run's defaults, or ``settings``
+    (:class:`~wsprobe.lua.job.RunSettings`' fields; ``options`` by default
+    :func:`~wsprobe.options.make_options`'s)."""
+    run = RunSettings(
+        options=settings.pop("options", None) or make_options(), state_dir=state_dir, **settings
+    )
+    job = Job(name, source=source.encode() if isinstance(source, str) else source)
+
+    async def scenario() -> tuple[ScriptOutcome, list[Line]]:
+        services = RunServices(run.options, state_dir=run.state_dir)
+        try:
+            return await run_collected(
+                job, RunContext(run), run_step=inline_step, services=services
+            )
+        finally:
+            await services.close()
+
+    return Ran(*run_event_loop(scenario()))
