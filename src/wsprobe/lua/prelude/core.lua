@@ -72,21 +72,21 @@ local function check_number(name, position, value, minimum)
   return value
 end
 
-local function optional_number(name, position, value)
-  if value ~= nil and type(value) ~= "number" then bad_argument(position, name, "number", type(value)) end
-  return value
-end
-
 local function check_table(name, position, value)
   if type(value) ~= "table" then bad_argument(position, name, "table", type(value)) end
   return value
 end
 
--- Options and headers: a table, or nothing.
-local function check_options(name, position, value)
-  if value ~= nil and type(value) ~= "table" then bad_argument(position, name, "table", type(value)) end
-  return value
+-- A check that lets nil through, else wants a value of type `kind`.
+local function optional(kind)
+  return function(name, position, value)
+    if value ~= nil and type(value) ~= kind then bad_argument(position, name, kind, type(value)) end
+    return value
+  end
 end
+
+-- Options and headers: a table, or nothing.
+local optional_number, check_options = optional("number"), optional("table")
 
 -- The CPU guard: an instruction-count hook on every coroutine of the script. It
 -- fires every HOOK_EVERY instructions, counts them against the budget and, every
