@@ -253,7 +253,7 @@ def test_probe_like_blackbox_exporter(
     assert f"running script {tmp_path / 'target.lua'} (timeout 5s)" in scripted_debug
     assert f"probing\t{servers.ws}/\n" in scripted_debug
     assert "WARN about to return\n" in scripted_debug
-    assert f"script returned {port}: OK" in scripted_debug
+    assert f"OK: scripted: {port}\n" in scripted_debug
 
     status, headers, debug = agent.get(
         f"/probe?target={servers.ws}/binary&module=ws_echo&debug=true"
