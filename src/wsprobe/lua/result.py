@@ -63,20 +63,19 @@ class ScriptResult:
         return self.state.name.lower()
 
     def text(self, name: str) -> str:
-        """What every output says of script ``name``'s end, on one line: its error, the
-        signal it ended with, or the value it returned (with the status, unless OK)."""
+        """What every output says of script ``name``'s end: its error (as the record has
+        it), the signal it ended with, or the value it returned on one line (with the
+        status, unless OK)."""
         if self.error is not None:
-            text = self.error
-        elif self.signal is not None:
-            text = f"{name}: ended with signal {self.signal}"
-        else:
-            shown = _shown(self.value)
-            if len(shown) > _SHOWN:
-                shown = shown[:_SHOWN] + "…"
-            returned = _RETURNED.get(self.state)
-            status = f" (returned {returned})" if self.state is not State.OK and returned else ""
-            text = f"{name}: {shown}{status}"
-        return text.replace("\n", " ")
+            return self.error
+        if self.signal is not None:
+            return f"{name}: ended with signal {self.signal}"
+        shown = _shown(self.value).replace("\n", " ")
+        if len(shown) > _SHOWN:
+            shown = shown[:_SHOWN] + "…"
+        returned = _RETURNED.get(self.state)
+        status = f" (returned {returned})" if self.state is not State.OK and returned else ""
+        return f"{name}: {shown}{status}"
 
     def reason(self, name: str) -> str | None:
         """Why the state is not OK (:meth:`text`), ``None`` when it is."""
