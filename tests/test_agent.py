@@ -7,6 +7,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.openmetrics.parser import (
@@ -94,6 +95,11 @@ def scraped_all(agent: AgentProcess) -> dict[tuple[str, frozenset[tuple[str, str
     return samples if names == set(MONITORS) else None
 
 
+def every_last(agent: AgentProcess) -> dict[str, Any] | None:
+    listing: dict[str, Any] = agent.json("/api/monitors")
+    return listing if all(monitor["last"] for monitor in listing["monitors"]) else None
+
+
 def test_metrics_of_every_kind_of_monitor(
     servers: Servers, tmp_path: Path, agents: list[AgentProcess]
 ) -> None:
@@ -178,7 +184,8 @@ def test_api_lists_monitors_and_their_results(
     wait_for(
         lambda: len(agent.json("/api/monitors/echo/results")["results"]) >= 3, 60, "3 results"
     )
-    listing = agent.json("/api/monitors")
+    # The scripts' first runs wait for the workers to start: wait for every monitor's.
+    listing = wait_for(lambda: every_last(agent), 60, "a result of every monitor")
     assert [monitor["name"] for monitor in listing["monitors"]] == MONITORS
     echo = listing["monitors"][0]
     assert echo["url"] == f"{servers.ws}/"
@@ -253,7 +260,7 @@ def test_probe_like_blackbox_exporter(
     assert f"running script {tmp_path / 'target.lua'} (timeout 5s)" in scripted_debug
     assert f"probing\t{servers.ws}/\n" in scripted_debug
     assert "WARN about to return\n" in scripted_debug
-    assert f"script returned {port}: OK" in scripted_debug
+    assert f"OK: scripted: {port}\n" in scripted_debug
 
     status, headers, debug = agent.get(
         f"/probe?target={servers.ws}/binary&module=ws_echo&debug=true"

@@ -113,7 +113,7 @@ def test_status_page_in_a_real_browser(agent: AgentProcess, tmp_path: Path) -> N
     assert set(page.charts) == set(page.monitors)
     text = " ".join(page.text)
     assert "no response from web socket" in text
-    assert "the script returned MetricWarning" in text
+    assert "scripted-check: 42 (returned MetricWarning)" in text
     assert "certificate expires in" in text
     assert "<b>not markup</b>" in text  # shown as text, never as markup
     # The page's own script ran: it marks the body and rewrites the times.

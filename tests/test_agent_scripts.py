@@ -74,20 +74,21 @@ def last_results(agent: AgentProcess, names: set[str]) -> dict[str, Any] | None:
     return last if all(last.get(name) is not None for name in names) else None
 
 
-# name: (source, status, value, error) — the result convention as lua/result.py states it.
+# name: (source, status, value, error) — the result convention as lua/result.py states it,
+# in the words of `wsprobe check --script` (test_lua_monsta.py).
 VERDICTS = {
     "number": ("return 12.5", "ok", 12.5, None),
     "warning": (
         'return {value = 3, status = "MetricWarning"}',
         "warning",
         3,
-        "the script returned MetricWarning",
+        "warning: 3 (returned MetricWarning)",
     ),
     "critical": (
         'return {value = "x", status = "MetricCritical"}',
         "critical",
         "x",
-        "the script returned MetricCritical",
+        "critical: x (returned MetricCritical)",
     ),
     "bogus": (
         'return {value = 3, status = "MetricBogus"}',
@@ -99,7 +100,7 @@ VERDICTS = {
     "plain-table": ('return {status = "Fine"}', "ok", '{"status":"Fine"}', None),
     "fails": ('error("down")', "critical", None, "fails:1: down"),
     "syntax": ("return (", "unknown", None, "syntax:1: unexpected symbol near <eof>"),
-    "other-signal": ('signal("Stop")', "unknown", None, "the script ended with signal Stop"),
+    "other-signal": ('signal("Stop")', "unknown", None, "other-signal: ended with signal Stop"),
 }
 
 
@@ -148,13 +149,15 @@ def test_repeat_prev_value_keeps_the_previous_value_and_state(
     results = agent.json("/api/monitors/repeat/results")["results"]
     assert len(results) >= 4
     assert {(r["status"], r["value"], r["error"]) for r in results} == {
-        ("warning", 7, "the script returned MetricWarning")
+        ("warning", 7, "repeat: 7 (returned MetricWarning)")
     }
     assert len({r["time"] for r in results}) == len(results)  # each run, at its time
     # The state never changed: one line for the first warning, none for the repeats.
     changes = [line for line in agent.lines if "monitor repeat:" in line]
     assert len(changes) == 1
-    assert changes[0].endswith("monitor repeat: new -> warning: the script returned MetricWarning")
+    assert changes[0].endswith(
+        "monitor repeat: new -> warning: repeat: 7 (returned MetricWarning)"
+    )
 
 
 COUNTER = """

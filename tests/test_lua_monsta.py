@@ -227,7 +227,10 @@ def test_check_script_states_values_and_perfdata(
     first, *rest = out.splitlines()
     assert code == 1
     status, perf = first.split(" | ")
-    assert status == 'WEBSOCKET WARNING - mon.lua: {"a b":1,"latency":0.25,"name":"x","users":3}'
+    assert status == (
+        'WEBSOCKET WARNING - mon.lua: {"a b":1,"latency":0.25,"name":"x","users":3}'
+        " (returned MetricWarning)"
+    )
     assert perf.startswith("'a b'=1 latency=0.25 users=3 ws1_time=")
     labels = [item.split("=")[0] for item in perf.split(" ")[4:]]
     for call in ("ws1_", "ws2_"):
@@ -245,7 +248,7 @@ CHECKS = [
     (
         'return {value = 1.5, status = "MetricCritical"}',
         2,
-        "WEBSOCKET CRITICAL - check.lua: 1.5 | value=1.5",
+        "WEBSOCKET CRITICAL - check.lua: 1.5 (returned MetricCritical) | value=1.5",
     ),
     ("error('boom')", 2, "WEBSOCKET CRITICAL - check.lua:1: boom"),
     ("x = = 1", 3, "WEBSOCKET UNKNOWN - check.lua:1: unexpected symbol near '='"),

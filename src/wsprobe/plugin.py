@@ -28,6 +28,7 @@ __all__ = [
     "judge",
     "judge_error",
     "timing_perfdata",
+    "value_perfdata",
 ]
 
 
@@ -41,9 +42,8 @@ class State(IntEnum):
 
     @classmethod
     def of(cls, status: str) -> State:
-        """The state of a script's ``status`` (:mod:`wsprobe.lua.result`: ``"ok"``,
-        ``"warning"``, ``"critical"``, ``"unknown"``); raises :class:`KeyError` for
-        any other text."""
+        """The state a record's ``status`` names (``"ok"``, ``"warning"``,
+        ``"critical"``, ``"unknown"``); raises :class:`KeyError` for any other text."""
         return cls[status.upper()]
 
 
@@ -270,6 +270,27 @@ def timing_perfdata(
     ]
     perf += [f"{prefix}{name}={value:.6f}s;;;0" for name, value in phases if value is not None]
     return perf
+
+
+def value_perfdata(value: Any) -> list[str]:
+    """Perfdata of a value: ``value=N`` for a number; each numeric field of a table,
+    by its name."""
+    if _numeric(value):
+        return [f"value={value}"]
+    if isinstance(value, dict):
+        return [f"{_label(name)}={value[name]}" for name in sorted(value) if _numeric(value[name])]
+    return []
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _label(name: str) -> str:
+    # Monitoring Plugins: labels with spaces or = are quoted, ' doubled.
+    if any(c in name for c in " ='"):
+        return "'" + name.replace("'", "''") + "'"
+    return name
 
 
 def _cut(text: str) -> str:
