@@ -519,7 +519,7 @@ def import_profile(url: str, runs: int) -> None:
     print("   imports of `wsprobe check` by package (self time, -X importtime, median):")
     print("   " + ", ".join(f"{group} {medians.get(group, 0) * 1e3:.1f}ms" for group in groups))
     packages = sorted(
-        (name for name in medians if name not in groups[2:]), key=lambda name: -medians[name]
+        (name for name in medians if name not in groups), key=lambda name: -medians[name]
     )
     shown = ", ".join(f"{name} {medians[name] * 1e3:.1f}" for name in packages[:16])
     print(f"   by top-level package (ms): {shown}")
