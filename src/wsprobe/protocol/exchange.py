@@ -16,7 +16,6 @@ from ..models import Result, Timings
 
 if TYPE_CHECKING:
     import datetime
-    from types import TracebackType
 
     from .core import ClientCore, Message
 
@@ -61,12 +60,7 @@ class Learning:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
         if isinstance(exc, Error):
             exc.facts.update(
                 phase="reply",
