@@ -496,9 +496,12 @@ def import_profile(url: str, runs: int) -> None:
     by top-level package, median over ``runs`` processes (importtime's own overhead
     inflates every figure alike)."""
     totals: dict[str, list[float]] = {}
+    # The console script, as a scheduler runs it (`-m wsprobe` would add runpy and
+    # importlib.util).
+    wsprobe_command = str(Path(sys.executable).parent / "wsprobe")
     for _ in range(runs):
         done = subprocess.run(
-            [sys.executable, "-X", "importtime", "-m", "wsprobe", "check", url],
+            [sys.executable, "-X", "importtime", wsprobe_command, "check", url],
             capture_output=True,
             text=True,
             check=False,

@@ -8,8 +8,7 @@ and reported by :func:`result_of`, so the two cannot drift apart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import BinaryMessage, Error
 from ..models import Result, Timings
@@ -22,10 +21,13 @@ if TYPE_CHECKING:
 __all__ = ["Learning", "Opening", "reply_of", "result_of"]
 
 
-@dataclass(frozen=True, slots=True)
-class Opening:
+class Opening(NamedTuple):
     """How a connection was opened: the peer, when the clock started (on
-    :func:`time.perf_counter`), the phases' seconds, the certificate."""
+    :func:`time.perf_counter`), the phases' seconds, the certificate.
+
+    A named tuple: a frozen dataclass with slots costs a `wsprobe check` process
+    several times more to define, for the same immutable record.
+    """
 
     peer: str
     started: float
