@@ -200,14 +200,14 @@ TARGETS: dict[str, tuple[str, str, bool]] = {}
 def target(name: str, wanted: str, measured: str, met: bool) -> None:
     """Record a target's measurement and print its line at once."""
     TARGETS[name] = (wanted, measured, met)
-    print(f"target: {wanted:52} measured: {measured:34} {'met' if met else 'not met'}")
+    print(f"target: {wanted:52} measured: {measured:40} {'met' if met else 'not met'}")
 
 
 def print_targets() -> None:
     if TARGETS:
         print("\nTargets of this run")
         for wanted, measured, met in TARGETS.values():
-            print(f"target: {wanted:52} measured: {measured:34} {'met' if met else 'not met'}")
+            print(f"target: {wanted:52} measured: {measured:40} {'met' if met else 'not met'}")
 
 
 def ratio_spread(numerators: list[float], denominators: list[float]) -> tuple[float, str]:
@@ -762,12 +762,13 @@ def agent(port: int, monitors: int, interval: int, window: int) -> None:
         f"{ratio:.2f}x CPU per check (one run each)",
         ratio <= 1.5,
     )
-    target(
-        "agent metrics",
-        f"agent /metrics for {monitors} monitors < 50 ms",
-        f"{declarative['render'] * 1e3:.1f} ms (median of 20)",
-        declarative["render"] < 0.05,
-    )
+    if monitors >= 1000:
+        target(
+            "agent metrics",
+            f"agent /metrics for {monitors} monitors < 50 ms",
+            f"{declarative['render'] * 1e3:.1f} ms (median of 20)",
+            declarative["render"] < 0.05,
+        )
     checks = 30
     wsprobe_command = str(Path(sys.executable).parent / "wsprobe")
     url = f"ws://127.0.0.1:{port}/"
