@@ -813,7 +813,7 @@ def workers(port: int, total: int, rounds: int, baseline: str | None) -> None:
         "wsprobe run --workers 2": [*run, "--workers", "2"],
     }
     if baseline:
-        commands["baseline --workers 1"] = [baseline, *run[1:], "--workers", "1"]
+        commands["baseline"] = [baseline, *run[1:]]  # its own default of workers
     url = f"ws://127.0.0.1:{port}/"
     rates: dict[str, list[float]] = {name: [] for name in ["send_recv_async", *commands]}
     durations: list[float] = []
