@@ -97,8 +97,6 @@ def _url_only_flag(args: argparse.Namespace) -> str | None:
 
 
 def _check_url(args: argparse.Namespace) -> int:
-    import datetime
-
     from ..client import probe_with
     from ..plugin import Expectations, Range, State, Verdict, compile_regex, judge, judge_error
 
@@ -125,7 +123,7 @@ def _check_url(args: argparse.Namespace) -> int:
     except Exception as exc:  # a plugin must never crash into CRITICAL's exit code
         verdict = Verdict(State.UNKNOWN, f"internal error: {type(exc).__name__}: {exc}")
     else:
-        verdict = judge(result, expect, datetime.datetime.now(datetime.UTC))
+        verdict = judge(result, expect)
     print(verdict.line())
     return int(verdict.state)
 
