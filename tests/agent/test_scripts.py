@@ -29,6 +29,8 @@ from wsprobe.agent.outcome import State
 from wsprobe.agent.service import Agent
 from wsprobe.agent.sharding import Shard
 
+pytestmark = pytest.mark.slow
+
 
 def start(
     agents: list[AgentProcess],

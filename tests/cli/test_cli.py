@@ -514,6 +514,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WSPROBE = [sys.executable, "-m", "wsprobe"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_process_serve_send_check_run(tmp_path: Path, stop: signal.Signals) -> None:
     port, tls_port = unused_port(), unused_port()

@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +24,8 @@ from tests.conftest import ROOT, Servers
 from tests.support.fuzz import FUZZ, header_values, leaks, secrets, urls
 from tests.support.net import ports
 from wsprobe.cli import main
+
+pytestmark = pytest.mark.slow
 
 STATUS = re.compile(r"WEBSOCKET (OK|WARNING|CRITICAL|UNKNOWN) - [^\n|]*( \| [^\n]*)?\n")
 NUMBERS = st.one_of(

@@ -14,6 +14,8 @@ import pytest
 from tests.conftest import Servers
 from tests.support.agent import AgentProcess, wait_for
 
+pytestmark = pytest.mark.slow
+
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",

@@ -14,6 +14,8 @@ import pytest
 
 from tests.conftest import HttpServers, Run, Servers
 
+pytestmark = pytest.mark.slow
+
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 _EXPECT = re.compile(r"--\[==\[ expect exit (\d+)\n(.*?)\]==\]\s*$", re.S)
 _COPIES = re.compile(r"^-- corpus: copies (\d+)$", re.M)

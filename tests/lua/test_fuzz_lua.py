@@ -24,6 +24,8 @@ from tests.support.net import ports
 from wsprobe.lua.runner import RunSettings, run_scripts
 from wsprobe.options import make_options
 
+pytestmark = pytest.mark.slow
+
 
 def lua_string(value: bytes) -> str:
     """A Lua literal for any bytes (not UTF-8 included)."""

@@ -35,6 +35,8 @@ from tests.conftest import (
     wait_for_workers,
 )
 
+pytestmark = pytest.mark.slow
+
 TIMEOUT = 4
 TIME = f"script exceeded its time limit of {TIMEOUT}s"
 CPU = "script exceeded its CPU limit of 100 million instructions"

@@ -1,5 +1,5 @@
-"""Regression tests for what the Hypothesis suites (tests/test_fuzz_*.py) and the
-reports of issue 10 found: each case as a table row with its exact message."""
+"""Boundary cases the Hypothesis suites (tests/*/test_fuzz_*.py) and reviews found:
+each case as a table row with its exact message."""
 
 from __future__ import annotations
 

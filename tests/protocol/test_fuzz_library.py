@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +21,8 @@ from tests.support.fuzz import FUZZ, call_options, close_codes, close_reasons, l
 from tests.support.net import ports
 from wsprobe.options import make_options
 from wsprobe.url import parse_url
+
+pytestmark = pytest.mark.slow
 
 
 def fixed_timeout(options: dict[str, Any]) -> dict[str, Any]:

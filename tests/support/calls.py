@@ -40,6 +40,10 @@ def call_async(url: str, data: str = "Olá, WebSocket!", **options: Any) -> tupl
 
 CALLS = [pytest.param(call, id="sync"), pytest.param(call_async, id="async")]
 
+#: Slack on a time bound: a loaded machine may answer seconds late, and every bound
+#: plus this stays below the 10 s default timeout that a hang would wait out.
+MARGIN = 4.0
+
 
 def cli(capsys: Capture, *argv: str) -> tuple[int, str, str]:
     """``wsprobe ARGV`` in process: exit code, standard output, standard error."""
