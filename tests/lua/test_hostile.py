@@ -27,6 +27,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 import wsprobe
 from tests.conftest import (
+    WAITING,
     LoopThread,
     RawHandler,
     Run,
@@ -34,6 +35,7 @@ from tests.conftest import (
     accept_upgrade,
     wait_for_workers,
 )
+from tests.support.agent import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -298,11 +300,11 @@ def test_a_signal_stops_the_run_with_a_record_for_every_script(
     ]
     process = start_run("--json", quick, *waiting, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     wait_for_workers(process.pid, 2)
-    time.sleep(1)
+    wait_for(lambda: WAITING["/silent"] >= 5 or None, 30, "five scripts waiting for a reply")
     process.send_signal(number)
     started = time.monotonic()
     out, err = process.communicate(timeout=10)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5  # at once, not after the scripts' 60 s
     assert process.returncode == code, err
     found = records(out)
     assert found["quick.lua"]["result"] == "quick"
@@ -316,7 +318,7 @@ def test_a_crashed_worker_loses_nothing(run: Run, servers: Servers) -> None:
         "--json", "--workers", "1", *paths, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     (first,) = wait_for_workers(process.pid, 1)
-    time.sleep(0.5)  # every script is waiting for its reply
+    wait_for(lambda: WAITING["/delay"] >= 4 or None, 30, "every script waiting for its reply")
     os.kill(first, signal.SIGSEGV)
     out, err = process.communicate(timeout=20)
     assert process.returncode == 0, err
