@@ -171,6 +171,8 @@ def test_api_lists_monitors_and_their_results(
     wait_for(
         lambda: len(agent.json("/api/monitors/echo/results")["results"]) >= 3, 60, "3 results"
     )
+    # The script monitors wait for a worker to start: wait for the broken one's verdict.
+    wait_for(lambda: agent.json("/api/monitors")["monitors"][5]["last"], 60, "the script's result")
     listing = agent.json("/api/monitors")
     assert [monitor["name"] for monitor in listing["monitors"]] == MONITORS
     echo = listing["monitors"][0]
