@@ -12,7 +12,7 @@ from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
 
-from tests.conftest import Servers
+from tests.conftest import WAITING, Servers
 from tests.support.agent import AgentProcess, samples_of, value, wait_for
 from wsprobe.agent.sharding import shard_of
 
@@ -376,15 +376,10 @@ def test_restart_keeps_history_and_sigterm_exits_zero(
     first = start(agents, path, state)
     wait_for(lambda: len(first.json("/api/monitors/echo/results")["results"]) >= 3, 60, "results")
 
-    # Stop while the slow monitor's 1 s check is in flight: it is allowed to finish.
-    # An echo check takes milliseconds: one check in flight three times over 100 ms
-    # is the slow one.
+    # Stop while the slow monitor's check is in flight (the test server holds its reply
+    # for 1 s): it is allowed to finish.
     def slow_in_flight() -> bool:
-        for _ in range(3):
-            if value(first.metrics(), "wsprobe_agent_checks_in_flight") != 1:
-                return False
-            time.sleep(0.05)
-        return all(
+        return WAITING["/delay"] >= 1 and all(
             m["name"] != "slow" or m["last"] is not None
             for m in first.json("/api/monitors")["monitors"]
         )
