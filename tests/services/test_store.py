@@ -227,6 +227,7 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 """
 
 
+@pytest.mark.slow
 def test_several_processes_write_at_once_and_nothing_is_lost(tmp_path: Path) -> None:
     workers = [
         subprocess.Popen(

@@ -1,4 +1,4 @@
-"""Hypothesis strategies shared by the property-based suites (tests/test_fuzz_*.py).
+"""Hypothesis strategies shared by the property-based suites (tests/*/test_fuzz_*.py).
 
 Every generated URL that can reach the network points at loopback only: hosts are
 ``127.0.0.1``, ``[::1]`` or ``localhost`` (``/etc/hosts``), and the user name of a

@@ -1,5 +1,5 @@
-"""Regression tests for what the Hypothesis suites (tests/test_fuzz_*.py) and the
-reports of issue 10 found: each case as a table row with its exact message."""
+"""Boundary cases the Hypothesis suites (tests/*/test_fuzz_*.py) and reviews found:
+each case as a table row with its exact message."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import pytest
 
 import wsprobe
 from tests.conftest import ROOT, RawHandler, Run, Servers, read_request
-from tests.test_cli import cli
-from tests.test_send_recv import reply_then_ignore_the_close
+from tests.support.calls import cli
+from tests.support.net import reply_then_ignore_the_close
 from wsprobe.options import CLOSE_WAIT
 from wsprobe.url import redact, redact_header
 

@@ -1,7 +1,9 @@
-"""Defects found by the adversarial review of the merged issues 9-13, one test each.
+"""Hostile input at every entry point gets one clear message, never a crash.
 
-Each was a crash (a foreign exception, a 500, an internal error) on hostile input;
-the tests pin the message that replaced it.
+Non-ASCII digits, forged log lines, flags of the wrong kind of check, lone surrogates,
+bytes that are not UTF-8: each case pins the exact message (or exit code) of the CLI,
+the agent, the library or a script, where a foreign exception, a 500 or an internal
+error would otherwise show.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from pathlib import Path
 import pytest
 
 import wsprobe
-from tests.agent_support import AgentProcess
 from tests.conftest import RawHandler, Run, Servers, read_request
-from tests.test_cli import cli
+from tests.support.agent import AgentProcess
+from tests.support.calls import cli
 from wsprobe.agent.config import ConfigError, parse_config
 from wsprobe.agent.sharding import Shard, ShardError
 
@@ -94,6 +96,7 @@ def test_expect_json_index_digits_must_be_ascii(servers: Servers, capsys: Captur
     assert "internal error" not in out
 
 
+@pytest.mark.slow
 def test_results_limit_digits_must_be_ascii(tmp_path: Path) -> None:
     config = tmp_path / "agent.yaml"
     config.write_text("monitors: [{name: m1, url: 'ws://127.0.0.1:9/', interval: 1h}]\n")
@@ -124,6 +127,7 @@ def test_a_log_line_stays_one_line(run: Run) -> None:
     assert lines[1] == "forger.lua:2: e1\\n[victim.lua] forged"
 
 
+@pytest.mark.slow
 def test_an_agent_log_line_stays_one_line(tmp_path: Path) -> None:
     (tmp_path / "forger.lua").write_text('error("e1\\nforged line", 0)\n')
     config = tmp_path / "agent.yaml"

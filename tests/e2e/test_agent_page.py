@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent_support import AgentProcess, wait_for
 from tests.conftest import Servers
+from tests.support.agent import AgentProcess, wait_for
+
+pytestmark = pytest.mark.slow
 
 CHROMIUM_FLAGS = [
     "--headless",

@@ -1,5 +1,6 @@
-"""Inputs that used to let a foreign exception out (issue 9): each a wsprobe.Error now,
-or a Lua string error, or simply working — through Python and through Lua."""
+"""Credential headers, non-ASCII paths, header values and close codes, through Python
+and through Lua: each works or is a wsprobe.Error (a string error in Lua) with its exact
+message, and every error maps to its exit code in one table."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 import wsprobe
 from tests.conftest import Run, Servers
-from tests.test_send_recv import CALLS
+from tests.support.calls import CALLS
 from wsprobe.cli.exitcodes import EXIT_CODES, exit_code
 from wsprobe.errors import ScriptCallError, SessionClosed
 

@@ -8,7 +8,11 @@ allowed and explained in docs/conformance.md.
 
 from __future__ import annotations
 
+import pytest
+
 from tests.autobahn.fuzzing import fuzz
+
+pytestmark = pytest.mark.slow
 
 SECTIONS = ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "10.*"]
 ACCEPTED = {
