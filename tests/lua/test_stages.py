@@ -1,12 +1,9 @@
-"""The Lua pipeline's stages: a script run in-process ends as it does in a worker,
-what crosses the process boundary survives the trip (and nothing malformed does),
-and the modules of ``wsprobe.lua`` import one another one way only."""
+"""The Lua pipeline's stages: a script run in-process ends as it does in a worker, and
+what crosses the process boundary survives the trip (and nothing malformed does)."""
 
 from __future__ import annotations
 
-import ast
 import json
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +13,6 @@ from wsprobe.lua import wire
 from wsprobe.lua.job import Job
 from wsprobe.lua.output import RECORD_FIELDS, Line, ScriptOutcome
 from wsprobe.models import Timings
-
-LUA = Path(wire.__file__).parent
 
 SCRIPTS = [
     "return 42",
@@ -141,31 +136,3 @@ def test_the_board() -> None:
     assert board.running() == [(42, 99.5), (43, 100.5)]
     board.clear(1)
     assert (board.read(0), board.read(1), board.read(2)) == (None, None, (43, 100.5))
-
-
-# --- one-way imports ---
-
-
-def imports_of(path: Path) -> set[str]:
-    """The sibling modules ``path`` imports, anywhere in it (in functions too)."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            if node.module:
-                found.add(node.module.split(".")[0])
-            else:
-                found.update(alias.name for alias in node.names)
-    return found
-
-
-def test_the_lua_modules_import_one_another_one_way() -> None:
-    graph = {path.stem: imports_of(path) for path in LUA.glob("*.py")}
-    assert "runner" not in set().union(*graph.values())
-    order: list[str] = []
-    remaining = dict(graph)
-    while remaining:
-        leaves = sorted(name for name, used in remaining.items() if not used - set(order))
-        assert leaves, f"an import circle among {sorted(remaining)}"
-        order.extend(leaves)
-        for name in leaves:
-            del remaining[name]

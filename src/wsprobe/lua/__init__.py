@@ -1,4 +1,4 @@
-"""The Lua monitor runtime, in stages imported one way only (a test checks there is no circle).
+"""The Lua monitor runtime, in stages imported one way only.
 
 - :mod:`.runtime` — one sandboxed Lua 5.4 state per script (the only import of
   ``lupa``), stepped as a coroutine; ``prelude/*.lua`` is the trusted code every
