@@ -67,17 +67,7 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     assert import_cycles(graph) == []
 
 
-def test_no_import_cycle_outside_lua(cycles: list[list[str]]) -> None:
-    outside = [cycle for cycle in cycles if not all(m.startswith("wsprobe.lua.") for m in cycle)]
-    assert outside == []
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="pending: lua/runner -> supervisor -> worker -> runner, removed by splitting "
-    "lua/ into job, wire, execution and supervisor modules (on its own branch)",
-)
-def test_no_import_cycle_in_lua(cycles: list[list[str]]) -> None:
+def test_no_import_cycle(cycles: list[list[str]]) -> None:
     assert cycles == []
 
 
