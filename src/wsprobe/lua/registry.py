@@ -86,7 +86,8 @@ class ScriptContext:
         self.run_step = run_step
         self.services = services
         self.ident = name if ident is None else ident
-        self.owner: Hashable = self if owner is None else owner
+        # A token of its own by default: the context itself would refer to itself.
+        self.owner: Hashable = object() if owner is None else owner
         self.calls: list[Timings] = []
         self.script: LuaScript | None = None
         self.sessions: dict[int, AsyncSession] = {}

@@ -18,6 +18,7 @@ import asyncio
 import collections
 import contextlib
 import ctypes
+import gc
 import itertools
 import mmap
 import os
@@ -199,6 +200,8 @@ class _StepThread:
         self._ready.set()
         while (work := self._work.get()) is not None:
             self._steps._run(self, work)
+            # Not kept until the next step: its result may hold the script's state.
+            del work
 
 
 def _set_nice(native_id: int, value: int) -> bool:
@@ -227,6 +230,10 @@ async def _serve(board: Board) -> None:
     services = RunServices(settings.options, state_dir=settings.state_dir, cache=link)
     steps = _Steps(board)
     tasks: set[asyncio.Task[None]] = set()
+    # What start-up made lives as long as the worker: the collector need not look at
+    # it again (a script's own objects are freed by reference counting, run_one).
+    gc.collect()
+    gc.freeze()
 
     def beat() -> None:
         board.beat(time.monotonic())
