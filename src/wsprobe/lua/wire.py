@@ -211,7 +211,8 @@ async def read_lines(reader: asyncio.StreamReader) -> list[bytes]:
 
 def decode(line: bytes) -> Finished | CacheCall:
     """What a worker sent up, checked like any input."""
-    record = json.loads(line)
+    # Text, not bytes: json.loads would first guess the encoding of bytes.
+    record = json.loads(line.decode())
     if "cache" in record:
         number, operation, key, owner, *args = record["cache"]
         if not (
