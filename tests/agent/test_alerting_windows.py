@@ -64,7 +64,10 @@ def test_windows(window: Window, moment: str, covered: bool) -> None:
 
 
 def test_a_window_covers_only_its_monitors() -> None:
-    windows: list[Window] = [OneOff(100.0, 10.0, frozenset({"api"})), Weekly(ALL, datetime.time(0), 60.0)]
+    windows: list[Window] = [
+        OneOff(100.0, 10.0, frozenset({"api"})),
+        Weekly(ALL, datetime.time(0), 60.0),
+    ]
     assert in_maintenance(windows, "api", 105.0)
     assert not in_maintenance(windows, "db", 105.0)
     # The daily window at 00:00 UTC covers every monitor.

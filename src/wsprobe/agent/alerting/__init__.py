@@ -2,7 +2,7 @@
 through Apprise's services or Prometheus Alertmanager, and told when it recovers.
 
 :func:`~.config.parse_alerting` reads the configuration, :class:`~.service.Alerting`
-runs it in the agent and :func:`~.service.test_notify` tries one notifier. Needs
+runs it in the agent and :func:`~.service.send_test_notification` tries one notifier. Needs
 the ``agent`` extra (Apprise, Jinja2, aiohttp).
 """
 

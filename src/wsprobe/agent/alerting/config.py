@@ -245,7 +245,8 @@ def _apprise(where: str, notifier: str, text: str, environ: Mapping[str, str]) -
         scheme = url.partition("://")[0] if "://" in url else ""
         said = f" ({_shown(scheme)}://…)" if scheme.isalnum() and len(scheme) <= 32 else ""
         raise ConfigError(where, f"not a URL Apprise can send to{said}")
-    shown = str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
+    # Apprise's privacy form, without the query: its defaults are noise in a log line.
+    shown = str(plugin.url(privacy=True)).partition("?")[0]  # type: ignore[no-untyped-call]
     return Destination(notifier, APPRISE, url, shown, _key(notifier, url))
 
 

@@ -78,6 +78,8 @@ class Deliverer:
         self._threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="wsprobe-notify")
         #: Notifications by (notifier, result): :data:`SENT` or :data:`FAILED`.
         self.counts: Counter[tuple[str, str]] = Counter()
+        #: Notices in the outbox at the last look.
+        self.queued = 0
 
     def wake(self) -> None:
         """Look at the outbox now: something was queued."""
@@ -126,6 +128,7 @@ class Deliverer:
             pair = (item.destination, item.monitor)
             self._start(pair, self._deliver(item))
         due = await self._db(lambda outbox: outbox.next_due())
+        self.queued = await self._db(lambda outbox: outbox.length())
         if due is None:
             return _IDLE
         return min(max(due - self._clock(), 0.05), _IDLE)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import os
 from collections.abc import Mapping
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
@@ -188,7 +189,8 @@ def _client_error(exc: BaseException) -> str:
 
     # Connection errors name the host and port, never the URL's credentials.
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"cannot connect: {exc.os_error.strerror or exc.os_error}".lower()
+        error = exc.os_error
+        return f"cannot connect: {os.strerror(error.errno) if error.errno else error}".lower()
     return type(exc).__name__
 
 

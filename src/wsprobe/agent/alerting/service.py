@@ -24,7 +24,7 @@ from .notice import FIRING, TEST, Notice
 from .outbox import Outbox, OutboxError
 from .send import DeliveryError, send_alertmanager, send_apprise
 
-__all__ = ["REFRESH_EVERY", "Alerting", "test_notify"]
+__all__ = ["REFRESH_EVERY", "Alerting", "send_test_notification"]
 
 #: Seconds between re-sends of a firing alert to Alertmanager.
 REFRESH_EVERY = 60.0
@@ -64,10 +64,11 @@ class Alerting:
         self._outbox: Outbox | None = None
         self._deliverer: Deliverer | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._keeper: asyncio.Task[None] | None = None
         self._dirty: set[str] = set()
         self._notices: list[tuple[str, Notice]] = []
         self._changed = asyncio.Event()
-        self._queued = 0
+        self._closing = False
         self._targets = _targets(config)
 
     async def start(self) -> None:
@@ -78,7 +79,6 @@ class Alerting:
         self._outbox = await self._db_call(Outbox, self._state_dir)
         self.engine.states.update(await self._db(lambda outbox: outbox.states()))
         self.engine.configure(self.engine.config)
-        self._queued = await self._db(lambda outbox: outbox.length())
         session = aiohttp.ClientSession()
         self._deliverer = Deliverer(
             self._db,
@@ -90,8 +90,8 @@ class Alerting:
             clock=self._clock,
         )
         self._session = session
+        self._keeper = asyncio.create_task(self._keep())
         self._tasks = [
-            asyncio.create_task(self._keep()),
             asyncio.create_task(self._deliverer.run()),
             asyncio.create_task(self._refresh()),
         ]
@@ -133,8 +133,9 @@ class Alerting:
         return dict(self._deliverer.counts) if self._deliverer is not None else {}
 
     def queue_length(self) -> int:
-        """Notices in the outbox as last counted (at most a second old)."""
-        return self._queued + len(self._notices)
+        """Notices waiting: not yet written, or in the outbox at the deliverer's last look."""
+        queued = self._deliverer.queued if self._deliverer is not None else 0
+        return queued + len(self._notices)
 
     async def flush(self) -> None:
         """Write what is pending now."""
@@ -145,6 +146,12 @@ class Alerting:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._keeper is not None:
+            # The keeper is never cancelled in a write: it could not tell whether the
+            # write happened, and would queue its notices twice.
+            self._closing = True
+            self._changed.set()
+            await self._keeper
         if self._deliverer is not None:
             await self._deliverer.close()
             await self._session.close()
@@ -156,7 +163,7 @@ class Alerting:
 
     async def _keep(self) -> None:
         failing = False
-        while True:
+        while not self._closing:
             await self._changed.wait()
             try:
                 await self._save()
@@ -178,14 +185,13 @@ class Alerting:
         now = self._clock()
         try:
             refused = await self._db(lambda outbox: outbox.save(states, notices, now))
-        except BaseException:
+        except Exception:
             self._dirty |= dirty
             self._notices[:0] = notices
             self._changed.set()
             raise
         if refused:
             self._log(f"alerts: the outbox is full: {refused} notifications not queued")
-        self._queued = await self._db(lambda outbox: outbox.length())
         if notices and self._deliverer is not None:
             self._deliverer.wake()
 
@@ -237,7 +243,9 @@ def _targets(config: AlertingConfig) -> dict[str, tuple[Destination, Notifier]]:
     }
 
 
-async def test_notify(config: AlertingConfig, name: str, *, timeout: float) -> str | None:
+async def send_test_notification(
+    config: AlertingConfig, name: str, *, timeout: float
+) -> str | None:
     """Send a test notification through the notifier ``name`` (to each of its URLs),
     ``timeout`` seconds for each; ``None`` when every one took it, else one line
     saying why not."""
