@@ -7,7 +7,7 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -30,6 +30,17 @@ async def until(check: Callable[[], bool], what: str, timeout: float = 30.0) -> 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], what: str, timeout: float = 30.0
+) -> None:
+    """Wait until ``await check()``; fail saying ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
 
 
 class Receiver:

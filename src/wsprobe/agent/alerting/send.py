@@ -145,7 +145,8 @@ def alertmanager_alerts(notice: Notice, now: float) -> list[dict[str, Any]]:
         annotations["error"] = notice.error
     if notice.value is not None:
         annotations["value"] = str(notice.value)
-    ends = notice.at if notice.kind == RESOLVED else now + FIRING_FOR
+    # A resolved alert ends in the past, or Alertmanager keeps the firing one's end.
+    ends = min(notice.at, now) if notice.kind == RESOLVED else now + FIRING_FOR
     alert: dict[str, Any] = {
         "labels": labels,
         "annotations": annotations,

@@ -34,7 +34,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
         if operator_ == "**":
-            if isinstance(right, int) and abs(right) > 64:
+            # A chain of small powers grows too: the result's size is what is bounded.
+            size = abs(left).bit_length() if isinstance(left, int) else 64
+            if isinstance(right, int) and (abs(right) > 1024 or size * abs(right) > _MAX_MADE):
                 raise SecurityError("exponent too large")
             return operator.pow(left, right)
         for seq, count in ((left, right), (right, left)):
