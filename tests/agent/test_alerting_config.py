@@ -7,8 +7,13 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wsprobe.agent.alerting.config import (
+    _ALERTING_FIELDS,
+    _NOTIFIER_FIELDS,
+    _WINDOW_FIELDS,
     ALERTMANAGER,
     APPRISE,
     AlertingConfig,
@@ -347,3 +352,39 @@ def test_a_long_chain_of_dependencies_is_checked_without_recursion() -> None:
     monitors[-1]["depends_on"] = ["m0"]
     with pytest.raises(ConfigError, match=r"^monitors\[0\].depends_on: a cycle: m0 -> m1 -> "):
         parse_alerting({"monitors": monitors}, environ={})
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+FIELDS = st.sampled_from(sorted(_ALERTING_FIELDS | _NOTIFIER_FIELDS | _WINDOW_FIELDS))
+ENTRY = st.dictionaries(FIELDS, JSONISH, max_size=5)
+
+
+@given(
+    notifiers=st.dictionaries(st.text(max_size=8), ENTRY, max_size=3) | JSONISH,
+    alerting=ENTRY | JSONISH,
+    maintenance=st.lists(ENTRY, max_size=3) | JSONISH,
+    alerts=ENTRY | JSONISH,
+    depends_on=JSONISH,
+)
+@settings(max_examples=300, deadline=None)
+def test_any_document_is_read_or_refused_with_a_config_error(
+    notifiers: Any, alerting: Any, maintenance: Any, alerts: Any, depends_on: Any
+) -> None:
+    document = {
+        "notifiers": notifiers,
+        "alerting": alerting,
+        "maintenance": maintenance,
+        "monitors": [{"name": "api", "alerts": alerts, "depends_on": depends_on}, {"name": "gw"}],
+    }
+    message = ""
+    try:
+        parse_alerting(document, environ={})
+    except ConfigError as exc:
+        message = str(exc)
+    assert "\n" not in message

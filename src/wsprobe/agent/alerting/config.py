@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -297,13 +297,7 @@ def _rule(
 ) -> AlertRule:
     notify = base.notify
     if "notify" in raw:
-        value = raw["notify"]
-        if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
-            raise ConfigError(f"{where}.notify", f"expected notifier names, got {_kind(value)}")
-        for index, name in enumerate(value):
-            if name not in notifiers:
-                raise ConfigError(f"{where}.notify[{index}]", f"no notifier {_shown(name)}")
-        notify = tuple(dict.fromkeys(value))
+        notify = _names(f"{where}.notify", raw["notify"], notifiers, "notifier")
     on = base.on
     if "on" in raw:
         value = raw["on"]
@@ -351,15 +345,20 @@ def _remind(where: str, value: Any) -> float:
 
 
 def _parents(where: str, value: Any, name: str, names: set[str]) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(parent, str) for parent in value):
-        raise ConfigError(where, f"expected monitor names, got {_kind(value)}")
-    if len(value) > MAX_DEPENDENCIES:
+    if isinstance(value, list) and len(value) > MAX_DEPENDENCIES:
         raise ConfigError(where, f"at most {MAX_DEPENDENCIES} monitors, got {len(value)}")
-    for index, parent in enumerate(value):
-        if parent == name:
-            raise ConfigError(f"{where}[{index}]", "a monitor cannot depend on itself")
-        if parent not in names:
-            raise ConfigError(f"{where}[{index}]", f"no monitor {_shown(parent)}")
+    if isinstance(value, list) and name in value:
+        raise ConfigError(f"{where}[{value.index(name)}]", "a monitor cannot depend on itself")
+    return _names(where, value, names, "monitor")
+
+
+def _names(where: str, value: Any, known: Collection[str], what: str) -> tuple[str, ...]:
+    # A list of names of things configured elsewhere (notifiers, monitors), once each.
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise ConfigError(where, f"expected {what} names, got {_kind(value)}")
+    for index, name in enumerate(value):
+        if name not in known:
+            raise ConfigError(f"{where}[{index}]", f"no {what} {_shown(name)}")
     return tuple(dict.fromkeys(value))
 
 
@@ -402,13 +401,7 @@ def _window(where: str, value: Any, names: set[str]) -> Window:
     _known_fields(where, entry, _WINDOW_FIELDS)
     monitors = None
     if "monitors" in entry:
-        listed = entry["monitors"]
-        if not isinstance(listed, list) or not all(isinstance(name, str) for name in listed):
-            raise ConfigError(f"{where}.monitors", f"expected monitor names, got {_kind(listed)}")
-        for index, name in enumerate(listed):
-            if name not in names:
-                raise ConfigError(f"{where}.monitors[{index}]", f"no monitor {_shown(name)}")
-        monitors = frozenset(listed)
+        monitors = frozenset(_names(f"{where}.monitors", entry["monitors"], names, "monitor"))
     if "duration" not in entry:
         raise ConfigError(f"{where}.duration", "required")
     duration = _duration(f"{where}.duration", entry["duration"])

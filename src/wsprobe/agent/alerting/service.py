@@ -105,7 +105,10 @@ class Alerting:
 
     def observe(self, monitor: str, run: Run) -> None:
         """Count a settled run of ``monitor``: at once, without waiting on anything."""
+        before = self.engine.states.get(monitor)
         notice = self.engine.observe(monitor, run)
+        if self.engine.states.get(monitor) == before and notice is None:
+            return
         if monitor in self.engine.config.rules:
             self._dirty.add(monitor)
         if notice is not None:
