@@ -131,9 +131,14 @@ def test_states_survive_a_restart_through_json() -> None:
 def test_a_reload_forgets_monitors_whose_alerts_went_away() -> None:
     engine = engine_with(AlertRule(failure_threshold=1))
     engine.observe("api", Run(CRIT, 0.0))
-    engine.configure(AlertingConfig(rules={"gw": AlertRule()}))
+    engine.observe("db", Run(CRIT, 0.0))
+    forgotten = engine.configure(
+        AlertingConfig(rules={"gw": AlertRule()}, depends_on={"gw": ("db",)})
+    )
+    assert forgotten == {"api"}
     assert engine.state("api") is None
-    assert "api" not in engine.states
+    # A parent without alerts keeps its last state for its child.
+    assert engine.held("gw", 1.0)
 
 
 # -- Hypothesis: the engine against a plain model ------------------------------------

@@ -304,7 +304,7 @@ def _rule(
         if not isinstance(value, list) or not value:
             raise ConfigError(f"{where}.on", f"expected a list of states, got {_kind(value)}")
         for index, state in enumerate(value):
-            if state not in _ON_STATES:
+            if not isinstance(state, str) or state not in _ON_STATES:
                 raise ConfigError(
                     f"{where}.on[{index}]",
                     f"expected critical, unknown or warning, got {_shown(state)}",

@@ -31,7 +31,6 @@ __all__ = ["FAILED", "SENT", "Deliverer", "Retry"]
 SENT = "sent"
 FAILED = "failed"
 _IDLE = 60.0
-_BATCH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +108,12 @@ class Deliverer:
             return
         self._start(pair, self._refresh(pair, notice, destination))
 
-    async def close(self) -> None:
-        """Stop sending (what was not sent stays queued) and free the threads."""
+    async def close(self, grace: float) -> None:
+        """Give deliveries in flight ``grace`` seconds, cut the rest (they stay queued,
+        and are sent again after a restart) and free the threads."""
+        if self._tasks:
+            # A delivery cut after the receiver took it is sent twice: let it end.
+            await asyncio.wait(list(self._tasks), timeout=grace)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -118,20 +121,20 @@ class Deliverer:
 
     async def _round(self) -> float:
         self._wake.clear()
-        now = self._clock()
-        items = await self._db(lambda outbox: outbox.heads(now, set(self._busy), _BATCH))
-        started = Counter(destination for destination, _ in self._busy)
-        for item in items:
-            if started[item.destination] >= self._per_destination:
-                continue
-            started[item.destination] += 1
-            pair = (item.destination, item.monitor)
-            self._start(pair, self._deliver(item))
-        due = await self._db(lambda outbox: outbox.next_due())
+        heads = await self._db(lambda outbox: outbox.heads(set(self._busy)))
         self.queued = await self._db(lambda outbox: outbox.length())
-        if due is None:
-            return _IDLE
-        return min(max(due - self._clock(), 0.05), _IDLE)
+        now = self._clock()
+        started = Counter(destination for destination, _ in self._busy)
+        later = _IDLE
+        for item in heads:
+            if item.next_at > now:
+                later = min(later, item.next_at - now)
+            elif started[item.destination] < self._per_destination:
+                started[item.destination] += 1
+                pair = (item.destination, item.monitor)
+                self._start(pair, self._deliver(item))
+        # A due notice held back by the limit starts when one in flight ends (a wake).
+        return max(later, 0.01)
 
     def _start(self, pair: tuple[str, str], work: Awaitable[None]) -> None:
         self._busy.add(pair)

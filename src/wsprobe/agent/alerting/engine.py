@@ -145,10 +145,14 @@ class Engine:
         self.config = config
         self.states: dict[str, AlertState] = dict(states or {})
 
-    def configure(self, config: AlertingConfig) -> None:
-        """Take a reloaded configuration; a monitor whose alerts went away is forgotten."""
+    def configure(self, config: AlertingConfig) -> set[str]:
+        """Take a reloaded configuration; return the monitors forgotten: those with
+        neither alerts nor children any more."""
         self.config = config
-        self.states = {name: s for name, s in self.states.items() if name in config.rules}
+        kept = {*config.rules, *(p for parents in config.depends_on.values() for p in parents)}
+        forgotten = set(self.states) - kept
+        self.states = {name: s for name, s in self.states.items() if name in kept}
+        return forgotten
 
     def held(self, monitor: str, at: float) -> bool:
         """Whether ``monitor``'s notices are held back at Unix time ``at``."""

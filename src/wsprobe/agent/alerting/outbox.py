@@ -59,7 +59,8 @@ class OutboxError(Error):
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """A queued notice for one destination; ``attempts`` so far."""
+    """A queued notice for one destination; ``attempts`` so far, the next one due at
+    ``next_at`` (Unix seconds)."""
 
     id: int
     destination: str
@@ -67,6 +68,7 @@ class Item:
     notice: str
     created: float
     attempts: int
+    next_at: float
 
 
 class Outbox:
@@ -90,13 +92,18 @@ class Outbox:
         states: Mapping[str, AlertState],
         notices: Sequence[tuple[str, Notice]],
         now: float,
+        forget: Iterable[str] = (),
     ) -> int:
-        """Write ``states`` and queue ``notices`` (``(destination key, notice)``) in one
-        transaction; return how many notices were refused because the outbox is full."""
+        """Write ``states``, drop those of ``forget`` and queue ``notices``
+        (``(destination key, notice)``) in one transaction; return how many notices were
+        refused because the outbox is full."""
         with self._transaction():
             self._db.executemany(
                 "INSERT OR REPLACE INTO alert_states (monitor, state) VALUES (?, ?)",
                 [(name, json.dumps(state.as_json())) for name, state in states.items()],
+            )
+            self._db.executemany(
+                "DELETE FROM alert_states WHERE monitor = ?", [(name,) for name in forget]
             )
             room = MAX_QUEUED - self._count()
             kept = notices[: max(room, 0)]
@@ -106,13 +113,6 @@ class Outbox:
                 [(key, n.monitor, n.to_json(), now, now) for key, n in kept],
             )
         return len(notices) - len(kept)
-
-    def forget(self, monitors: Iterable[str]) -> None:
-        """Drop the saved state of ``monitors`` (their alerts went away)."""
-        with self._transaction():
-            self._db.executemany(
-                "DELETE FROM alert_states WHERE monitor = ?", [(name,) for name in monitors]
-            )
 
     def states(self) -> dict[str, AlertState]:
         """Every saved state; one that cannot be read is left out (it starts afresh)."""
@@ -124,27 +124,20 @@ class Outbox:
                 continue
         return states
 
-    def heads(self, now: float, busy: set[tuple[str, str]], limit: int) -> list[Item]:
-        """The oldest notice of each (destination, monitor) that is due at ``now``,
-        except for the pairs in ``busy``; at most ``limit``, oldest first."""
+    def heads(self, busy: set[tuple[str, str]]) -> list[Item]:
+        """The oldest notice of each (destination, monitor) pair, due or not, except
+        for the pairs in ``busy``; oldest first."""
         rows = self._read(
-            "SELECT o.id, o.destination, o.monitor, o.notice, o.created, o.attempts "
+            "SELECT o.id, o.destination, o.monitor, o.notice, o.created, o.attempts, o.next_at "
             "FROM alert_outbox o JOIN (SELECT MIN(id) AS id FROM alert_outbox "
-            "GROUP BY destination, monitor) h ON o.id = h.id "
-            "WHERE o.next_at <= ? ORDER BY o.id",
-            (now,),
+            "GROUP BY destination, monitor) h ON o.id = h.id ORDER BY o.id"
         )
         items = (Item(*row) for row in rows)
-        return [item for item in items if (item.destination, item.monitor) not in busy][:limit]
+        return [item for item in items if (item.destination, item.monitor) not in busy]
 
     def queued(self) -> set[tuple[str, str]]:
         """The (destination, monitor) pairs with notices queued."""
         return set(self._read("SELECT DISTINCT destination, monitor FROM alert_outbox"))
-
-    def next_due(self) -> float | None:
-        """When the next queued notice is due, ``None`` when none is queued."""
-        rows = self._read("SELECT MIN(next_at) FROM alert_outbox")
-        return rows[0][0] if rows else None
 
     def done(self, item: Item) -> None:
         """``item`` was sent, or given up on."""

@@ -66,6 +66,7 @@ class Alerting:
         self._tasks: list[asyncio.Task[None]] = []
         self._keeper: asyncio.Task[None] | None = None
         self._dirty: set[str] = set()
+        self._forgotten: set[str] = set()
         self._notices: list[tuple[str, Notice]] = []
         self._changed = asyncio.Event()
         self._closing = False
@@ -78,7 +79,7 @@ class Alerting:
 
         self._outbox = await self._db_call(Outbox, self._state_dir)
         self.engine.states.update(await self._db(lambda outbox: outbox.states()))
-        self.engine.configure(self.engine.config)
+        self._forgotten |= self.engine.configure(self.engine.config)
         session = aiohttp.ClientSession()
         self._deliverer = Deliverer(
             self._db,
@@ -98,7 +99,9 @@ class Alerting:
 
     def configure(self, config: AlertingConfig, labels: Labels | None = None) -> None:
         """Take a reloaded configuration: alert states carry over by monitor name."""
-        self.engine.configure(config)
+        self._forgotten |= self.engine.configure(config)
+        self._dirty -= self._forgotten
+        self._changed.set()
         self._targets = _targets(config)
         if labels is not None:
             self._labels = dict(labels)
@@ -109,8 +112,8 @@ class Alerting:
         notice = self.engine.observe(monitor, run)
         if self.engine.states.get(monitor) == before and notice is None:
             return
-        if monitor in self.engine.config.rules:
-            self._dirty.add(monitor)
+        self._dirty.add(monitor)
+        self._forgotten.discard(monitor)
         if notice is not None:
             rule = self.engine.config.rules[monitor]
             notice = replace(
@@ -144,8 +147,9 @@ class Alerting:
         """Write what is pending now."""
         await self._save()
 
-    async def close(self) -> None:
-        """Write what is pending, stop delivering (the outbox keeps the rest)."""
+    async def close(self, grace: float = 5.0) -> None:
+        """Stop delivering (``grace`` seconds for deliveries in flight; the outbox keeps
+        the rest) and write what is pending."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -156,7 +160,7 @@ class Alerting:
             self._changed.set()
             await self._keeper
         if self._deliverer is not None:
-            await self._deliverer.close()
+            await self._deliverer.close(grace)
             await self._session.close()
         if self._outbox is not None:
             with contextlib.suppress(OutboxError):
@@ -183,13 +187,15 @@ class Alerting:
     async def _save(self) -> None:
         self._changed.clear()
         dirty, self._dirty = self._dirty, set()
+        forgotten, self._forgotten = self._forgotten, set()
         notices, self._notices = self._notices, []
         states = {name: s for name in dirty if (s := self.engine.states.get(name)) is not None}
         now = self._clock()
         try:
-            refused = await self._db(lambda outbox: outbox.save(states, notices, now))
+            refused = await self._db(lambda outbox: outbox.save(states, notices, now, forgotten))
         except Exception:
             self._dirty |= dirty
+            self._forgotten |= forgotten - self._dirty
             self._notices[:0] = notices
             self._changed.set()
             raise
