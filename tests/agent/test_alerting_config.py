@@ -373,6 +373,7 @@ ENTRY = st.dictionaries(FIELDS, JSONISH, max_size=5)
     depends_on=JSONISH,
 )
 @settings(max_examples=300, deadline=None)
+@pytest.mark.slow
 def test_any_document_is_read_or_refused_with_a_config_error(
     notifiers: Any, alerting: Any, maintenance: Any, alerts: Any, depends_on: Any
 ) -> None:

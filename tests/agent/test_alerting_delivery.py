@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.alerting import Mailbox, Receiver, alerting_config, free_port, until
 from wsprobe.agent.alerting import deliver, send
 from wsprobe.agent.alerting.config import AlertingConfig
 from wsprobe.agent.alerting.deliver import Retry
@@ -18,8 +19,6 @@ from wsprobe.agent.alerting.engine import Run
 from wsprobe.agent.alerting.outbox import DATABASE_NAME
 from wsprobe.agent.alerting.service import Alerting, send_test_notification
 from wsprobe.plugin import State
-
-from .alert_support import Mailbox, Receiver, alerting_config, free_port, until
 
 FAST = Retry(first=0.05, cap=0.2, give_up=3600.0)
 CRIT = State.CRITICAL

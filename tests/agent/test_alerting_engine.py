@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -274,4 +275,4 @@ class AlertMachine(RuleBasedStateMachine):
 
 
 AlertMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=60, deadline=None)
-TestAlertMachine = AlertMachine.TestCase
+TestAlertMachine = pytest.mark.slow(AlertMachine.TestCase)

@@ -14,12 +14,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.support.alerting import alerting_config, eventually, free_port
 from wsprobe.agent.alerting.deliver import Retry
 from wsprobe.agent.alerting.engine import Run
 from wsprobe.agent.alerting.service import Alerting
 from wsprobe.plugin import State
-
-from .alert_support import alerting_config, eventually, free_port
 
 BINARY = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
 CONFIG = """

@@ -251,7 +251,7 @@ def _apprise(where: str, notifier: str, text: str, environ: Mapping[str, str]) -
 
 
 def _alertmanager(where: str, notifier: str, text: str, environ: Mapping[str, str]) -> Destination:
-    from ...url import redact
+    from ...redaction import redact
 
     url = _http_url(where, _expand(where, text, environ), secret=True).rstrip("/")
     return Destination(notifier, ALERTMANAGER, url, redact(url), _key(notifier, url))
