@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 NODE_DIR := .cache/node
 # Debian's chromium renders the agent's status page in the tests.
 CHROMIUM := /usr/bin/chromium
+# Debian's Alertmanager receives the agent's alerts in the tests.
+ALERTMANAGER := /usr/bin/prometheus-alertmanager
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test test-fast bench conformance clean
@@ -45,7 +47,11 @@ $(CHROMIUM):
 	$(SUDO) apt-get update
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
-test: $(VENV)/.dev $(NODE_DIR)/node_modules/ws/package.json $(CHROMIUM)
+$(ALERTMANAGER):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus-alertmanager
+
+test: $(VENV)/.dev $(NODE_DIR)/node_modules/ws/package.json $(CHROMIUM) $(ALERTMANAGER)
 	$(BIN)/ruff format --check src tests examples bench
 	$(BIN)/ruff check src tests examples bench
 	$(BIN)/mypy
