@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 NODE_DIR := .cache/node
 # Debian's chromium renders the agent's status page in the tests.
 CHROMIUM := /usr/bin/chromium
+# Debian's Prometheus (and promtool) check the shipped deploy/ files against real agents.
+PROMETHEUS := /usr/bin/prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test bench conformance clean
@@ -44,7 +46,11 @@ $(CHROMIUM):
 	$(SUDO) apt-get update
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
-test: $(VENV)/.dev $(NODE_DIR)/node_modules/ws/package.json $(CHROMIUM)
+$(PROMETHEUS):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus prometheus-alertmanager
+
+test: $(VENV)/.dev $(NODE_DIR)/node_modules/ws/package.json $(CHROMIUM) $(PROMETHEUS)
 	$(BIN)/ruff format --check src tests examples bench
 	$(BIN)/ruff check src tests examples bench
 	$(BIN)/mypy
