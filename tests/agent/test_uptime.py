@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,27 +21,31 @@ from wsprobe.agent.uptime import INCIDENTS_PER_MONITOR, WINDOWS, Incident, Rollu
 MINUTE = 60.0
 HOUR = 3600.0
 DAY = 86_400.0
-# A Monday at 00:00 UTC: whole hours and minutes, far from the epoch.
-T0 = 1_767_571_200.0
+# Midnight UTC 20 days ago: whole hours and minutes, and every result the tests write
+# within the history's retention (40 days) when it prunes by the clock, on closing.
+T0 = time.time() // DAY * DAY - 20 * DAY
 
 
 class Writer:
     """Results and their roll-ups written in one transaction, as the history writer will."""
 
-    def __init__(self, state_dir: Path, *, retention: float = 40 * DAY) -> None:
+    def __init__(self, state_dir: Path, *, retention: float = 40 * DAY, now: float = T0) -> None:
         self.history = History(state_dir, retention=retention)
         self.db = sqlite3.connect(self.history.path, isolation_level=None)
         self.db.execute("PRAGMA busy_timeout = 5000")
         Rollups.create(self.db)
         self.rollups = Rollups(self.db)
+        self.now = now
+        self.rollups.load(now)
 
     def write(self, results: Iterable[tuple[str, Outcome]], now: float) -> None:
         results = list(results)
         for monitor, outcome in results:
             self.history.add(monitor, outcome)
         self.history.flush(now)
+        self.now = now
         with self.transaction():
-            self.rollups.record(results)
+            self.rollups.record(results, now)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -49,10 +54,15 @@ class Writer:
             yield
         except BaseException:
             self.db.execute("ROLLBACK")
+            self.rollups.load(self.now)
             raise
         self.db.execute("COMMIT")
 
-    def close(self) -> None:
+    def close(self, *, crash: bool = False) -> None:
+        """Stop; a crash writes no last checkpoint."""
+        if not crash:
+            with self.transaction():
+                self.rollups.checkpoint(self.now)
         self.history.close()
         self.db.close()
 
@@ -87,7 +97,10 @@ def test_an_outage_of_known_length(tmp_path: Path) -> None:
         *runs(T0 + 1290 * MINUTE, 30, State.WARNING, error="slow"),
         *runs(T0 + 1320 * MINUTE, 2 * 1440 - 1320),
     ]
-    written(writer, "api", day)
+    written(writer, "api", day[:1800])
+    # Ten hours after the outage began, 24h covers it: hours 5 to 29.
+    assert writer.rollups.uptime("api", T0 + 30 * HOUR - 1)["24h"] == (1500 - 90) / 1500
+    written(writer, "api", day[1800:])
     now = T0 + 2 * DAY - 1
     windows = writer.rollups.windows("api", now)
     assert windows["30d"] == windows["7d"]
@@ -102,9 +115,6 @@ def test_an_outage_of_known_length(tmp_path: Path) -> None:
         "7d": (2880 - 90) / 2880,
         "30d": (2880 - 90) / 2880,
     }
-    # Ten hours after the outage began, 24h covers it: hours 5 to 29.
-    assert writer.rollups.uptime("api", T0 + 30 * HOUR - 1)["24h"] == (1500 - 90) / 1500
-    assert windows["30d"].latency_max == 0.03
     assert windows["1h"].latency == pytest.approx(sum(o.duration for o in day[-61:]) / 61)
     # One incident: critical is worse than unknown, which is worse than a warning.
     assert writer.rollups.incidents("api") == [
@@ -128,31 +138,47 @@ def test_an_outage_of_known_length(tmp_path: Path) -> None:
     writer.close()
 
 
-def test_an_open_incident_across_a_restart_and_past_retention(tmp_path: Path) -> None:
-    # The history keeps one hour; the roll-ups keep what the windows need.
+def test_an_open_incident_across_a_crash_and_past_retention(tmp_path: Path) -> None:
+    # The history keeps one hour and prunes by the clock when it closes: the crash comes
+    # 642 to 643 minutes after the first run, now.
+    base = time.time() // MINUTE * MINUTE - 642 * MINUTE
+    day = [
+        *runs(base, 600),
+        *runs(base + 600 * MINUTE, 30, State.WARNING, error="slow reply"),
+        *runs(base + 630 * MINUTE, 13, State.CRITICAL, error="refused"),
+        *runs(base + 643 * MINUTE, 17, State.CRITICAL, error="refused"),
+        *runs(base + 660 * MINUTE, 3 * 1440 - 660),
+    ]
     writer = Writer(tmp_path, retention=HOUR)
-    written(writer, "db", runs(T0, 600))
-    written(writer, "db", runs(T0 + 600 * MINUTE, 30, State.WARNING, error="slow reply"))
-    written(writer, "db", runs(T0 + 630 * MINUTE, 10, State.CRITICAL, error="refused"))
+    written(writer, "db", day[:640])
+    # Three more, one a minute: not yet in a checkpoint when the agent crashes.
+    written(writer, "db", day[640:643], batch=1)
     (open_,) = writer.rollups.incidents("db")
     assert (open_.end, open_.state, open_.runs, open_.error) == (
         None,
         State.CRITICAL,
-        40,
+        43,
         "slow reply",
     )
-    writer.close()
+    assert writer.db.execute("SELECT runs FROM agent_incidents").fetchall() == [(40,)]
+    writer.close(crash=True)
 
-    writer = Writer(tmp_path, retention=HOUR)
-    written(writer, "db", runs(T0 + 640 * MINUTE, 20, State.CRITICAL, error="refused"))
-    written(writer, "db", runs(T0 + 660 * MINUTE, 3 * 1440 - 660))
-    now = T0 + 3 * DAY - 1
+    # The results after the last checkpoint are replayed from the history.
+    restart = base + 643 * MINUTE
+    writer = Writer(tmp_path, retention=HOUR, now=restart)
+    assert writer.rollups.incidents("db")[0].runs == 43
+    # The last hour's minutes come back too: minutes 583 to 642.
+    last_hour = writer.rollups.windows("db", restart)["1h"]
+    assert (last_hour.runs, last_hour.up) == (60, 47)
+    assert last_hour.latency_sum == pytest.approx(sum(o.duration for o in day[583:643]))
+    written(writer, "db", day[643:])
+    now = base + 3 * DAY - 1
     # The history has only its last hour; the 7d uptime still has the three days.
     (oldest,) = writer.db.execute("SELECT min(time) FROM agent_results").fetchone()
     assert oldest >= now - HOUR - MINUTE
     assert writer.rollups.uptime("db", now)["7d"] == (3 * 1440 - 30) / (3 * 1440)
     assert writer.rollups.incidents("db") == [
-        Incident(T0 + 600 * MINUTE, T0 + 660 * MINUTE, State.CRITICAL, "slow reply", 60)
+        Incident(base + 600 * MINUTE, base + 660 * MINUTE, State.CRITICAL, "slow reply", 60)
     ]
     writer.close()
 
@@ -166,6 +192,8 @@ def test_incidents_newest_first_limited_and_pruned(tmp_path: Path) -> None:
         for index in range(2 * INCIDENTS_PER_MONITOR + 11)
     ]
     written(writer, "flappy", flaps, batch=400)
+    with writer.transaction():
+        writer.rollups.checkpoint(T0 + 2 * DAY)
     newest = writer.rollups.incidents("flappy", limit=3)
     assert [(i.start, i.error) for i in newest] == [
         (T0 + index * MINUTE, f"e{index}") for index in (2009, 2007, 2005)
@@ -181,22 +209,71 @@ def test_incidents_newest_first_limited_and_pruned(tmp_path: Path) -> None:
         writer.rollups.prune(T0 + 100 * DAY)
     assert writer.rollups.incidents("flappy") == []
     assert writer.db.execute("SELECT count(*) FROM agent_uptime_hours").fetchone() == (0,)
-    assert writer.db.execute("SELECT count(*) FROM agent_uptime_minutes").fetchone() == (0,)
+    assert writer.rollups.all_windows(T0 + 100 * DAY) == {}
     writer.close()
 
 
 def test_a_failed_transaction_leaves_no_roll_ups(tmp_path: Path) -> None:
     writer = Writer(tmp_path)
-    try:
+    written(writer, "x", runs(T0, 3))
+    now = T0 + 2 * HOUR
+    before = writer.rollups.all_windows(now)
+    assert before["x"]["24h"] == Window(3, 3, 0.06)
+
+    def fails() -> None:
+        # A late result for an hour already over, in a transaction that fails after the
+        # roll-ups were written.
+        writer.now = now
         with writer.transaction():
-            writer.rollups.record([("x", Outcome(T0, State.CRITICAL, 0.1, error="down"))])
+            late = Outcome(T0 + 5, State.CRITICAL, 0.1, error="down")
+            writer.rollups.record([("x", late)], now)
+            assert writer.db.execute("SELECT count(*) FROM agent_incidents").fetchone() == (1,)
             raise RuntimeError("the disk is full")
-    except RuntimeError:
-        pass
+
+    with pytest.raises(RuntimeError, match=r"^the disk is full$"):
+        fails()
     assert writer.rollups.incidents("x") == []
-    assert writer.rollups.windows("x", T0 + 1) == dict.fromkeys(WINDOWS, Window())
-    written(writer, "x", runs(T0 + 1, 1, State.CRITICAL, error="down again"))
+    assert writer.db.execute("SELECT count(*) FROM agent_incidents").fetchone() == (0,)
+    assert writer.rollups.windows("x", now) == before["x"]
+    assert writer.rollups.all_windows(now) == before
+    written(writer, "x", runs(T0 + 10, 1, State.CRITICAL, error="down again"))
     assert [i.error for i in writer.rollups.incidents("x")] == ["down again"]
+    assert writer.rollups.all_windows(now)["x"]["24h"].runs == 4
+    writer.close()
+
+
+def test_every_monitor_at_once_as_time_passes(tmp_path: Path) -> None:
+    writer = Writer(tmp_path)
+    # Three days of a run every 10 minutes, down one run in seven, read every 7 minutes.
+    outcomes = [
+        Outcome(T0 + index * 600, State.CRITICAL if index % 7 == 0 else State.OK, 0.01)
+        for index in range(3 * 144)
+    ]
+    moment = T0
+    for outcome in outcomes:
+        writer.write([("m", outcome), ("n", outcome)], outcome.time)
+        while moment < outcome.time:
+            moment += 7 * MINUTE
+            everyone = writer.rollups.all_windows(moment)
+            for name in ("m", "n"):
+                assert same(everyone[name], writer.rollups.windows(name, moment))
+    writer.close()
+
+
+def test_the_last_hour_of_every_monitor_minute_by_minute(tmp_path: Path) -> None:
+    writer = Writer(tmp_path)
+    # Three hours of a run every 25 s, read every 50 s, half a minute behind the newest.
+    for index in range(3 * 3600 // 25):
+        at = T0 + index * 25
+        state = State.CRITICAL if index % 5 == 0 else State.OK
+        writer.write([("m", Outcome(at, state, 0.01)), ("n", Outcome(at + 1, State.OK, 0.02))], at)
+        if index % 2:
+            everyone = writer.rollups.all_windows(at - 30)
+            for name in ("m", "n"):
+                assert same(everyone[name], writer.rollups.windows(name, at - 30))
+    # Runs 288 to 431 (from T0 + 2 h), a fifth of them down (290, 295, ... 430).
+    last_hour = writer.rollups.all_windows(T0 + 3 * HOUR)["m"]["1h"]
+    assert (last_hour.runs, last_hour.up) == (144, 144 - 29)
     writer.close()
 
 
@@ -229,9 +306,10 @@ def expected_incidents(outcomes: list[Outcome]) -> list[Incident]:
 
 step = st.tuples(
     st.sampled_from([*State]),
-    st.floats(min_value=1, max_value=3 * HOUR),  # the gap before this run
+    # The gap before this run: a run every few seconds, or minutes, or hours.
+    st.floats(min_value=1, max_value=120) | st.floats(min_value=1, max_value=3 * HOUR),
     st.booleans(),  # the batch ends after this run
-    st.booleans(),  # the agent restarts after this run
+    st.sampled_from([None, "clean", "crash"]),  # the agent restarts after this run
     # Someone reads every monitor's uptime this long after this run, before the next
     # results are written: a run that started before then lands in an hour already read.
     st.none() | st.floats(min_value=0, max_value=2 * HOUR),
@@ -241,8 +319,7 @@ step = st.tuples(
 def same(left: dict[str, Window], right: dict[str, Window]) -> bool:
     """Equal windows, latency sums added in another order aside."""
     return left.keys() == right.keys() and all(
-        (a.runs, a.up, a.latency_max) == (b.runs, b.up, b.latency_max)
-        and math.isclose(a.latency_sum, b.latency_sum)
+        (a.runs, a.up) == (b.runs, b.up) and math.isclose(a.latency_sum, b.latency_sum)
         for a, b in ((left[key], right[key]) for key in left)
     )
 
@@ -251,7 +328,7 @@ def same(left: dict[str, Window], right: dict[str, Window]) -> bool:
 @given(steps=st.lists(step, min_size=1, max_size=120), monitors=st.integers(1, 3))
 def test_roll_ups_match_the_results(
     tmp_path_factory: pytest.TempPathFactory,
-    steps: list[tuple[State, float, bool, bool, float | None]],
+    steps: list[tuple[State, float, bool, str | None, float | None]],
     monitors: int,
 ) -> None:
     directory = tmp_path_factory.mktemp("uptime")
@@ -270,8 +347,8 @@ def test_roll_ups_match_the_results(
             writer.write(pending, moment)
             pending = []
         if restart:
-            writer.close()
-            writer = Writer(directory)
+            writer.close(crash=restart == "crash")
+            writer = Writer(directory, now=moment)
         if read is not None:
             everyone = writer.rollups.all_windows(moment + read)
             for name_ in names:
