@@ -29,6 +29,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .outcome import Outcome, State
 
@@ -41,6 +42,7 @@ INCIDENTS_PER_MONITOR = 1000
 #: Seconds between two writes of the roll-ups.
 CHECKPOINT_EVERY = 300.0
 
+_K = TypeVar("_K")
 _MINUTE = 60
 _HOUR = 3600
 _HOUR_WINDOWS = {name: seconds for name, seconds in WINDOWS.items() if seconds > _HOUR}
@@ -224,19 +226,9 @@ class _LastHour:
             if len(self.minutes) > 2 * _MINUTES_KEPT:
                 for old in [m for m in self.minutes if m < newest - _MINUTES_KEPT * _MINUTE]:
                     del self.minutes[old]
-        bucket = monitors.get(monitor)
-        if bucket is None:
-            bucket = monitors[monitor] = _Bucket()
-        bucket.runs += 1
-        bucket.up += up
-        bucket.latency_sum += duration
+        _count(monitors, monitor, up, duration)
         if self.current is not None and 0 <= self.current - minute <= WINDOWS["1h"]:
-            sums = self.sums.get(monitor)
-            if sums is None:
-                sums = self.sums[monitor] = _Bucket()
-            sums.runs += 1
-            sums.up += up
-            sums.latency_sum += duration
+            _count(self.sums, monitor, up, duration)
 
     def of(self, monitor: str, now: float) -> Window:
         current = _minute(now)
@@ -343,13 +335,7 @@ class Rollups:
     def _add(self, monitor: str, outcome: Outcome, *, minutes: bool) -> None:
         moment, state, duration = outcome.time, outcome.status, outcome.duration
         up = 1 if state <= State.WARNING else 0
-        key = (monitor, int(moment // _HOUR) * _HOUR)
-        bucket = self._hours.get(key)
-        if bucket is None:
-            bucket = self._hours[key] = _Bucket()
-        bucket.runs += 1
-        bucket.up += up
-        bucket.latency_sum += duration
+        _count(self._hours, (monitor, int(moment // _HOUR) * _HOUR), up, duration)
         if minutes:
             self._last_hour.add(monitor, int(moment // _MINUTE) * _MINUTE, up, duration)
         if state == State.OK and monitor not in self._open:
@@ -482,6 +468,16 @@ class Rollups:
             "WHERE end IS NOT NULL) WHERE n > ?)",
             (INCIDENTS_PER_MONITOR,),
         )
+
+
+def _count(buckets: dict[_K, _Bucket], key: _K, up: int, duration: float) -> None:
+    # On every result: plain attribute updates, no method call.
+    bucket = buckets.get(key)
+    if bucket is None:
+        bucket = buckets[key] = _Bucket()
+    bucket.runs += 1
+    bucket.up += up
+    bucket.latency_sum += duration
 
 
 def _minute(moment: float) -> int:
