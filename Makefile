@@ -1,5 +1,6 @@
 # Quick start: `make demo` runs the seed's examples against a local server, then an agent;
-# `make test` runs lint, types and the whole suite. Both install what they need.
+# `make test` runs lint, types and the whole suite, `make test-fast` all but the slow tests.
+# They install what they need.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,7 +11,7 @@ CHROMIUM := /usr/bin/chromium
 PROMETHEUS := /usr/bin/prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench conformance clean
+.PHONY: demo test test-fast bench conformance clean
 
 $(VENV)/.demo: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +56,14 @@ test: $(VENV)/.dev $(NODE_DIR)/node_modules/ws/package.json $(CHROMIUM) $(PROMET
 	$(BIN)/ruff check src tests examples bench
 	$(BIN)/mypy
 	$(BIN)/pytest --cov --cov-report=term
+
+# The inner loop: lint, types and every test not marked slow (no browser, Autobahn,
+# agent or worker processes, Hypothesis), in under a minute.
+test-fast: $(VENV)/.dev
+	$(BIN)/ruff format --check src tests examples bench
+	$(BIN)/ruff check src tests examples bench
+	$(BIN)/mypy
+	$(BIN)/pytest -q -m "not slow"
 
 # Not part of the test suite: prints ratios measured side by side (docs/performance.md).
 bench: $(VENV)/.bench $(NODE_DIR)/node_modules/wscat/package.json

@@ -192,6 +192,37 @@ async def picows_client(url: str) -> str:
 
 # --- measuring ---
 
+#: The targets measured in this run, printed together at the end (:func:`print_targets`):
+#: name -> (target text, ratio or value measured, spread text, met).
+TARGETS: dict[str, tuple[str, str, bool]] = {}
+
+
+def target(name: str, wanted: str, measured: str, met: bool) -> None:
+    """Record a target's measurement and print its line at once."""
+    TARGETS[name] = (wanted, measured, met)
+    print(f"target: {wanted:52} measured: {measured:40} {'met' if met else 'not met'}")
+
+
+def print_targets() -> None:
+    if TARGETS:
+        print("\nTargets of this run")
+        for wanted, measured, met in TARGETS.values():
+            print(f"target: {wanted:52} measured: {measured:40} {'met' if met else 'not met'}")
+
+
+def ratio_spread(numerators: list[float], denominators: list[float]) -> tuple[float, str]:
+    """The ratio of the medians, and the min-max of the ratios pair by pair (the
+    pairs are measured side by side: a round, or a chunk of interleaved runs)."""
+    ratio = statistics.median(numerators) / statistics.median(denominators)
+    pairs = [n / d for n, d in zip(numerators, denominators, strict=True)]
+    return ratio, f"{ratio:.2f}x (pairs {min(pairs):.2f}-{max(pairs):.2f})"
+
+
+def chunked_medians(values: list[float], chunks: int = 3) -> list[float]:
+    """Medians of ``chunks`` consecutive slices of interleaved runs."""
+    size = max(1, len(values) // chunks)
+    return [statistics.median(values[i : i + size]) for i in range(0, size * chunks, size)]
+
 
 def summary(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
@@ -275,15 +306,35 @@ def one_shot(port: int, rounds: int, per_round: int) -> dict[str, float]:
     default_loop.close()
     fast_loop.close()
     rows = [(name, samples[name], per_round_medians[name]) for name in samples]
-    return print_table(
+    medians = print_table(
         f"1. One call (connect, send, reply, close): {rounds} rounds x {per_round} calls each",
         rows,
         "raw C client",
     )
+    ratio, spread = ratio_spread(
+        per_round_medians["wsprobe.send_recv"], per_round_medians["picows + uvloop"]
+    )
+    target("send_recv", "send_recv <= 0.8x picows+uvloop one-shot", spread, ratio <= 0.8)
+    return medians
 
 
 async def _aiohttp_session(aiohttp: Any) -> Any:
     return aiohttp.ClientSession()
+
+
+async def calls_per_second(
+    call: Callable[[], Awaitable[str]], total: int, in_flight: int
+) -> float:
+    """``total`` calls, ``in_flight`` at a time, on the running loop: calls per second."""
+    gate = asyncio.Semaphore(in_flight)
+
+    async def one() -> None:
+        async with gate:
+            assert await call() == MESSAGE
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(total)))
+    return total / (time.perf_counter() - started)
 
 
 def throughput(port: int, total: int, in_flight: int, rounds: int) -> dict[str, float]:
@@ -291,17 +342,6 @@ def throughput(port: int, total: int, in_flight: int, rounds: int) -> dict[str, 
     import uvloop
 
     url = f"ws://127.0.0.1:{port}/"
-
-    async def many(call: Callable[[], Awaitable[str]]) -> float:
-        gate = asyncio.Semaphore(in_flight)
-
-        async def one() -> None:
-            async with gate:
-                assert await call() == MESSAGE
-
-        started = time.perf_counter()
-        await asyncio.gather(*(one() for _ in range(total)))
-        return total / (time.perf_counter() - started)
 
     contenders: dict[str, Callable[[], Awaitable[str]]] = {
         "wsprobe.send_recv_async": lambda: wsprobe.send_recv_async(url, MESSAGE),
@@ -312,7 +352,7 @@ def throughput(port: int, total: int, in_flight: int, rounds: int) -> dict[str, 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         for _ in range(rounds):
             for name, call in contenders.items():
-                rates[name].append(runner.run(many(call)))
+                rates[name].append(runner.run(calls_per_second(call, total, in_flight)))
     print(f"\n2. {total} calls, {in_flight} in flight, one uvloop loop: calls/s, {rounds} rounds")
     base = statistics.median(rates["picows + uvloop"])
     for name, values in rates.items():
@@ -438,6 +478,16 @@ def processes(port: int, runs: int) -> None:
     for name, values in times.items():
         median, p90 = summary(values)
         print(f"{name:40} {median * 1e3:8.1f}ms median {p90 * 1e3:8.1f}ms p90")
+    ratio, spread = ratio_spread(
+        chunked_medians(times["wsprobe check"]),
+        chunked_medians(times["websocket-client one-shot"]),
+    )
+    target(
+        "check process",
+        "wsprobe check process <= 1.0x websocket-client's",
+        spread.replace("pairs", "thirds"),
+        ratio <= 1.0,
+    )
     import_profile(url, runs)
 
 
@@ -446,9 +496,12 @@ def import_profile(url: str, runs: int) -> None:
     by top-level package, median over ``runs`` processes (importtime's own overhead
     inflates every figure alike)."""
     totals: dict[str, list[float]] = {}
+    # The console script, as a scheduler runs it (`-m wsprobe` would add runpy and
+    # importlib.util).
+    wsprobe_command = str(Path(sys.executable).parent / "wsprobe")
     for _ in range(runs):
         done = subprocess.run(
-            [sys.executable, "-X", "importtime", "-m", "wsprobe", "check", url],
+            [sys.executable, "-X", "importtime", wsprobe_command, "check", url],
             capture_output=True,
             text=True,
             check=False,
@@ -460,12 +513,19 @@ def import_profile(url: str, runs: int) -> None:
             _, self_us, _, name = (part.strip() for part in line.replace(":", "|", 1).split("|"))
             top = name.split(".")[0]
             group = top if top in ("wsprobe", "websockets") else "standard library"
-            sums[group] = sums.get(group, 0.0) + float(self_us) / 1e6
+            for key in {group, top}:
+                sums[key] = sums.get(key, 0.0) + float(self_us) / 1e6
         for group, seconds in sums.items():
             totals.setdefault(group, []).append(seconds)
-    print("   imports of `wsprobe check` by package (self time, -X importtime):")
-    for group, values in sorted(totals.items(), key=lambda item: -statistics.median(item[1])):
-        print(f"   {group:37} {statistics.median(values) * 1e3:8.1f}ms median")
+    medians = {name: statistics.median(values) for name, values in totals.items()}
+    groups = ("wsprobe", "websockets", "standard library")
+    print("   imports of `wsprobe check` by package (self time, -X importtime, median):")
+    print("   " + ", ".join(f"{group} {medians.get(group, 0) * 1e3:.1f}ms" for group in groups))
+    packages = sorted(
+        (name for name in medians if name not in groups), key=lambda name: -medians[name]
+    )
+    shown = ", ".join(f"{name} {medians[name] * 1e3:.1f}" for name in packages[:16])
+    print(f"   by top-level package (ms): {shown}")
 
 
 def tree_pids(pid: int) -> list[int]:
@@ -533,6 +593,13 @@ def memory(port: int, scripts: int) -> None:
             f"{'wsprobe run (all processes)':40} peak RSS {peak / 2**20:6.0f} MiB  "
             f"({waited} of {scripts} timed out as expected, {elapsed:.1f}s wall)"
         )
+        if scripts == 10000:
+            target(
+                "memory",
+                "10,000 scripts waiting 20 s < 600 MiB, all processes",
+                f"{peak / 2**20:.0f} MiB (one run)",
+                peak / 2**20 < 600,
+            )
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -689,6 +756,19 @@ def agent(port: int, monitors: int, interval: int, window: int) -> None:
     )
     ratio = results["scripted"]["cpu_per_check"] / declarative["cpu_per_check"]
     print(f"{'scripted / declarative, CPU per check':40} {ratio:6.2f}x")
+    target(
+        "agent scripted",
+        "scripted agent monitor <= 1.5x a declarative one",
+        f"{ratio:.2f}x CPU per check (one run each)",
+        ratio <= 1.5,
+    )
+    if monitors >= 1000:
+        target(
+            "agent metrics",
+            f"agent /metrics for {monitors} monitors < 50 ms",
+            f"{declarative['render'] * 1e3:.1f} ms (median of 20)",
+            declarative["render"] < 0.05,
+        )
     checks = 30
     wsprobe_command = str(Path(sys.executable).parent / "wsprobe")
     url = f"ws://127.0.0.1:{port}/"
@@ -715,32 +795,129 @@ def agent(port: int, monitors: int, interval: int, window: int) -> None:
 
 
 def workers(port: int, total: int, rounds: int, baseline: str | None) -> None:
-    """Issue 11: `wsprobe run --workers 2` against `--workers 1`, and `--workers 1`
-    against the single-process runner of before (``--baseline-python``: a Python
-    with that wsprobe installed), each a whole command, interleaved round by round."""
+    """`wsprobe run` commands (``--workers 1``, ``--workers 2``; with
+    ``--baseline-python``, a Python with another wsprobe installed) on one-call
+    scripts, 200 in flight, next to the same calls made by ``send_recv_async`` on
+    a uvloop loop in this process, interleaved round by round.
+
+    Every process of the runs times its garbage collections (bench/gc_probe): the
+    worst pause of a worker is printed, and, from ``--workers 1``'s records, each
+    script's duration, whose p99 against the median says whether a script next to
+    200 others is held up (collector pauses, steps blocking the loop).
+    """
+    import uvloop
+
+    run = [sys.executable, "-m", "wsprobe", "run", "--concurrency", "200", "--json"]
     commands = {
-        "wsprobe run --workers 1": [sys.executable, "-m", "wsprobe", "run", "--workers", "1"],
-        "wsprobe run --workers 2": [sys.executable, "-m", "wsprobe", "run", "--workers", "2"],
+        "wsprobe run --workers 1": [*run, "--workers", "1"],
+        "wsprobe run --workers 2": [*run, "--workers", "2"],
     }
     if baseline:
-        commands["single process (baseline)"] = [baseline, "-m", "wsprobe", "run"]
-    rates: dict[str, list[float]] = {name: [] for name in commands}
-    with tempfile.TemporaryDirectory() as directory:
+        commands["baseline"] = [baseline, *run[1:]]  # its own default of workers
+    url = f"ws://127.0.0.1:{port}/"
+    rates: dict[str, list[float]] = {name: [] for name in ["send_recv_async", *commands]}
+    durations: list[float] = []
+    pauses: list[float] = []
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
+    ):
         script = Path(directory) / "one.lua"
-        script.write_text(f'return ws.send_recv("ws://127.0.0.1:{port}/", "{MESSAGE}")')
+        script.write_text(f'return ws.send_recv("{url}", "{MESSAGE}")')
         for _ in range(rounds):
-            for name, argv in commands.items():
-                began = time.perf_counter()
-                subprocess.run(
-                    [*argv, *[str(script)] * total], stdout=subprocess.DEVNULL, check=True
+            rates["send_recv_async"].append(
+                runner.run(
+                    calls_per_second(lambda: wsprobe.send_recv_async(url, MESSAGE), total, 200)
                 )
-                rates[name].append(total / (time.perf_counter() - began))
+            )
+            for name, argv in commands.items():
+                seconds, lines, worst = _timed_run([*argv, *[str(script)] * total], directory)
+                rates[name].append(total / seconds)
+                if name == "wsprobe run --workers 1":
+                    durations += [
+                        float(line.split('"duration":')[1].split(",")[0]) for line in lines
+                    ]
+                    pauses.append(worst)
     medians = {name: statistics.median(values) for name, values in rates.items()}
     one = medians["wsprobe run --workers 1"]
-    print(f"\n7. Supervised workers: {total} one-call scripts per command, {rounds} rounds")
+    print(
+        f"\n7. Supervised workers: {total} one-call scripts per command, 200 in flight, "
+        f"{rounds} rounds"
+    )
     for name, median in medians.items():
-        print(f"{name:40} {median:10.0f}/s  {median / one:6.2f}x --workers 1")
-    print("targets: --workers 2 >= 1.6x --workers 1; --workers 1 >= 0.9x the baseline")
+        print(
+            f"{name:40} {median:10.0f}/s  rounds {min(rates[name]):.0f}-{max(rates[name]):.0f}  "
+            f"{median / one:6.2f}x --workers 1"
+        )
+    ratio, spread = ratio_spread(rates["wsprobe run --workers 1"], rates["send_recv_async"])
+    target("run vs async", "run --workers 1 >= 0.6x send_recv_async", spread, ratio >= 0.6)
+    ratio, spread = ratio_spread(
+        rates["wsprobe run --workers 2"], rates["wsprobe run --workers 1"]
+    )
+    target("workers 2", "run --workers 2 >= 1.8x --workers 1", spread, ratio >= 1.8)
+    worst = max(pauses)
+    target(
+        "gc pause",
+        "worst collector pause in a worker <= 5 ms",
+        f"{worst * 1e3:.1f} ms (rounds {min(pauses) * 1e3:.1f}-{worst * 1e3:.1f})",
+        worst <= 0.005,
+    )
+    ordered = sorted(durations)
+    median = statistics.median(ordered)
+    p99 = ordered[int(len(ordered) * 0.99) - 1]
+    target(
+        "p99",
+        "p99 of a script next to 200 others <= 2x median",
+        f"{p99 / median:.2f}x ({p99 * 1e3:.1f} / {median * 1e3:.1f} ms)",
+        p99 <= 2 * median,
+    )
+
+
+def _timed_run(argv: list[str], directory: str) -> tuple[float, list[str], float]:
+    """Run a `wsprobe run` command: its seconds, its JSON records, and the longest
+    collector pause of any of its processes but the first (the workers)."""
+    pauses = Path(tempfile.mkdtemp(dir=directory))
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(HERE / "gc_probe"), os.environ.get("PYTHONPATH", "")]),
+        "WSPROBE_BENCH_GC_DIR": str(pauses),
+    }
+    with tempfile.TemporaryFile("w+") as records:
+        began = time.perf_counter()
+        process = subprocess.Popen(argv, stdout=records, env=env, text=True)
+        if process.wait() != 0:
+            raise SystemExit(f"bench: {argv[:6]} failed")
+        seconds = time.perf_counter() - began
+        records.seek(0)
+        lines = records.read().splitlines()
+    worst = max(
+        (
+            float(found.read_text().split()[0])
+            for found in pauses.iterdir()
+            if found.name != str(process.pid)
+        ),
+        default=0.0,
+    )
+    return seconds, lines, worst
+
+
+def idle_connections(port: int, count: int) -> None:
+    """What a connection waiting for its reply costs: bench/idle_connections.py in a
+    fresh process per figure (Python heap by tracemalloc, then resident memory)."""
+    figures = {}
+    for mode in ("traced", "rss"):
+        done = subprocess.run(
+            [sys.executable, str(HERE / "idle_connections.py"), str(port), str(count), mode],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        figures[mode] = float(done.stdout)
+    print(f"\n10. A waiting connection: {count} send_recv_async calls on a silent server")
+    print(
+        f"{'bytes per waiting connection':40} {figures['traced'] / 1024:6.1f} KiB Python heap  "
+        f"{figures['rss'] / 1024:6.1f} KiB RSS"
+    )
 
 
 def supervision_costs(port: int, scripts: int, rounds: int) -> None:
@@ -844,7 +1021,10 @@ def main() -> int:
         "--agent-monitors", type=int, default=1000, help="monitors of the agent's section"
     )
     parser.add_argument(
-        "--only", choices=["workers"], help="only the supervised-workers parts (7-9 and 6)"
+        "--only",
+        choices=["workers", "processes", "connections"],
+        help="only the supervised-workers parts (7-9 and 6), the process per call (5), "
+        "or the waiting connection (10)",
     )
     parser.add_argument(
         "--baseline-python", help="a Python with the single-process wsprobe, for part 7"
@@ -864,10 +1044,17 @@ def main() -> int:
             agent(port, args.agent_monitors, 10, 10 if args.quick else 30)
             return 0
         if args.only == "workers":
-            workers(port, 2000, 3, args.baseline_python)
+            workers(port, 1000 if args.quick else 3000, 3, args.baseline_python)
             supervision_costs(port, 500, 3)
             starvation(3)
             memory(port, 2000 if args.quick else 10000)
+            print_targets()
+            return 0
+        if args.only == "processes":
+            processes(port, 10 if args.quick else 30)
+            return 0
+        if args.only == "connections":
+            idle_connections(port, 2000)
             return 0
         one_shot(port, rounds, per_round)
         rates = throughput(port, 2000, 200, 3)
@@ -875,10 +1062,12 @@ def main() -> int:
         tls_one_shot(rounds, per_round // 2)
         processes(port, 10 if args.quick else 30)
         memory(port, 2000 if args.quick else 10000)
+        idle_connections(port, 2000)
         agent(port, args.agent_monitors, 10, 10 if args.quick else 30)
-        workers(port, 2000, 3, args.baseline_python)
+        workers(port, 3000, 3, args.baseline_python)
         supervision_costs(port, 500, 3)
         starvation(3)
+        print_targets()
     finally:
         server.stop()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -23,6 +23,7 @@ import trustme
 from aiohttp import web
 from websockets.asyncio.server import ServerConnection, serve
 
+from tests.support.agent import AgentProcess
 from wsprobe.cli import main
 
 T = TypeVar("T")
@@ -47,12 +48,21 @@ class LoopThread:
         self.loop.close()
 
 
+#: Connections holding a reply back right now, by path (``/silent``, ``/delay``): what a
+#: test waits for before it kills or signals a client that must be waiting.
+WAITING: dict[str, int] = {"/silent": 0, "/delay": 0}
+
+
 async def _behave(conn: ServerConnection) -> None:
     """Test behaviours by path (the product's own server has fewer, on purpose)."""
     assert conn.request is not None
     path = conn.request.path
     if path == "/silent":
-        await conn.wait_closed()
+        WAITING[path] += 1
+        try:
+            await conn.wait_closed()
+        finally:
+            WAITING[path] -= 1
         return
     message = await conn.recv()
     if path == "/binary":
@@ -70,7 +80,11 @@ async def _behave(conn: ServerConnection) -> None:
     elif path == "/fragments":
         await conn.send(["frag", "mented ", "réply"])
     elif path == "/delay":
-        await asyncio.sleep(1)
+        WAITING[path] += 1
+        try:
+            await asyncio.sleep(1)
+        finally:
+            WAITING[path] -= 1
         await conn.send(message)
     elif path == "/big":
         await conn.send("x" * (2 * 1024 * 1024))
@@ -483,3 +497,12 @@ def _private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     yield
     del os.environ["XDG_STATE_HOME"]
     os.environ.update({name: value for name, value in previous.items() if value is not None})
+
+
+@pytest.fixture
+def agents() -> Iterator[list[AgentProcess]]:
+    """Agent processes a test starts, killed when it ends."""
+    started: list[AgentProcess] = []
+    yield started
+    for agent in started:
+        agent.kill()

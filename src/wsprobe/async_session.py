@@ -19,6 +19,8 @@ __all__ = ["AsyncSession", "Connecting", "open_session_async"]
 class AsyncSession(SessionBase[AsyncConnection]):
     """The asyncio twin of :class:`~wsprobe.Session`; ``async with`` it, or await :meth:`close`."""
 
+    __slots__ = ()
+
     def send(self, text: str) -> None:
         """Send one text message (buffered at once: nothing to await)."""
         self._connection.send_text(text_argument("data", text))

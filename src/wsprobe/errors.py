@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from .redaction import one_line, redact
+
 __all__ = [
     "BINARY_MESSAGE",
     "NO_RESPONSE",
@@ -61,14 +63,6 @@ ConnectErrorKind = Literal["refused", "dns", "tls", "http", "timeout", "protocol
 HttpErrorKind = Literal["timeout", "too-large", "protocol", "network"]
 
 
-def one_line(text: str) -> str:
-    """``text`` as a one-line message may show it: what is not printable (line breaks,
-    control characters) escaped as in a Python string literal."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
-
-
 class Error(Exception):
     """Root of every wsprobe error; ``str()`` is the user-facing message.
 
@@ -92,13 +86,11 @@ class Error(Exception):
 class InvalidURL(Error):
     """The caller passed a URL that is not a usable ``ws://`` or ``wss://`` URL.
 
-    ``url`` is kept and shown as :func:`wsprobe.url.redact` makes it: without
+    ``url`` is kept and shown as :func:`wsprobe.redaction.redact` makes it: without
     any ``user:password@`` part, on one line, whatever shape the text had.
     """
 
     def __init__(self, url: str, reason: str) -> None:
-        from .url import redact
-
         url = redact(url)
         super().__init__(f'invalid url "{url}": {reason}')
         self.url = url

@@ -7,15 +7,18 @@ Follows the Monitoring Plugins Development Guidelines: exit 0 OK, 1 WARNING,
 
 from __future__ import annotations
 
-import datetime
-import json
 import math
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from .errors import Error, InvalidOption, NoResponse, one_line
 from .models import Result, Timings
+
+# `json` and `datetime` are imported where a check needs them (a JSON expectation, a
+# reply to quote, a certificate to date): a plain `wsprobe check` process skips them.
+if TYPE_CHECKING:
+    import datetime
 
 __all__ = [
     "TOP_LEVEL",
@@ -28,6 +31,7 @@ __all__ = [
     "judge",
     "judge_error",
     "timing_perfdata",
+    "value_perfdata",
 ]
 
 
@@ -41,9 +45,8 @@ class State(IntEnum):
 
     @classmethod
     def of(cls, status: str) -> State:
-        """The state of a script's ``status`` (:mod:`wsprobe.lua.result`: ``"ok"``,
-        ``"warning"``, ``"critical"``, ``"unknown"``); raises :class:`KeyError` for
-        any other text."""
+        """The state a record's ``status`` names (``"ok"``, ``"warning"``,
+        ``"critical"``, ``"unknown"``); raises :class:`KeyError` for any other text."""
         return cls[status.upper()]
 
 
@@ -140,6 +143,8 @@ class Expectations:
         if not sep or not path:
             raise ValueError(f"--expect-json wants PATH=VALUE, got {_quoted(text)}")
         try:
+            import json
+
             return path, json.loads(raw)
         except ValueError:
             return path, raw
@@ -169,9 +174,10 @@ _MAX_TEXT = 1000
 _MAX_VALUE = 80
 
 
-def judge(result: Result, expect: Expectations, now: datetime.datetime) -> Verdict:
+def judge(result: Result, expect: Expectations, now: datetime.datetime | None = None) -> Verdict:
     """Judge a reply that arrived: every failing condition is listed, the worst first
-    (content, then certificate, then time, in that order within one state)."""
+    (content, then certificate, then time, in that order within one state).
+    ``now`` dates the certificate (default: the current time)."""
     perfdata = _perfdata(result, expect)
     alerts = [(State.CRITICAL, text) for text in _mismatches(result.reply, expect)]
     cert = _certificate(result, expect, now)
@@ -196,14 +202,16 @@ def judge_error(error: Error) -> Verdict:
 
 
 def _mismatches(reply: str, expect: Expectations) -> list[str]:
-    shown = _quoted(reply)
     found: list[str] = []
     if expect.contains is not None and expect.contains not in reply:
-        found.append(f"reply does not contain {_quoted(expect.contains)}: {shown}")
+        found.append(f"reply does not contain {_quoted(expect.contains)}: {_quoted(reply)}")
     if expect.regex is not None and not expect.regex.search(reply):
-        found.append(f"reply does not match /{_cut(expect.regex.pattern)}/: {shown}")
+        found.append(f"reply does not match /{_cut(expect.regex.pattern)}/: {_quoted(reply)}")
     if not expect.json_fields:
         return found
+    import json
+
+    shown = _quoted(reply)
     try:
         document = json.loads(reply)
     except ValueError:
@@ -234,12 +242,16 @@ def _lookup(document: Any, path: str) -> tuple[bool, Any]:
 
 
 def _certificate(
-    result: Result, expect: Expectations, now: datetime.datetime
+    result: Result, expect: Expectations, now: datetime.datetime | None
 ) -> tuple[State, str] | None:
     if expect.cert_warn_days is None and expect.cert_crit_days is None:
         return None
     if result.cert_expires is None:
         return State.UNKNOWN, "certificate expiry unknown (not wss://, or --insecure)"
+    if now is None:
+        import datetime
+
+        now = datetime.datetime.now(datetime.UTC)
     days = (result.cert_expires - now).total_seconds() / 86400
     when = f"certificate expires in {days:.0f} days ({result.cert_expires:%Y-%m-%d})"
     if expect.cert_crit_days is not None and days < expect.cert_crit_days:
@@ -272,13 +284,38 @@ def timing_perfdata(
     return perf
 
 
+def value_perfdata(value: Any) -> list[str]:
+    """Perfdata of a value: ``value=N`` for a number; each numeric field of a table,
+    by its name."""
+    if _numeric(value):
+        return [f"value={value}"]
+    if isinstance(value, dict):
+        return [f"{_label(name)}={value[name]}" for name in sorted(value) if _numeric(value[name])]
+    return []
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _label(name: str) -> str:
+    # Monitoring Plugins: labels with spaces or = are quoted, ' doubled.
+    if any(c in name for c in " ='"):
+        return "'" + name.replace("'", "''") + "'"
+    return name
+
+
 def _cut(text: str) -> str:
     return text if len(text) <= _MAX_VALUE else text[: _MAX_VALUE - 1] + "…"
 
 
 def _quoted(text: str) -> str:
+    import json
+
     return json.dumps(_cut(text), ensure_ascii=False)
 
 
 def _json(value: Any) -> str:
+    import json
+
     return _cut(json.dumps(value, ensure_ascii=False))

@@ -32,6 +32,8 @@ C = TypeVar("C", "Connection", "AsyncConnection")
 class SessionBase(Generic[C]):
     """What both kinds of session share: the connection, its facts, the rules."""
 
+    __slots__ = ("_connection", "_options", "binary", "core")
+
     def __init__(self, connection: C, options: Options, binary: bool) -> None:
         self._connection: C = connection
         self.core: ClientCore = connection.core
@@ -65,6 +67,8 @@ class SessionBase(Generic[C]):
 
 class Session(SessionBase[Connection]):
     """A blocking WebSocket session; use it as a context manager, or call :meth:`close`."""
+
+    __slots__ = ()
 
     def send(self, text: str) -> None:
         """Send one text message."""

@@ -9,15 +9,14 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
-from .errors import InvalidURL, one_line
+from .errors import InvalidURL
+from .redaction import redact
 
 __all__ = ["TOKEN", "Target", "parse_http_url", "parse_url", "redact", "redact_header"]
 
 _WS_PORTS = {"ws": 80, "wss": 443}
 _HTTP_PORTS = {"http": 80, "https": 443}
 _SECURE = frozenset({"wss", "https"})
-# A scheme followed by at least one slash: what precedes an authority.
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/+|/+")
 #: An HTTP token (RFC 9110): what a header name or a subprotocol name is made of.
 TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
@@ -40,30 +39,6 @@ class Target:
     password: str | None
     ip: str | None
     display: str
-
-
-def redact(url: str) -> str:
-    """``url`` as a message may show it: one line, and no credentials.
-
-    The one place where URLs are made safe to show. Everything up to the last ``@``
-    after the scheme may be a ``user:password`` (a password holding ``/``, ``?``,
-    ``#`` or ``@`` ends the authority early, and a URL that fails to parse may have
-    any shape: ``ws:/user:pw@host``, ``//user:pw@host``), so it is dropped: a clean
-    ``user:password@host`` part leaves ``ws://host/``; when the ``@`` lies past the
-    authority, what is dropped is marked ``…@``. Characters that are not printable
-    (line breaks, controls) are shown escaped, so a message stays one line.
-    """
-    prefix = _SCHEME.match(url)
-    start = prefix.end() if prefix else 0
-    at = url.rfind("@", start)
-    if at >= 0:
-        rest = url[start:]
-        authority_end = min(
-            (i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest)
-        )
-        clean = start + authority_end > at
-        url = url[:start] + ("" if clean else "…@") + url[at + 1 :]
-    return one_line(url)
 
 
 def redact_header(text: str) -> str:

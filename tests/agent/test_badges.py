@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.test_agent_page import chromium
+from tests.e2e.test_agent_page import chromium
 from wsprobe.agent.badges import (
     COLORS,
     badge,
@@ -140,6 +140,7 @@ def test_widths_grow_with_the_text(text: str, more: str) -> None:
     assert text_width(text + more) >= text_width(text)
 
 
+@pytest.mark.slow
 def test_estimated_widths_match_chromium(tmp_path: Path) -> None:
     samples = [
         "status",

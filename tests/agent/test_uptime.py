@@ -324,6 +324,7 @@ def same(left: dict[str, Window], right: dict[str, Window]) -> bool:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(steps=st.lists(step, min_size=1, max_size=120), monitors=st.integers(1, 3))
 def test_roll_ups_match_the_results(

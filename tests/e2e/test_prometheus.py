@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.agent_support import AgentProcess, wait_for
 from tests.conftest import ROOT, Servers
-from tests.e2e.prometheus_support import (
+from tests.support.agent import AgentProcess, wait_for
+from tests.support.prometheus import (
     DASHBOARD,
     FLEET,
     RULE_TESTS,

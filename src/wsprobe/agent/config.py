@@ -91,6 +91,12 @@ class Probe:
         """Seconds one check may take."""
         return self.options.timeout
 
+    @property
+    def prober(self) -> str:
+        """The prober that runs this check (:data:`.probers.PROBERS`): ``script`` or
+        ``websocket``."""
+        return "script" if self.script is not None else "websocket"
+
 
 @dataclass(frozen=True, slots=True)
 class Monitor:

@@ -3,6 +3,9 @@
 ``/probe`` follows blackbox_exporter: ``target`` and ``module`` parameters, the
 ``X-Prometheus-Scrape-Timeout-Seconds`` header, ``debug=true`` for a readable log;
 a request it cannot run is HTTP 400 with a one-line reason.
+
+The handlers see the agent only through an :class:`AgentView`: what they read (the
+board, the history, the metrics' snapshot) and the one thing they ask (a probe).
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ import asyncio
 import datetime
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from prometheus_client.exposition import generate_latest
@@ -20,29 +25,50 @@ from prometheus_client.registry import CollectorRegistry
 
 from ..errors import Error
 from ..url import parse_url, redact
-from .metrics import ResultsCollector, probe_registry, render
+from .board import Entry
+from .config import Probe
+from .metrics import AgentFacts, MonitorRow, ResultsCollector, probe_registry, render
+from .outcome import Outcome
 from .page import render_page
 
-if TYPE_CHECKING:
-    from .board import Entry
-    from .service import Agent
-
-__all__ = ["SCRAPE_TIMEOUT_OFFSET", "make_app"]
+__all__ = ["SCRAPE_TIMEOUT_OFFSET", "AgentView", "make_app"]
 
 #: Seconds left to Prometheus under its scrape timeout, as blackbox_exporter does.
 SCRAPE_TIMEOUT_OFFSET = 0.5
 _RESULTS_LIMIT = 10_000
-_AGENT = web.AppKey("agent", object)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    """What the HTTP interface needs of the agent, and nothing more.
+
+    ``entries`` and ``entry`` read the board (each monitor, its recent results);
+    ``results(name, since, limit)`` the history; ``module`` a ``/probe`` module by
+    name; ``probe(module, target, timeout, log)`` runs one check now;
+    ``snapshot`` the rows and facts ``/metrics`` shows; ``shard`` is ``"I/N"`` when
+    sharded.
+    """
+
+    entries: Callable[[], list[Entry]]
+    entry: Callable[[str], Entry | None]
+    results: Callable[[str, float, int], list[Outcome]]
+    module: Callable[[str], Probe | None]
+    probe: Callable[[str, str, float | None, Callable[[str], None] | None], Awaitable[Outcome]]
+    snapshot: Callable[[], tuple[list[MonitorRow], AgentFacts]]
+    shard: Callable[[], str | None]
+
+
+_VIEW = web.AppKey("agent", AgentView)
 
 
 class _BadRequest(Exception):
     """A request the agent cannot serve; the text is the one-line reason."""
 
 
-def make_app(agent: Agent) -> web.Application:
-    """The application serving ``agent``."""
+def make_app(view: AgentView) -> web.Application:
+    """The application serving the agent seen through ``view``."""
     app = web.Application(middlewares=[_bad_requests])
-    app[_AGENT] = agent
+    app[_VIEW] = view
     app.router.add_get("/", _page)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/probe", _probe)
@@ -61,15 +87,14 @@ async def _bad_requests(request: web.Request, handler: Any) -> web.StreamRespons
     return response
 
 
-def _agent(request: web.Request) -> Agent:
-    return request.app[_AGENT]  # type: ignore[return-value]
+def _view(request: web.Request) -> AgentView:
+    return request.app[_VIEW]
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    agent = _agent(request)
     # A snapshot taken on the loop, encoded on a thread: with a thousand monitors the
     # encoding takes ~0.1 s, which the checks due meanwhile must not wait for.
-    rows, facts = agent.monitor_rows(), agent.facts()
+    rows, facts = _view(request).snapshot()
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ResultsCollector(lambda: rows, facts=lambda: facts))
     ProcessCollector(registry=registry)
@@ -78,7 +103,7 @@ async def _metrics(request: web.Request) -> web.Response:
 
 
 async def _probe(request: web.Request) -> web.Response:
-    agent = _agent(request)
+    view = _view(request)
     query = request.query
     target = query.get("target")
     name = query.get("module")
@@ -86,7 +111,7 @@ async def _probe(request: web.Request) -> web.Response:
         raise _BadRequest("missing parameter target")
     if not name:
         raise _BadRequest("missing parameter module")
-    module = agent.config.modules.get(name)
+    module = view.module(name)
     if module is None:
         raise _BadRequest(f'unknown module "{_clip(name)}"')
     if module.script is None:
@@ -104,7 +129,7 @@ async def _probe(request: web.Request) -> web.Response:
     def log(line: str) -> None:
         lines.append(f"+{time.monotonic() - started:.6f}s {line}")
 
-    outcome = await agent.probe(name, target, timeout=timeout, log=log if debug else None)
+    outcome = await view.probe(name, target, timeout, log if debug else None)
     registry = probe_registry(outcome)
     if not debug:
         body, content_type = render(registry, request.headers.get("Accept"))
@@ -128,14 +153,14 @@ async def _probe(request: web.Request) -> web.Response:
 
 
 async def _monitors(request: web.Request) -> web.Response:
-    agent = _agent(request)
-    monitors = [_monitor_json(entry) for entry in agent.board.entries()]
-    return web.json_response({"shard": agent.shard_text, "monitors": monitors})
+    view = _view(request)
+    monitors = [_monitor_json(entry) for entry in view.entries()]
+    return web.json_response({"shard": view.shard(), "monitors": monitors})
 
 
 async def _monitor(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    entry = _agent(request).board.get(name)
+    entry = _view(request).entry(name)
     if entry is None:
         return web.Response(status=404, text=f'no monitor "{_clip(name)}"\n')
     shown = _monitor_json(entry)
@@ -159,21 +184,21 @@ def _monitor_json(entry: Entry) -> dict[str, Any]:
 
 
 async def _results(request: web.Request) -> web.Response:
-    agent = _agent(request)
+    view = _view(request)
     name = request.match_info["name"]
-    if agent.board.get(name) is None:
+    if view.entry(name) is None:
         return web.Response(status=404, text=f'no monitor "{_clip(name)}"\n')
     since = _since(request.query.get("since"))
     limit = _limit(request.query.get("limit"))
-    results = agent.history.results(name, since=since, limit=limit)
+    results = view.results(name, since, limit)
     return web.json_response(
         {"monitor": name, "results": [outcome.as_json() for outcome in results]}
     )
 
 
 async def _page(request: web.Request) -> web.Response:
-    agent = _agent(request)
-    page = render_page(agent.board.entries(), shard=agent.shard_text)
+    view = _view(request)
+    page = render_page(view.entries(), shard=view.shard())
     return web.Response(text=page, content_type="text/html")
 
 

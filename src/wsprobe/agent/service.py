@@ -1,19 +1,16 @@
-"""The agent's life: load the configuration, run the monitors, serve HTTP, obey signals.
+"""The agent's monitors: the configuration they come from, their schedule, their results.
 
-SIGHUP reloads the configuration (a broken one is reported and the running one
-kept); SIGTERM and SIGINT stop scheduling, give checks in flight a few seconds,
-write the history, stop the script workers and return. Every state change of a
-monitor is one log line.
+:class:`Agent` holds this shard's monitors, runs each on its schedule with the
+prober its check names, records each outcome on the board and in the history, and
+reloads the configuration (a broken one is reported and the running one kept).
+Every state change of a monitor is one log line. It knows nothing of HTTP or
+signals: :mod:`.main` wires it to them.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import functools
-import os
-import signal
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -23,19 +20,15 @@ from ..lua.runner import RunSettings
 from ..lua.supervisor import Supervisor
 from ..options import Options
 from .board import RECENT, Board
-from .checks import run_check
-from .config import AgentConfig, ConfigError, Monitor, load_config, parse_listen
-from .history import History, HistoryError
+from .config import AgentConfig, ConfigError, Monitor, Probe, load_config
+from .history import History
 from .metrics import AgentFacts, MonitorRow
 from .outcome import Outcome
+from .probers import make_probers
 from .scheduler import Scheduler
 from .sharding import Shard
 
-__all__ = ["STOP_GRACE", "Agent", "AgentError", "serve"]
-
-#: Seconds SIGTERM leaves checks in flight before cutting them.
-STOP_GRACE = 5.0
-_FLUSH_EVERY = 1.0
+__all__ = ["Agent", "AgentError"]
 
 
 class AgentError(Error):
@@ -75,6 +68,7 @@ class Agent:
             workers=self.config.workers,
         )
         self.supervisor = Supervisor(settings)
+        self.probers = make_probers(self.supervisor)
         self.board = Board()
         self.reloads: Counter[str] = Counter()
         self.last_reload_ok = True
@@ -139,6 +133,10 @@ class Agent:
             last_reload_ok=self.last_reload_ok,
         )
 
+    def module(self, name: str) -> Probe | None:
+        """The ``/probe`` module ``name`` of the running configuration, if any."""
+        return self.config.modules.get(name)
+
     async def probe(
         self,
         name: str,
@@ -152,9 +150,7 @@ class Agent:
         if timeout is not None and timeout < module.timeout:
             options = dataclasses.replace(module.options, timeout=timeout)
             module = dataclasses.replace(module, options=options)
-        return await run_check(
-            module, name=name, target=target, supervisor=self.supervisor, log=log
-        )
+        return await self.probers.run(module, name=name, target=target, log=log)
 
     async def start(self) -> None:
         """Start the script workers (a script due before waits for them)."""
@@ -182,11 +178,10 @@ class Agent:
         return self.scheduler.update(mine)
 
     async def _run(self, monitor: Monitor) -> Outcome:
-        return await run_check(
+        return await self.probers.run(
             monitor.probe,
             name=monitor.name,
             target=monitor.url,
-            supervisor=self.supervisor,
             output=functools.partial(self.board.write, monitor.name),
         )
 
@@ -200,90 +195,3 @@ class Agent:
         was = before.name.lower() if before is not None else "new"
         why = f": {outcome.error}" if outcome.error else ""
         self.log(f"monitor {monitor.name}: {was} -> {after.name.lower()}{why}")
-
-
-async def serve(
-    config_path: Path,
-    *,
-    listen: str | None,
-    state_dir: Path,
-    shard: Shard,
-    log: Callable[[str], None],
-) -> None:
-    """Run the agent until SIGTERM or SIGINT; log ``listening on URL`` once it listens.
-
-    Raises :class:`ConfigError` for a bad configuration and :class:`AgentError` when
-    the agent cannot listen or open its state.
-    """
-    from aiohttp import web
-
-    from .http import make_app
-
-    host, port = parse_listen(listen) if listen else (None, None)
-    try:
-        agent = Agent(config_path, state_dir=state_dir, shard=shard, log=log)
-    except HistoryError as exc:
-        raise AgentError(str(exc)) from exc
-    await agent.start()
-    if host is None:
-        host, port = parse_listen(agent.config.listen, where="listen")
-    runner = web.AppRunner(make_app(agent), access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
-    try:
-        await site.start()
-    except OSError as exc:
-        await runner.cleanup()
-        await agent.close(0)
-        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
-        raise AgentError(f"cannot listen on {host}:{port}: {reason}") from exc
-    bound = _bound_port(runner, port)
-    url = f"http://{f'[{host}]' if ':' in host else host}:{bound}/"
-    total = len(agent.config.monitors)
-    where = f", shard {agent.shard_text}" if agent.shard_text else ""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGHUP, agent.reload)
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    # Said once the signals are ours: from this line on, SIGHUP reloads and never kills.
-    log(f"listening on {url} ({len(agent.board)} of {total} monitors{where})")
-    flusher = asyncio.create_task(_flush_forever(agent))
-    try:
-        await stop.wait()
-        log("stopping")
-    finally:
-        for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
-        flusher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await flusher
-        await agent.close(STOP_GRACE)
-        await runner.cleanup()
-    log("stopped")
-
-
-async def _flush_forever(agent: Agent) -> None:
-    failing = False
-    while True:
-        await asyncio.sleep(_FLUSH_EVERY)
-        try:
-            agent.history.flush()
-        except HistoryError as exc:
-            if not failing:
-                agent.log(str(exc))
-            failing = True
-        else:
-            if failing:
-                agent.log("history is written again")
-            failing = False
-
-
-def _bound_port(runner: object, asked: int | None) -> int:
-    from aiohttp import web
-
-    assert isinstance(runner, web.AppRunner)
-    for address in runner.addresses:
-        if isinstance(address, tuple) and len(address) >= 2:
-            return int(address[1])
-    return asked or 0

@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .. import __version__
 from . import agent, check, run, send, serve
@@ -26,7 +26,45 @@ class _UsageError(Exception):
     """argparse found a mistake; the command decides the exit code."""
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter, sized without :mod:`shutil`.
+
+    argparse builds a formatter for every ``add_argument()`` and sizes it with
+    ``shutil.get_terminal_size()``; importing ``shutil`` (with ``fnmatch``, ``bz2``,
+    ``lzma``) costs a `wsprobe check` process more than the sizing itself. The
+    same rule: ``$COLUMNS``, else the terminal of standard output, else 80.
+    """
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        if width is None:
+            width = _columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def _columns() -> int:
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         raise _UsageError(f"{self.prog}: {message}")
 

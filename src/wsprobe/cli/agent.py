@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..agent.config import ConfigError, parse_listen
-    from ..agent.service import serve
+    from ..agent.main import serve
     from ..agent.sharding import Shard
 
     try:

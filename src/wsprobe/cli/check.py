@@ -10,7 +10,7 @@ as the plugin's long text.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import Error, InvalidOption, InvalidURL
 from .options import add_call_options, add_state_dir, call_options
@@ -20,8 +20,6 @@ if TYPE_CHECKING:
     from ..plugin import Verdict
 
 __all__ = ["configure", "script_verdict"]
-
-_SHOWN = 200
 
 
 def configure(check: argparse.ArgumentParser) -> None:
@@ -99,8 +97,6 @@ def _url_only_flag(args: argparse.Namespace) -> str | None:
 
 
 def _check_url(args: argparse.Namespace) -> int:
-    import datetime
-
     from ..client import probe_with
     from ..plugin import Expectations, Range, State, Verdict, compile_regex, judge, judge_error
 
@@ -127,7 +123,7 @@ def _check_url(args: argparse.Namespace) -> int:
     except Exception as exc:  # a plugin must never crash into CRITICAL's exit code
         verdict = Verdict(State.UNKNOWN, f"internal error: {type(exc).__name__}: {exc}")
     else:
-        verdict = judge(result, expect, datetime.datetime.now(datetime.UTC))
+        verdict = judge(result, expect)
     print(verdict.line())
     return int(verdict.state)
 
@@ -135,23 +131,20 @@ def _check_url(args: argparse.Namespace) -> int:
 def _check_script(args: argparse.Namespace) -> int:
     import io
     import sys
+    from pathlib import Path
 
     from ..lua.runner import RunSettings, run_outcomes
     from ..plugin import State, Verdict
 
     try:
-        settings = RunSettings.from_text(
+        # The run's own limits; one script, one worker, and only warnings logged.
+        settings = RunSettings(
             options=call_options(args),
-            env_names=args.env,
-            script_timeout="60",
-            memory_limit="64",
-            instruction_limit="100",
-            max_sessions="100",
-            concurrency="1",
-            workers="1",
+            env_names=tuple(args.env),
+            concurrency=1,
+            workers=1,
             log_level="warn",
-            json_output=False,
-            state_dir=args.state_dir,
+            state_dir=Path(args.state_dir) if args.state_dir else None,
         )
     except Error as exc:
         print(Verdict(State.UNKNOWN, str(exc)).line())
@@ -169,43 +162,13 @@ def _check_script(args: argparse.Namespace) -> int:
 
 
 def script_verdict(outcome: ScriptOutcome) -> Verdict:
-    """A script's outcome as a plugin verdict: its state, value, perfdata."""
-    from ..lua.jsoncodec import compact
-    from ..plugin import State, Verdict, timing_perfdata
+    """A script's outcome as a plugin verdict: its state and words
+    (:meth:`~wsprobe.lua.result.ScriptResult.text`), its value and its calls' timings
+    as perfdata."""
+    from ..plugin import Verdict, timing_perfdata, value_perfdata
 
-    state = State.of(outcome.status)
-    if outcome.error is not None:
-        text = outcome.error
-    elif outcome.signal is not None:
-        text = f"{outcome.name}: ended with signal {outcome.signal}"
-    else:
-        value = outcome.value
-        shown = value if isinstance(value, str) else compact(value)
-        # The status line is read by people and stored by schedulers: keep it short.
-        if len(shown) > _SHOWN:
-            shown = shown[:_SHOWN] + "…"
-        text = f"{outcome.name}: {shown}"
-    perfdata = _value_perfdata(outcome.value)
+    judged = outcome.judged
+    perfdata = value_perfdata(judged.value)
     for index, timings in enumerate(outcome.calls, 1):
         perfdata += timing_perfdata(timings, prefix=f"ws{index}_")
-    return Verdict(state, text.replace("\n", " "), perfdata)
-
-
-def _value_perfdata(value: Any) -> list[str]:
-    """``value=N`` for a number; each numeric field of a table, by its name."""
-    if _numeric(value):
-        return [f"value={value}"]
-    if isinstance(value, dict):
-        return [f"{_label(name)}={value[name]}" for name in sorted(value) if _numeric(value[name])]
-    return []
-
-
-def _numeric(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _label(name: str) -> str:
-    # Monitoring Plugins: labels with spaces or = are quoted, ' doubled.
-    if any(c in name for c in " ='"):
-        return "'" + name.replace("'", "''") + "'"
-    return name
+    return Verdict(judged.state, judged.text(outcome.name), perfdata)

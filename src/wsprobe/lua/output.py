@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import Error, one_line
+from ..plugin import State
 from .jsoncodec import compact
+from .result import ScriptResult
 
 if TYPE_CHECKING:
     from ..models import Timings
@@ -52,6 +54,11 @@ class ScriptOutcome:
     signal: str | None = None
     calls: list[Timings] = field(default_factory=list)
     rerun: str | None = None
+
+    @property
+    def judged(self) -> ScriptResult:
+        """How the script ended, as every output says it (:class:`.result.ScriptResult`)."""
+        return ScriptResult(State.of(self.status), self.value, self.error, self.signal)
 
 
 @dataclass(frozen=True, slots=True)

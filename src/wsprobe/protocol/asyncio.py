@@ -32,7 +32,7 @@ from .addresses import (
 )
 from .core import ClientCore, Message
 from .deadline import Deadline
-from .exchange import Opening, learning, reply_of, result_of
+from .exchange import Learning, Opening, reply_of, result_of
 from .tls import certificate_expiry, tls_context
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ async def exchange(target: Target, options: Options, text: str) -> Result:
     deadline = Deadline(options.timeout)
     connection = await AsyncConnection.open(target, options, deadline)
     try:
-        with learning(connection.opening, connection.core):
+        with Learning(connection.opening, connection.core):
             sent = time.perf_counter()
             if connection.core.open:
                 # Otherwise the server closed right after its 101: recv() says so.
@@ -66,6 +66,8 @@ class AsyncConnection:
 
     Every operation takes a :class:`Deadline`; failures raise wsprobe errors.
     """
+
+    __slots__ = ("_stream", "core", "opening")
 
     def __init__(self, stream: _Stream, opening: Opening) -> None:
         self._stream = stream
@@ -146,7 +148,7 @@ class AsyncConnection:
         connection stays usable).
         """
         await self._wait_until(lambda: bool(self.core.messages), deadline)
-        message = self.core.messages.popleft()
+        message = self.core.take_message()
         self._stream.read_more()
         return message
 
@@ -190,6 +192,17 @@ class AsyncConnection:
 
 class _Stream(asyncio.Protocol):
     """Feeds a :class:`ClientCore` and wakes whoever waits when there is news."""
+
+    __slots__ = (
+        "core",
+        "error",
+        "loop",
+        "lost",
+        "paused",
+        "transport",
+        "waiter",
+        "writing_paused",
+    )
 
     def __init__(self, core: ClientCore, loop: asyncio.AbstractEventLoop) -> None:
         self.core = core

@@ -32,7 +32,7 @@ from .addresses import (
 )
 from .core import ClientCore, Message
 from .deadline import Deadline
-from .exchange import Opening, learning, reply_of, result_of
+from .exchange import Learning, Opening, reply_of, result_of
 from .tls import certificate_expiry, tls_context
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def exchange(target: Target, options: Options, text: str) -> Result:
     deadline = Deadline(options.timeout)
     connection = Connection.open(target, options, deadline)
     try:
-        with learning(connection.opening, connection.core):
+        with Learning(connection.opening, connection.core):
             sent = time.perf_counter()
             if connection.core.open:
                 # Otherwise the server closed right after its 101: recv() says so.
@@ -72,6 +72,8 @@ class Connection:
 
     Every operation takes a :class:`Deadline`; failures raise wsprobe errors.
     """
+
+    __slots__ = ("_sock", "core", "opening")
 
     def __init__(self, sock: socket.socket, core: ClientCore, opening: Opening) -> None:
         self._sock = sock
@@ -147,7 +149,7 @@ class Connection:
         connection stays usable).
         """
         self._wait_until(lambda: bool(self.core.messages), deadline)
-        return self.core.messages.popleft()
+        return self.core.take_message()
 
     def ping(self, deadline: Deadline) -> float:
         """Send a ping and wait for its pong; return the round trip in seconds."""

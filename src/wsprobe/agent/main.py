@@ -1,0 +1,126 @@
+"""``wsprobe agent``'s wiring: the agent, its HTTP interface, its signals, its flushes.
+
+SIGHUP reloads the configuration; SIGTERM and SIGINT stop scheduling, give checks
+in flight a few seconds, write the history, stop the script workers and return.
+The parts know nothing of each other: the :class:`~.service.Agent` (monitors,
+probers, board, history) is shown to :mod:`.http` as an :class:`~.http.AgentView`
+made here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from .config import parse_listen
+from .history import HistoryError
+from .http import AgentView, make_app
+from .service import Agent, AgentError
+from .sharding import Shard
+
+__all__ = ["STOP_GRACE", "serve", "view_of"]
+
+#: Seconds SIGTERM leaves checks in flight before cutting them.
+STOP_GRACE = 5.0
+_FLUSH_EVERY = 1.0
+
+
+def view_of(agent: Agent) -> AgentView:
+    """What the HTTP interface may see of ``agent``."""
+    return AgentView(
+        entries=agent.board.entries,
+        entry=agent.board.get,
+        results=lambda name, since, limit: agent.history.results(name, since=since, limit=limit),
+        module=agent.module,
+        probe=lambda name, target, timeout, log: agent.probe(
+            name, target, timeout=timeout, log=log
+        ),
+        snapshot=lambda: (agent.monitor_rows(), agent.facts()),
+        shard=lambda: agent.shard_text,
+    )
+
+
+async def serve(
+    config_path: Path,
+    *,
+    listen: str | None,
+    state_dir: Path,
+    shard: Shard,
+    log: Callable[[str], None],
+) -> None:
+    """Run the agent until SIGTERM or SIGINT; log ``listening on URL`` once it listens.
+
+    Raises :class:`ConfigError` for a bad configuration and :class:`AgentError` when
+    the agent cannot listen or open its state.
+    """
+    host, port = parse_listen(listen) if listen else (None, None)
+    try:
+        agent = Agent(config_path, state_dir=state_dir, shard=shard, log=log)
+    except HistoryError as exc:
+        raise AgentError(str(exc)) from exc
+    await agent.start()
+    if host is None:
+        host, port = parse_listen(agent.config.listen, where="listen")
+    runner = web.AppRunner(make_app(view_of(agent)), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        await agent.close(0)
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise AgentError(f"cannot listen on {host}:{port}: {reason}") from exc
+    bound = _bound_port(runner, port)
+    url = f"http://{f'[{host}]' if ':' in host else host}:{bound}/"
+    total = len(agent.config.monitors)
+    where = f", shard {agent.shard_text}" if agent.shard_text else ""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, agent.reload)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    # Said once the signals are ours: from this line on, SIGHUP reloads and never kills.
+    log(f"listening on {url} ({len(agent.board)} of {total} monitors{where})")
+    flusher = asyncio.create_task(_flush_forever(agent))
+    try:
+        await stop.wait()
+        log("stopping")
+    finally:
+        for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        flusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await flusher
+        await agent.close(STOP_GRACE)
+        await runner.cleanup()
+    log("stopped")
+
+
+async def _flush_forever(agent: Agent) -> None:
+    failing = False
+    while True:
+        await asyncio.sleep(_FLUSH_EVERY)
+        try:
+            agent.history.flush()
+        except HistoryError as exc:
+            if not failing:
+                agent.log(str(exc))
+            failing = True
+        else:
+            if failing:
+                agent.log("history is written again")
+            failing = False
+
+
+def _bound_port(runner: web.AppRunner, asked: int | None) -> int:
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    return asked or 0
