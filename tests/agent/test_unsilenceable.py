@@ -153,7 +153,7 @@ class Watch:
     def kept_going(self, seconds: float, *, hostile_runs: int = 2) -> Samples:
         """Observe for ``seconds``, then assert the healthy monitors kept their schedule
         and stayed OK, the hostile ones kept running, and every history grew."""
-        stored = {name: len(history(self.agent, name)) for name in self.names}
+        kept = {name: len(history(self.agent, name)) for name in self.names}
         after = self.observe(seconds)
         slots = seconds / HEALTHY_INTERVAL
         for name in HEALTHY:
@@ -171,7 +171,7 @@ class Watch:
                 15,
                 f"the history of {name} to hold its {counted} runs",
             )
-            assert len(history(self.agent, name)) > stored[name]
+            assert len(history(self.agent, name)) > kept[name]
         return after
 
     def quiet(self, problems: int = 1) -> None:
@@ -645,6 +645,8 @@ def refused_config(config: Path) -> tuple[int, str]:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+        assert process.stderr is not None
+        process.stderr.close()
 
 
 @pytest.mark.parametrize(
