@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 import aiohttp
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import RawHandler, Servers, frame, read_request
@@ -388,6 +388,9 @@ def test_generated_replies_beside_healthy_monitors(
         suppress_health_check=list(HealthCheck),
     )
     @given(_replies)
+    # The replies known to have silenced a monitor, always tried first.
+    @example((b"HTTP/1.1 99999999999999999999 X\r\n\r\n", False))
+    @example((frame(0x1, b"[" * _DEEP + b"]" * _DEEP), True))
     def attack(reply: tuple[bytes, bool]) -> None:
         server.set(reply[0], upgrade=reply[1])
         # Two runs: at least one whole run against this reply.
