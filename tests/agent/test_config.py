@@ -257,7 +257,11 @@ def test_shards_are_stable_and_consistent() -> None:
     ("text", "message"),
     [
         ("3/3", 'invalid --shard "3/3": I must be 0 to N-1'),
-        ("0/0", 'invalid --shard "0/0": I must be 0 to N-1'),
+        ("0/0", 'invalid --shard "0/0": N must be 1 to 1024'),
+        ("0/1025", 'invalid --shard "0/1025": N must be 1 to 1024'),
+        ("0/" + "9" * 5000, 'invalid --shard "0/999999999999999999…": N must be 1 to 1024'),
+        ("9" * 5000 + "/2", 'invalid --shard "99999999999999999999…": I must be 0 to N-1'),
+        ("0002/0002", 'invalid --shard "0002/0002": I must be 0 to N-1'),
         ("1", 'invalid --shard "1": expected I/N, like 0/2'),
         ("-1/2", 'invalid --shard "-1/2": expected I/N, like 0/2'),
     ],

@@ -138,7 +138,10 @@ class Job:
     The other fields, when given, replace the run's settings for this script alone
     (the agent's monitors each have their own): ``environment`` what ``os.getenv``
     sees, ``script_timeout`` its time limit in seconds, ``options`` its call
-    defaults (``timeout``, ``cafile``, ``insecure``, ...) for ``ws`` and ``http``."""
+    defaults (``timeout``, ``cafile``, ``insecure``, ...) for ``ws`` and ``http``;
+    ``output_limit`` ``(lines, characters)``: the first lines it prints or logs that
+    are kept, each cut at ``characters``, then one line saying how many more there
+    were (default: all, within its memory limit)."""
 
     id: int
     name: str
@@ -147,6 +150,7 @@ class Job:
     environment: Mapping[str, str] | None = None
     script_timeout: float | None = None
     options: Options | None = None
+    output_limit: tuple[int, int] | None = None
 
 
 class RunContext:

@@ -267,12 +267,17 @@ async def _serve(board: Any, slots: int) -> None:
         limits = run.limits_of(job)
         budget = [limits.memory]
 
+        cut = _OutputCut(job.output_limit)
+
         def keep(kind: str, text: str) -> None:
+            shown = cut.text(text)
+            if shown is None:
+                return
             # Buffered output counts against the memory limit like the rest.
-            budget[0] -= len(text)
+            budget[0] -= len(shown)
             if budget[0] < 0:
                 raise ScriptCallError(limits.memory_message)
-            lines.append(Line(kind, text, time.time()))
+            lines.append(Line(kind, shown, time.time()))
 
         try:
             outcome = await run_one(
@@ -286,6 +291,8 @@ async def _serve(board: Any, slots: int) -> None:
         except Exception as exc:  # a bug of ours: the script still gets its record
             error = f"internal error: {type(exc).__name__}: {exc}"
             outcome = ScriptOutcome(job.name, ok=False, error=error, status="critical")
+        if cut.dropped:
+            lines.append(Line("print", f"… {cut.dropped} more lines", time.time()))
         writer.write(_report(job, outcome, lines))
 
     while (job := await _frame(reader)) is not None:
@@ -332,6 +339,27 @@ class _CacheLink:
         future = self._calls.get(number)
         if future is not None and not future.done():
             future.set_result((ok, value))
+
+
+class _OutputCut:
+    """What a job with an ``output_limit`` keeps of its output: the first lines, each
+    cut; the lines past them only counted (a script printing in a loop costs its
+    worker nothing more, and its record stays small)."""
+
+    def __init__(self, limit: tuple[int, int] | None) -> None:
+        self.limit = limit
+        self.kept = 0
+        self.dropped = 0
+
+    def text(self, text: str) -> str | None:
+        if self.limit is None:
+            return text
+        lines, characters = self.limit
+        if self.kept >= lines:
+            self.dropped += 1
+            return None
+        self.kept += 1
+        return text if len(text) <= characters else text[:characters] + "…"
 
 
 def _report(job: Job, outcome: ScriptOutcome, lines: list[Line]) -> bytes:
