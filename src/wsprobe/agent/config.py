@@ -46,7 +46,7 @@ DEFAULT_LISTEN = "127.0.0.1:9814"
 #: judges a status, and a thousand checks in flight must not hold 16 MiB each.
 DEFAULT_MAX_SIZE = 1024 * 1024
 #: Bounds on what one agent is asked to do.
-MIN_INTERVAL = 0.1
+MIN_INTERVAL = 0.01
 MAX_INTERVAL = 7 * 86400.0
 MAX_WORKERS = 64
 MAX_CONCURRENCY = 10_000
@@ -529,7 +529,7 @@ def _labels(where: str, value: Any) -> tuple[tuple[str, str], ...]:
             raise ConfigError(
                 f"{where}.{name}",
                 f"expected one line of printable text (at most {_MAX_LABEL_VALUE}), "
-                f"got {_shown(_cut(shown))}",
+                f"got {_shown(shown)}",
             )
         pairs.append((name, shown))
     return tuple(sorted(pairs))
@@ -557,7 +557,7 @@ def _duration(where: str, value: Any) -> float:
 def _interval(where: str, value: Any) -> float:
     seconds = _duration(where, value)
     if not MIN_INTERVAL <= seconds <= MAX_INTERVAL:
-        raise ConfigError(where, f"expected 100ms to 7d, got {_shown(value)}")
+        raise ConfigError(where, f"expected 10ms to 7d, got {_shown(value)}")
     return seconds
 
 
@@ -616,7 +616,9 @@ def _kind(value: Any) -> str:
 
 
 def _shown(value: Any) -> str:
+    # One line, and short: a message quotes what was wrong, not all of it.
     try:
-        return json.dumps(value, ensure_ascii=False, default=str)
+        shown = json.dumps(value, ensure_ascii=False, default=str)
     except ValueError:
-        return repr(value)
+        shown = repr(value)
+    return _cut(shown, 100)

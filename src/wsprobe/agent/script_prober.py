@@ -33,7 +33,7 @@ async def probe_script(supervisor: Supervisor, check: Check) -> Outcome:
     variables named in ``probe.env`` and, for ``/probe``, ``TARGET``. What the script
     printed and logged (``LEVEL text`` for logs) goes to ``check.output`` once it
     ended, each line with the Unix time it was written: what the board shows, cut
-    where the script runs (the first lines, each cut, then ``… N more lines``).
+    where the script runs (``… N earlier lines``, then the last lines, each cut).
     """
     probe, say = check.probe, check.say
     assert probe.script is not None

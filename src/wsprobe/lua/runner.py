@@ -139,9 +139,9 @@ class Job:
     (the agent's monitors each have their own): ``environment`` what ``os.getenv``
     sees, ``script_timeout`` its time limit in seconds, ``options`` its call
     defaults (``timeout``, ``cafile``, ``insecure``, ...) for ``ws`` and ``http``;
-    ``output_limit`` ``(lines, characters)``: the first lines it prints or logs that
-    are kept, each cut at ``characters``, then one line saying how many more there
-    were (default: all, within its memory limit)."""
+    ``output_limit`` ``(lines, characters)``: the last lines it prints or logs that
+    are kept, each cut at ``characters``, after one line saying how many earlier
+    ones were not (default: all, within its memory limit)."""
 
     id: int
     name: str

@@ -34,7 +34,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 from ..errors import ScriptCallError
@@ -263,21 +263,26 @@ async def _serve(board: Any, slots: int) -> None:
     beat()
 
     async def one(job: Job) -> None:
-        lines: list[Line] = []
+        # With an output_limit, the last lines only (each cut), the earlier ones
+        # counted: a script printing in a loop costs its worker nothing more.
+        lines_kept, characters = job.output_limit or (None, None)
+        lines: collections.deque[Line] = collections.deque(maxlen=lines_kept)
+        dropped = 0
         limits = run.limits_of(job)
         budget = [limits.memory]
 
-        cut = _OutputCut(job.output_limit)
-
         def keep(kind: str, text: str) -> None:
-            shown = cut.text(text)
-            if shown is None:
-                return
+            nonlocal dropped
+            if characters is not None and len(text) > characters:
+                text = text[:characters] + "…"
             # Buffered output counts against the memory limit like the rest.
-            budget[0] -= len(shown)
+            budget[0] -= len(text)
             if budget[0] < 0:
                 raise ScriptCallError(limits.memory_message)
-            lines.append(Line(kind, shown, time.time()))
+            if len(lines) == lines.maxlen:
+                budget[0] += len(lines[0].text)
+                dropped += 1
+            lines.append(Line(kind, text, time.time()))
 
         try:
             outcome = await run_one(
@@ -291,9 +296,8 @@ async def _serve(board: Any, slots: int) -> None:
         except Exception as exc:  # a bug of ours: the script still gets its record
             error = f"internal error: {type(exc).__name__}: {exc}"
             outcome = ScriptOutcome(job.name, ok=False, error=error, status="critical")
-        if cut.dropped:
-            lines.append(Line("print", f"… {cut.dropped} more lines", time.time()))
-        writer.write(_report(job, outcome, lines))
+        said = [Line("print", f"… {dropped} earlier lines", lines[0].at)] if dropped else []
+        writer.write(_report(job, outcome, [*said, *lines]))
 
     while (job := await _frame(reader)) is not None:
         if isinstance(job, tuple):
@@ -341,28 +345,7 @@ class _CacheLink:
             future.set_result((ok, value))
 
 
-class _OutputCut:
-    """What a job with an ``output_limit`` keeps of its output: the first lines, each
-    cut; the lines past them only counted (a script printing in a loop costs its
-    worker nothing more, and its record stays small)."""
-
-    def __init__(self, limit: tuple[int, int] | None) -> None:
-        self.limit = limit
-        self.kept = 0
-        self.dropped = 0
-
-    def text(self, text: str) -> str | None:
-        if self.limit is None:
-            return text
-        lines, characters = self.limit
-        if self.kept >= lines:
-            self.dropped += 1
-            return None
-        self.kept += 1
-        return text if len(text) <= characters else text[:characters] + "…"
-
-
-def _report(job: Job, outcome: ScriptOutcome, lines: list[Line]) -> bytes:
+def _report(job: Job, outcome: ScriptOutcome, lines: Iterable[Line]) -> bytes:
     record = {
         "id": job.id,
         "ok": outcome.ok,
