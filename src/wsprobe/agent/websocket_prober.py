@@ -77,5 +77,6 @@ def _outcome(started: float, result: Result, state: State, text: str) -> Outcome
     )
 
 
-def _excerpt(text: str, limit: int = 200) -> str:
+def _excerpt(text: str, limit: int = 1000) -> str:
+    # debug=true's view of the reply: enough of a JSON document to read, never all of it.
     return json.dumps(text if len(text) <= limit else text[:limit] + "…", ensure_ascii=False)
