@@ -112,6 +112,14 @@ def test_a_close_between_fragments_is_answered_normally() -> None:
             "server rejected WebSocket upgrade: HTTP 403 Forbidden",
         ),
         (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", "protocol", "the server's reply is not HTTP"),
+        # A status is three digits: no absurd number reaches a result or a database.
+        (b"HTTP/1.1 99999999999999999999 X\r\n\r\n", "protocol", "the server's reply is not HTTP"),
+        (b"HTTP/1.1 -101 X\r\n\r\n", "protocol", "the server's reply is not HTTP"),
+        (
+            "HTTP/1.1 \u0661\u0660\u0661 X\r\n\r\n".encode(),
+            "protocol",
+            "the server's reply is not HTTP",
+        ),
     ],
 )
 def test_refused_upgrades(reply: bytes, kind: str, message: str) -> None:

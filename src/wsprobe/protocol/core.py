@@ -303,7 +303,9 @@ class ClientCore:
             version, _, rest = status_line.partition(" ")
             code, _, phrase = rest.partition(" ")
             # A 101 cut short is an upgrade that broke, not a refusal.
-            if version.startswith("HTTP/") and code.isascii() and code.isdigit() and code != "101":
+            # Three digits, as RFC 9110 has it: "99999999999999999999" is no status.
+            status = code.isascii() and code.isdigit() and len(code) == 3
+            if version.startswith("HTTP/") and status and code != "101":
                 return self._rejected(int(code), phrase)
             if isinstance(exc.__cause__, EOFError):
                 return ConnectError(
