@@ -23,6 +23,7 @@ import trustme
 from aiohttp import web
 from websockets.asyncio.server import ServerConnection, serve
 
+from tests.support.agent import AgentProcess
 from wsprobe.cli import main
 
 T = TypeVar("T")
@@ -483,3 +484,12 @@ def _private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     yield
     del os.environ["XDG_STATE_HOME"]
     os.environ.update({name: value for name, value in previous.items() if value is not None})
+
+
+@pytest.fixture
+def agents() -> Iterator[list[AgentProcess]]:
+    """Agent processes a test starts, killed when it ends."""
+    started: list[AgentProcess] = []
+    yield started
+    for agent in started:
+        agent.kill()

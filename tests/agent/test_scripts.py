@@ -22,20 +22,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.agent_support import AgentProcess, value, wait_for
 from tests.conftest import HttpServers, LoopThread, Servers, wait_for_workers, worker_pids
+from tests.support.agent import AgentProcess, value, wait_for
 from wsprobe.agent.board import OUTPUT_LINE_LENGTH, OUTPUT_LINES
 from wsprobe.agent.outcome import State
 from wsprobe.agent.service import Agent
 from wsprobe.agent.sharding import Shard
-
-
-@pytest.fixture
-def agents() -> Iterator[list[AgentProcess]]:
-    started: list[AgentProcess] = []
-    yield started
-    for agent in started:
-        agent.kill()
 
 
 def start(

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from tests.conftest import HttpServers, Run, Servers
 from wsprobe.cli import main
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 ARGUMENT_ERRORS = [
     ("sleep(-1)", "bad argument #1 to 'sleep' (non-negative number expected, got -1)"),

@@ -19,8 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import Servers
-from tests.fuzz import FUZZ, leaks, secrets, urls
-from tests.test_fuzz_library import ports
+from tests.support.fuzz import FUZZ, leaks, secrets, urls
+from tests.support.net import ports
 from wsprobe.lua.runner import RunSettings, run_scripts
 from wsprobe.options import make_options
 

@@ -10,7 +10,7 @@ import pytest
 
 import wsprobe
 from tests.conftest import Run, Servers
-from tests.test_send_recv import CALLS
+from tests.support.calls import CALLS
 from wsprobe.cli.exitcodes import EXIT_CODES, exit_code
 from wsprobe.errors import ScriptCallError, SessionClosed
 

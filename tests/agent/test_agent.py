@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,8 @@ from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
 
-from tests.agent_support import AgentProcess, samples_of, value, wait_for
 from tests.conftest import Servers
+from tests.support.agent import AgentProcess, samples_of, value, wait_for
 from wsprobe.agent.sharding import shard_of
 
 SCRIPT_WARNING = 'return {value = 42, status = "MetricWarning"}\n'
@@ -26,14 +25,6 @@ SCRIPT_TARGET = (
     'log.warn("about to return")\n'
     'return tonumber(string.match(os.getenv("TARGET"), ":(%d+)/"))\n'
 )
-
-
-@pytest.fixture
-def agents() -> Iterator[list[AgentProcess]]:
-    started: list[AgentProcess] = []
-    yield started
-    for agent in started:
-        agent.kill()
 
 
 def write_config(directory: Path, text: str) -> Path:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.conftest import descriptors_settle_to, open_descriptors
-from tests.test_send_recv import unused_port
+from tests.support.net import unused_port
 from wsprobe.protocol import asyncio as async_transport
 from wsprobe.protocol import sync
 from wsprobe.protocol.addresses import ATTEMPT_DELAY, Address, interleave

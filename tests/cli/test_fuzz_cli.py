@@ -20,8 +20,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ROOT, Servers
-from tests.fuzz import FUZZ, header_values, leaks, secrets, urls
-from tests.test_fuzz_library import ports
+from tests.support.fuzz import FUZZ, header_values, leaks, secrets, urls
+from tests.support.net import ports
 from wsprobe.cli import main
 
 STATUS = re.compile(r"WEBSOCKET (OK|WARNING|CRITICAL|UNKNOWN) - [^\n|]*( \| [^\n]*)?\n")

@@ -20,38 +20,13 @@ from tests.conftest import (
     descriptors_settle_to,
     frame,
     open_descriptors,
-    read_request,
 )
+from tests.support.calls import CALLS, call, call_async
+from tests.support.net import http_reply, never_answers, reply_then_ignore_the_close, unused_port
 
 NO_RESPONSE = "no response from web socket"
 BINARY = "ws binary messages not supported"
 
-
-def call(url: str, data: str = "Olá, WebSocket!", **options: Any) -> tuple[str, float]:
-    """send_recv's reply, or the error message, and the elapsed time."""
-    started = time.monotonic()
-    try:
-        outcome = wsprobe.send_recv(url, data, **options)
-    except wsprobe.Error as exc:
-        outcome = f"error: {exc}"
-    return outcome, time.monotonic() - started
-
-
-def call_async(url: str, data: str = "Olá, WebSocket!", **options: Any) -> tuple[str, float]:
-    """The same through send_recv_async on a fresh event loop."""
-
-    async def run() -> str:
-        try:
-            return await wsprobe.send_recv_async(url, data, **options)
-        except wsprobe.Error as exc:
-            return f"error: {exc}"
-
-    started = time.monotonic()
-    outcome = asyncio.run(run())
-    return outcome, time.monotonic() - started
-
-
-CALLS = [pytest.param(call, id="sync"), pytest.param(call_async, id="async")]
 
 # (id, path on the shared server, options, expected outcome, bound in seconds)
 SERVER_CASES: list[tuple[str, str, dict[str, Any], str, float]] = [
@@ -129,20 +104,6 @@ def test_silent_server_times_out_as_no_response(servers: Servers) -> None:
 
 
 # --- raw servers: HTTP refusals and frame-level misbehaviour ---
-
-
-def http_reply(status_line: str, body: bytes = b"") -> RawHandler:
-    def handler(conn: socket.socket) -> None:
-        read_request(conn)
-        conn.sendall(f"{status_line}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
-        conn.recv(1024)
-
-    return handler
-
-
-def never_answers(conn: socket.socket) -> None:
-    read_request(conn)
-    conn.recv(1024)
 
 
 def after_upgrade(*chunks: bytes, accept: str | None = None) -> RawHandler:
@@ -268,12 +229,6 @@ def test_misbehaving_servers(
 
 
 # --- connection failures and bad arguments ---
-
-
-def unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize("run", CALLS)
@@ -538,13 +493,6 @@ def test_blocking_call_does_not_start_threads_for_literal_ips(servers: Servers) 
     before = threading.active_count()
     wsprobe.send_recv(servers.ws + "/", "x")
     assert threading.active_count() == before
-
-
-def reply_then_ignore_the_close(conn: socket.socket) -> None:
-    accept_upgrade(conn)
-    conn.recv(65536)
-    conn.sendall(frame(0x1, b"here you go"))
-    time.sleep(5)  # never answers our close frame, never closes
 
 
 @pytest.mark.parametrize("run", CALLS)

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import HttpServers, Run, Servers
 
-CORPUS = Path(__file__).resolve().parent / "corpus"
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 _EXPECT = re.compile(r"--\[==\[ expect exit (\d+)\n(.*?)\]==\]\s*$", re.S)
 _COPIES = re.compile(r"^-- corpus: copies (\d+)$", re.M)
 

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import Run, Servers
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 # --- json, now, print: each snippet prints exactly the expected text ---

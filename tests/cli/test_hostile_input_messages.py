@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 import wsprobe
-from tests.agent_support import AgentProcess
 from tests.conftest import RawHandler, Run, Servers, read_request
-from tests.test_cli import cli
+from tests.support.agent import AgentProcess
+from tests.support.calls import cli
 from wsprobe.agent.config import ConfigError, parse_config
 from wsprobe.agent.sharding import Shard, ShardError
 

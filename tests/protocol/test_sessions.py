@@ -13,7 +13,7 @@ import pytest
 
 import wsprobe
 from tests.conftest import Run, Servers, descriptors_settle_to, open_descriptors
-from tests.test_send_recv import unused_port
+from tests.support.net import unused_port
 
 NO_RESPONSE = "no response from web socket"
 

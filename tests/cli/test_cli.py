@@ -16,20 +16,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RawHandler, Servers
-from tests.test_send_recv import http_reply, never_answers, unused_port
-from wsprobe.cli import EXIT_CODES, main
+from tests.support.calls import Capture, cli
+from tests.support.net import http_reply, never_answers, unused_port
+from wsprobe.cli import EXIT_CODES
 from wsprobe.models import Result, Timings
 from wsprobe.plugin import Expectations, Range, State, judge
-
-Capture = pytest.CaptureFixture[str]
-
-
-def cli(capsys: Capture, *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
 
 # --- send ---
 
@@ -519,7 +510,7 @@ def test_serve_behaviours(capsys: Capture) -> None:
 
 # --- one real process per command ---
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WSPROBE = [sys.executable, "-m", "wsprobe"]
 
 

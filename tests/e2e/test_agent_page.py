@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent_support import AgentProcess, wait_for
 from tests.conftest import Servers
+from tests.support.agent import AgentProcess, wait_for
 
 CHROMIUM_FLAGS = [
     "--headless",

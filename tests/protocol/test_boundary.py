@@ -17,8 +17,8 @@ import pytest
 
 import wsprobe
 from tests.conftest import ROOT, RawHandler, Run, Servers, read_request
-from tests.test_cli import cli
-from tests.test_send_recv import reply_then_ignore_the_close
+from tests.support.calls import cli
+from tests.support.net import reply_then_ignore_the_close
 from wsprobe.options import CLOSE_WAIT
 from wsprobe.url import redact, redact_header
 

@@ -319,7 +319,7 @@ def test_scheduler_never_overlaps_a_monitor_and_counts_skips() -> None:
 
 def test_the_example_config_is_valid() -> None:
     # The README shows this file as the complete example: it must stay loadable.
-    config = load_config(Path(__file__).resolve().parent.parent / "examples" / "agent.yaml")
+    config = load_config(Path(__file__).resolve().parents[2] / "examples" / "agent.yaml")
     assert [monitor.name for monitor in config.monitors] == [
         "echo",
         "greeting",

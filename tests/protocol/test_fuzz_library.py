@@ -10,21 +10,16 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from urllib.parse import urlsplit
 
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import wsprobe
 from tests.conftest import Servers
-from tests.fuzz import FUZZ, call_options, close_codes, close_reasons, leaks, secrets, urls
-from tests.test_send_recv import unused_port
+from tests.support.fuzz import FUZZ, call_options, close_codes, close_reasons, leaks, secrets, urls
+from tests.support.net import ports
 from wsprobe.options import make_options
 from wsprobe.url import parse_url
-
-
-def ports(servers: Servers) -> list[int]:
-    return [urlsplit(servers.ws).port or 0, urlsplit(servers.wss).port or 0, unused_port()]
 
 
 def fixed_timeout(options: dict[str, Any]) -> dict[str, Any]:
