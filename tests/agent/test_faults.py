@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Servers
+from wsprobe.agent import config as agent_config
 from wsprobe.agent import history as history_module
 from wsprobe.agent import service
 from wsprobe.agent.faults import COMPONENTS, Faults
@@ -90,7 +91,7 @@ def inject_retention(agent: Agent, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def inject_reload(agent: Agent, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(service, "load_config", once(service.load_config))
+    monkeypatch.setattr(service, "load_config", once(agent_config.load_config))
 
 
 INJECTIONS: dict[str, Callable[[Agent, pytest.MonkeyPatch], None]] = {
