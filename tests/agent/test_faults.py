@@ -74,7 +74,9 @@ def runs(agent: Agent, name: str = "m") -> int:
 
 
 def inject_check(agent: Agent, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(agent.probers, "run", once(agent.probers.run))
+    # The websocket prober itself raises, as a judgement of a reply could.
+    table = agent.probers._table
+    monkeypatch.setitem(table, "websocket", once(table["websocket"]))
 
 
 def inject_monitor(agent: Agent, monkeypatch: pytest.MonkeyPatch) -> None:

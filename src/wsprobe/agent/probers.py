@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from .config import Probe
-from .outcome import Outcome
+from .outcome import Outcome, State
 from .prober import Check, Prober
 from .script_prober import probe_script
 from .websocket_prober import probe_websocket
@@ -22,10 +22,15 @@ __all__ = ["Probers", "make_probers"]
 
 class Probers:
     """The agent's probers, each ready to run a check: ``websocket`` (a declarative
-    exchange) and ``script`` (a Lua script on ``supervisor``'s workers)."""
+    exchange) and ``script`` (a Lua script on ``supervisor``'s workers).
 
-    def __init__(self, table: Mapping[str, Prober]) -> None:
+    ``failed`` is told a prober's unexpected exception and returns its one-line text:
+    the check is then UNKNOWN with that text, and whatever runs it goes on.
+    """
+
+    def __init__(self, table: Mapping[str, Prober], failed: Callable[[Exception], str]) -> None:
         self._table = dict(table)
+        self._failed = failed
 
     async def run(
         self,
@@ -51,16 +56,22 @@ class Probers:
             say=say,
             output=output or (lambda line, _at: say(line)),
         )
-        return await self._table[probe.prober](check)
+        try:
+            return await self._table[probe.prober](check)
+        except Exception as exc:  # a check that raises is UNKNOWN, not a dead monitor
+            error = f"internal error: {self._failed(exc)}"
+            return Outcome(check.started, State.UNKNOWN, time.time() - check.started, error=error)
 
 
-def make_probers(supervisor: Supervisor) -> Probers:
-    """The table of probers; scripts run on ``supervisor``'s workers."""
+def make_probers(supervisor: Supervisor, failed: Callable[[Exception], str]) -> Probers:
+    """The table of probers; scripts run on ``supervisor``'s workers; ``failed`` is told
+    what a prober raised."""
     return Probers(
         {
             "websocket": probe_websocket,
             "script": functools.partial(probe_script, supervisor),
-        }
+        },
+        failed,
     )
 
 

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +26,7 @@ from .config import AgentConfig, ConfigError, Monitor, Probe, load_config
 from .faults import Faults
 from .history import History, HistoryError
 from .metrics import AgentFacts, MonitorRow
-from .outcome import Outcome, State
+from .outcome import Outcome
 from .probers import make_probers
 from .scheduler import Scheduler
 from .sharding import Shard
@@ -79,7 +78,9 @@ class Agent:
             workers=self.config.workers,
         )
         self.supervisor = Supervisor(settings)
-        self.probers = make_probers(self.supervisor)
+        self.probers = make_probers(
+            self.supervisor, functools.partial(self.faults.failed, "check")
+        )
         self.board = Board()
         self.reloads: Counter[str] = Counter()
         self.last_reload_ok = True
@@ -172,7 +173,7 @@ class Agent:
         if timeout is not None and timeout < module.timeout:
             options = dataclasses.replace(module.options, timeout=timeout)
             module = dataclasses.replace(module, options=options)
-        return await self._check(module, name=name, target=target, log=log)
+        return await self.probers.run(module, name=name, target=target, log=log)
 
     async def start(self) -> None:
         """Open the history, start the script workers (a script due before waits for
@@ -222,30 +223,12 @@ class Agent:
         return self.scheduler.update(mine)
 
     async def _run(self, monitor: Monitor) -> Outcome:
-        return await self._check(
+        return await self.probers.run(
             monitor.probe,
             name=monitor.name,
             target=monitor.url,
             output=functools.partial(self.board.write, monitor.name),
         )
-
-    async def _check(
-        self,
-        probe: Probe,
-        *,
-        name: str,
-        target: str | None,
-        log: Callable[[str], None] | None = None,
-        output: Callable[[str, float], None] | None = None,
-    ) -> Outcome:
-        started = time.time()
-        try:
-            return await self.probers.run(probe, name=name, target=target, log=log, output=output)
-        except Exception as exc:  # a check that raises is UNKNOWN, not a dead loop
-            text = self.faults.failed("check", exc)
-            return Outcome(
-                started, State.UNKNOWN, time.time() - started, error=f"internal error: {text}"
-            )
 
     def _record(self, monitor: Monitor, outcome: Outcome) -> None:
         outcome = self.board.settle(monitor.name, outcome)
