@@ -11,7 +11,7 @@ calls exactly the operations registered here, each with as many arguments as it
 declares, and that each handler takes the arguments declared.
 
 To give scripts something new: register its handler here, call it from the
-prelude, and document it in the README's table of what a script sees.
+prelude, and document it in docs/lua-api.md's table of what a script sees.
 """
 
 from __future__ import annotations
