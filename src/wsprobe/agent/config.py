@@ -25,6 +25,7 @@ __all__ = [
     "AgentConfig",
     "ConfigError",
     "Monitor",
+    "PageSettings",
     "Probe",
     "default_workers",
     "load_config",
@@ -60,8 +61,10 @@ _EXPECT_FIELDS = frozenset(
 _MAX_DEPTH = 50
 _MAX_VALUES = 1_000_000
 _TOP_FIELDS = frozenset(
-    {"listen", "defaults", "monitors", "modules", "concurrency", "retention", "workers"}
+    {"listen", "defaults", "monitors", "modules", "concurrency", "retention", "workers", "page"}
 )
+# The status page reloads its data at least once an hour, at most once a second.
+_REFRESH = (1.0, 3600.0)
 
 
 class ConfigError(Error):
@@ -128,6 +131,15 @@ def default_workers() -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class PageSettings:
+    """The status page's: ``group_by`` a label whose values group the monitors
+    (``None``: one group), ``refresh`` the seconds between two updates of its data."""
+
+    group_by: str | None = None
+    refresh: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
 class AgentConfig:
     """The whole configuration, validated."""
 
@@ -137,6 +149,7 @@ class AgentConfig:
     concurrency: int = 100
     retention: float = 86400.0
     workers: int = field(default_factory=default_workers)
+    page: PageSettings = field(default_factory=PageSettings)
 
 
 def load_config(path: Path) -> AgentConfig:
@@ -193,7 +206,23 @@ def parse_config(text: str, *, base: Path) -> AgentConfig:
         workers=_positive_int("workers", top["workers"])
         if "workers" in top
         else default_workers(),
+        page=_page(top.get("page", {})),
     )
+
+
+def _page(value: Any) -> PageSettings:
+    page = _mapping("page", value)
+    _known_fields("page", page, frozenset({"group_by", "refresh"}))
+    group_by = page.get("group_by")
+    if group_by is not None and (
+        not isinstance(group_by, str) or not _LABEL.match(group_by) or group_by.startswith("__")
+    ):
+        raise ConfigError("page.group_by", f"{_shown(group_by)} is not a Prometheus label name")
+    refresh = _duration("page.refresh", page.get("refresh", "10s"))
+    low, high = _REFRESH
+    if not low <= refresh <= high:
+        raise ConfigError("page.refresh", f"expected 1s to 1h, got {_shown(page['refresh'])}")
+    return PageSettings(group_by=group_by, refresh=refresh)
 
 
 def _check_size(value: Any, sizes: dict[int, int], path: set[int]) -> int:

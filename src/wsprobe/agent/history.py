@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import Error
 from .outcome import Outcome, State
+from .uptime import Incident, Rollups, Window
 
 __all__ = ["DATABASE_NAME", "History", "HistoryError"]
 
@@ -62,6 +63,13 @@ class History:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.executescript(_SCHEMA)
+            Rollups.create(self._db)
+            self._rollups = Rollups(self._db)
+            now = time.time()
+            self._rollups.load(now)
+            # The first reading of every monitor's windows scans 30 days of hours: done
+            # here, not on the first request.
+            self._rollups.all_windows(now)
         except (OSError, sqlite3.Error) as exc:
             raise HistoryError(f"cannot open history at {self.path}: {exc}") from exc
 
@@ -85,11 +93,15 @@ class History:
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
+                self._rollups.record(pending, now)
                 if prune:
                     self._db.execute(
                         "DELETE FROM agent_results WHERE time < ?", (now - self.retention,)
                     )
+                    self._rollups.prune(now)
         except sqlite3.Error as exc:
+            # The roll-ups counted what was not written: read again from what was.
+            self._rollups.load(now)
             raise HistoryError(f"cannot write history to {self.path}: {exc}") from exc
         if prune:
             self._pruned = now
@@ -105,10 +117,27 @@ class History:
         ).fetchall()
         return [_outcome(row) for row in reversed(rows)]
 
+    async def uptimes(self) -> dict[str, dict[str, Window]]:
+        """Every monitor's uptime windows (those with runs in the last 31 days)."""
+        self.flush()
+        return self._rollups.all_windows(time.time())
+
+    async def windows(self, monitor: str) -> dict[str, Window]:
+        """``monitor``'s uptime windows."""
+        self.flush()
+        return self._rollups.windows(monitor, time.time())
+
+    async def incidents(self, monitor: str, limit: int) -> list[Incident]:
+        """``monitor``'s incidents, newest first."""
+        self.flush()
+        return self._rollups.incidents(monitor, limit=limit)
+
     def close(self) -> None:
-        """Write what is queued and close the database."""
+        """Write what is queued and the roll-ups, and close the database."""
         try:
             self.flush()
+            with self._transaction():
+                self._rollups.checkpoint(time.time())
         finally:
             self._db.close()
 
