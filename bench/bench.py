@@ -27,6 +27,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import pages  # bench/pages.py, beside this file
+
 import wsprobe
 
 HERE = Path(__file__).resolve().parent
@@ -1024,9 +1026,12 @@ def main() -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["workers", "processes", "connections"],
+        choices=["workers", "processes", "connections", "pages"],
         help="only the supervised-workers parts (7-9 and 6), the process per call (5), "
-        "or the waiting connection (10)",
+        "the waiting connection (10), or the agent's pages (11)",
+    )
+    parser.add_argument(
+        "--pages-monitors", type=int, default=1000, help="monitors of the pages' section"
     )
     parser.add_argument(
         "--baseline-python", help="a Python with the single-process wsprobe, for part 7"
@@ -1058,6 +1063,11 @@ def main() -> int:
         if args.only == "connections":
             idle_connections(port, 2000)
             return 0
+        if args.only == "pages":
+            pages.serving(port, args.pages_monitors, 30, target)
+            pages.writing(target)
+            print_targets()
+            return 0
         one_shot(port, rounds, per_round)
         rates = throughput(port, 2000, 200, 3)
         through_lua(port, 2000, 200, 3, rates["wsprobe.send_recv_async"])
@@ -1069,6 +1079,8 @@ def main() -> int:
         workers(port, 3000, 3, args.baseline_python)
         supervision_costs(port, 500, 3)
         starvation(3)
+        pages.serving(port, args.pages_monitors, 30, target)
+        pages.writing(target)
         print_targets()
     finally:
         server.stop()

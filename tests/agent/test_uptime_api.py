@@ -174,6 +174,11 @@ def test_bad_requests_and_unknown_monitors(tmp_path: Path, agents: list[AgentPro
         ),
         ("/api/monitors/nope/incidents", 404, 'no monitor "nope"\n'),
         ("/api/monitors?recent=61", 400, 'invalid recent "61": expected 0 to 60\n'),
+        (
+            "/api/monitors?recent=3&after=soon",
+            400,
+            'invalid after "soon": expected Unix seconds or an ISO 8601 time\n',
+        ),
         ("/badges/nope/status.svg", 404, 'no monitor "nope"\n'),
         ("/badges/nope/uptime/24h.svg", 404, 'no monitor "nope"\n'),
         ("/badges/api/uptime/2d.svg", 404, 'no window "2d": expected 1h, 24h, 7d, 30d\n'),
@@ -183,6 +188,15 @@ def test_bad_requests_and_unknown_monitors(tmp_path: Path, agents: list[AgentPro
     ]
     for path, status, body in cases:
         assert agent.get(path)[0::2] == (status, body), path
+    # The last runs, newest last, and only those after a time when asked so.
+    (shown,) = agent.json("/api/monitors?recent=3")["monitors"][:1]
+    assert [beat["time"] for beat in shown["recent"]] == [o.time for o in api[-3:]]
+    after = api[-2].time
+    (shown,) = agent.json(f"/api/monitors?recent=60&after={after}")["monitors"][:1]
+    assert shown["recent"] == [
+        {"time": api[-1].time, "status": "ok", "duration": 0.02, "error": None}
+    ]
+    assert "recent" not in agent.json("/api/monitors")["monitors"][0]
 
 
 def test_badges(tmp_path: Path, agents: list[AgentProcess]) -> None:

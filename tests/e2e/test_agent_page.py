@@ -81,7 +81,7 @@ class Page(HTMLParser):
             self.monitors[self._current] = classes[-1]
             self.beats[self._current] = []
             self.uptime[self._current] = {}
-        if tag == "span" and "beat" in classes and self._current is not None:
+        if tag == "b" and "beat" in classes and self._current is not None:
             self.beats[self._current].append((classes[-1], found.get("title") or ""))
         if tag == "dd" and found.get("data-w") and self._current is not None:
             self._cell = (self._current, found["data-w"] or "")

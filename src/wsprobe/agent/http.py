@@ -31,7 +31,7 @@ from .badges import latency_badge, status_badge, uptime_badge
 from .board import RECENT, Entry
 from .config import PageSettings, Probe
 from .metrics import AgentFacts, MonitorRow, ResultsCollector, probe_registry, render
-from .outcome import Outcome
+from .outcome import Outcome, State
 from .page import CSP, MonitorDetail, render_monitor, render_page
 from .uptime import WINDOWS, Incident, Window
 
@@ -49,6 +49,7 @@ _CHART_LIMIT = 1440
 _PAGE_INCIDENTS = 20
 # The status page's heartbeat bar: the last runs of each monitor.
 _PAGE_BEATS = 30
+_STATES = {state: state.name.lower() for state in State}
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,14 +179,17 @@ async def _probe(request: web.Request) -> web.Response:
 async def _monitors(request: web.Request) -> web.Response:
     view = _view(request)
     recent = _recent(request.query.get("recent"))
-    monitors = await _monitors_json(view, recent)
+    after = _since(request.query.get("after"), "after")
+    monitors = await _monitors_json(view, recent, after)
     return web.json_response({"shard": view.shard(), "monitors": monitors})
 
 
-async def _monitors_json(view: AgentView, recent: int) -> list[dict[str, Any]]:
+async def _monitors_json(
+    view: AgentView, recent: int = 0, after: float = 0.0
+) -> list[dict[str, Any]]:
     uptimes = await view.uptimes()
     return [
-        _monitor_json(entry, uptimes.get(entry.monitor.name, {}), recent)
+        _monitor_json(entry, uptimes.get(entry.monitor.name, {}), recent, after)
         for entry in view.entries()
     ]
 
@@ -199,7 +203,9 @@ async def _monitor(request: web.Request) -> web.Response:
     return web.json_response(shown)
 
 
-def _monitor_json(entry: Entry, windows: Mapping[str, Window], recent: int) -> dict[str, Any]:
+def _monitor_json(
+    entry: Entry, windows: Mapping[str, Window], recent: int, after: float = 0.0
+) -> dict[str, Any]:
     monitor = entry.monitor
     shown: dict[str, Any] = {
         "name": monitor.name,
@@ -214,7 +220,14 @@ def _monitor_json(entry: Entry, windows: Mapping[str, Window], recent: int) -> d
         "latency": {name: _rounded(_window(windows, name).latency) for name in WINDOWS},
     }
     if recent:
-        shown["recent"] = [_beat(outcome) for outcome in list(entry.recent)[-recent:]]
+        # The newest first, back to ``after``: a page that has the others asks only
+        # for what is new.
+        beats: list[dict[str, Any]] = []
+        for outcome in reversed(entry.recent):
+            if len(beats) == recent or outcome.time <= after:
+                break
+            beats.append(_beat(outcome))
+        shown["recent"] = beats[::-1]
     return shown
 
 
@@ -227,10 +240,11 @@ def _rounded(seconds: float | None) -> float | None:
 
 
 def _beat(outcome: Outcome) -> dict[str, Any]:
+    # Not rounded: a thousand monitors' thirty runs are asked for every few seconds.
     return {
-        "time": round(outcome.time, 6),
-        "status": outcome.status.name.lower(),
-        "duration": round(outcome.duration, 6),
+        "time": outcome.time,
+        "status": _STATES[outcome.status],
+        "duration": outcome.duration,
         "error": outcome.error,
     }
 
@@ -297,7 +311,7 @@ def _entry(request: web.Request) -> Entry:
 async def _results(request: web.Request) -> web.Response:
     view = _view(request)
     name = _entry(request).monitor.name
-    since = _since(request.query.get("since"))
+    since = _since(request.query.get("since"), "since")
     limit = _limit(request.query.get("limit"), default=1000, most=_RESULTS_LIMIT)
     results = view.results(name, since, limit)
     return web.json_response(
@@ -307,8 +321,12 @@ async def _results(request: web.Request) -> web.Response:
 
 async def _page(request: web.Request) -> web.Response:
     view = _view(request)
-    monitors = await _monitors_json(view, _PAGE_BEATS)
-    page = render_page(monitors, shard=view.shard(), settings=view.page(), beats=_PAGE_BEATS)
+    entries = view.entries()
+    monitors = await _monitors_json(view)
+    beats = {entry.monitor.name: list(entry.recent)[-_PAGE_BEATS:] for entry in entries}
+    page = render_page(
+        monitors, beats, shard=view.shard(), settings=view.page(), shown=_PAGE_BEATS
+    )
     return _html(page)
 
 
@@ -319,7 +337,8 @@ async def _monitor_page(request: web.Request) -> web.Response:
     now = time.time()
     windows = await view.windows(name)
     detail = MonitorDetail(
-        monitor=_monitor_json(entry, windows, RECENT),
+        monitor=_monitor_json(entry, windows, 0),
+        recent=list(entry.recent),
         windows=windows,
         incidents=await view.incidents(name, _PAGE_INCIDENTS),
         results=view.results(name, now - _CHART_SECONDS, _CHART_LIMIT),
@@ -360,7 +379,7 @@ def _scrape_timeout(header: str | None) -> float | None:
     return seconds / 2
 
 
-def _since(text: str | None) -> float:
+def _since(text: str | None, name: str) -> float:
     if text is None:
         return 0.0
     try:
@@ -374,7 +393,7 @@ def _since(text: str | None) -> float:
         moment = datetime.datetime.fromisoformat(text)
     except ValueError:
         raise _BadRequest(
-            f'invalid since "{_clip(text)}": expected Unix seconds or an ISO 8601 time'
+            f'invalid {name} "{_clip(text)}": expected Unix seconds or an ISO 8601 time'
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.UTC)

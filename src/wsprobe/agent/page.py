@@ -72,7 +72,7 @@ h3 a:hover{text-decoration:underline}
 cursor:pointer}
 .beat.ok{background:var(--ok)}.beat.warning{background:var(--warning)}
 .beat.critical{background:var(--critical)}.beat.unknown{background:var(--unknown)}
-.beat:hover,.beat:focus,.beat.picked{outline:2px solid var(--text);outline-offset:1px}
+.beat:hover,.beat.picked{outline:2px solid var(--text);outline-offset:1px}
 .beat-info{font-size:12px;color:var(--muted);margin:2px 0;overflow-wrap:anywhere}
 .alert.firing{color:var(--critical);font-weight:700}.alert.pending{color:var(--warning)}
 .maintenance{font-style:italic}
@@ -108,6 +108,9 @@ _SCRIPT = """
 (function(){
 "use strict";
 var body=document.body,WINDOWS=["1h","24h","7d","30d"];
+// Only the runs after the newest on the page are asked for, and added to the bars.
+var shown=parseInt(body.getAttribute("data-beats")||"0",10);
+var newest=parseFloat(body.getAttribute("data-newest")||"0");
 function ago(s){s=Math.max(0,Math.round(s));if(s<60)return s+" s ago";
   if(s<3600)return Math.round(s/60)+" min ago";if(s<172800)return Math.round(s/3600)+" h ago";
   return Math.round(s/86400)+" d ago";}
@@ -130,9 +133,11 @@ function update(card,m){
   part(card,"state").textContent=last?state:"waiting";
   WINDOWS.forEach(function(w){var d=card.querySelector("[data-w='"+w+"']");
     if(d)d.textContent=pct(m.uptime[w]);});
-  var bar=part(card,"beats");bar.replaceChildren();
-  (m.recent||[]).forEach(function(b){var s=el("span","beat "+b.status);
-    s.title=beatTitle(b);s.tabIndex=0;s.setAttribute("role","listitem");bar.appendChild(s);});
+  var bar=part(card,"beats"),had=parseFloat(bar.getAttribute("data-last")||"0");
+  m.recent.forEach(function(b){if(b.time<=had)return;var s=el("b","beat "+b.status);
+    s.title=beatTitle(b);bar.appendChild(s);bar.setAttribute("data-last",b.time);
+    newest=Math.max(newest,b.time);});
+  while(bar.children.length>shown)bar.removeChild(bar.firstChild);
   var detail=part(card,"detail");
   if(!last){detail.textContent="waiting for a first run";detail.className="detail";}
   else if(last.error!==null){detail.textContent=last.error;detail.className="detail error";}
@@ -162,7 +167,9 @@ function summary(ms_){var s=document.getElementById("summary");if(!s)return;
     s.appendChild(el("span","count-"+k,counts[k]+" "+k));});
   if(waiting)s.appendChild(el("span","",waiting+" waiting for a first run"));}
 function refresh(){
-  fetch("/api/monitors?recent="+body.getAttribute("data-beats"),{cache:"no-store"})
+  // A run is shown once it ended, under the time it started: those that started up
+  // to a minute before the newest shown may be new.
+  fetch("/api/monitors?recent="+shown+"&after="+(newest-60),{cache:"no-store"})
   .then(function(r){if(!r.ok)throw new Error(r.status);return r.json();})
   .then(function(data){
     var cards={};document.querySelectorAll("article[data-monitor]").forEach(function(c){
@@ -182,8 +189,6 @@ document.addEventListener("click",function(ev){var b=ev.target;
   var card=b.closest("[data-monitor]"),info=card&&card.querySelector(".beat-info");
   document.querySelectorAll(".beat.picked").forEach(function(p){p.classList.remove("picked");});
   b.classList.add("picked");if(info){info.textContent=b.title;info.hidden=false;}});
-document.addEventListener("keydown",function(ev){if(ev.key==="Enter"&&
-  ev.target instanceof Element&&ev.target.classList.contains("beat"))ev.target.click();});
 tick();setInterval(tick,1000);
 var every=parseFloat(body.getAttribute("data-refresh")||"0");
 if(every>0)setInterval(refresh,every*1000);
@@ -210,6 +215,9 @@ _LEFT, _RIGHT, _TOP, _BOTTOM = 58, 12, 10, 26
 # Spacing of the time axis' marks, in seconds: the first giving at most 8 marks.
 _TIME_STEPS = (1, 5, 10, 15, 30, 60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 _LAST_RESULTS = 20
+# A heartbeat's markup never changes: each is made once (the cache is emptied when full).
+_BEATS: dict[tuple[float, State, float, str | None], str] = {}
+_BEATS_KEPT = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +226,7 @@ class MonitorDetail:
     incidents (newest first), its results (oldest first) and its script's last lines."""
 
     monitor: Mapping[str, Any]
+    recent: Sequence[Outcome]
     windows: Mapping[str, Window]
     incidents: Sequence[Incident]
     results: Sequence[Outcome]
@@ -226,20 +235,22 @@ class MonitorDetail:
 
 def render_page(
     monitors: Sequence[Mapping[str, Any]],
+    beats: Mapping[str, Sequence[Outcome]],
     *,
     shard: str | None,
     settings: PageSettings,
-    beats: int,
+    shown: int,
     now: float | None = None,
 ) -> str:
-    """The status page for ``monitors`` (the API's shape, with ``recent``), grouped by
-    ``settings.group_by``; the page asks for ``beats`` runs of each on refresh."""
+    """The status page for ``monitors`` (the API's shape) with the heartbeats of each
+    (``beats``, by name, oldest first), grouped by ``settings.group_by``; on refresh the
+    page asks for the last ``shown`` runs of each."""
     now = time.time() if now is None else now
     groups: dict[str | None, list[str]] = {}
     key = settings.group_by
     for monitor in monitors:
         value = monitor["labels"].get(key) if key is not None else None
-        groups.setdefault(value, []).append(_card(monitor, now))
+        groups.setdefault(value, []).append(_card(monitor, beats.get(monitor["name"], ()), now))
     sections = []
     # Named groups in order of their value, the monitors without the label last.
     for value in sorted(groups, key=lambda v: (v is None, v or "")):
@@ -266,7 +277,8 @@ def render_page(
         f"<main>{''.join(sections) or '<p>No monitors configured.</p>'}</main>"
         '<footer><a href="/metrics">metrics</a> · <a href="/api/monitors">JSON</a></footer>',
         refresh=settings.refresh,
-        beats=beats,
+        beats=shown,
+        newest=max((bar[-1].time for bar in beats.values() if bar), default=0.0),
     )
 
 
@@ -286,7 +298,7 @@ def _summary(monitors: Sequence[Mapping[str, Any]]) -> str:
     return "".join(parts)
 
 
-def _card(monitor: Mapping[str, Any], now: float) -> str:
+def _card(monitor: Mapping[str, Any], beats: Sequence[Outcome], now: float) -> str:
     name = monitor["name"]
     last = monitor["last"]
     state = last["status"] if last is not None else "none"
@@ -297,8 +309,7 @@ def _card(monitor: Mapping[str, Any], now: float) -> str:
         "</div>",
         f'<p class="target">{_e(_target(monitor))}</p>',
         _uptime_cells(monitor["uptime"]),
-        f'<div class="beats" data-f="beats" role="list" aria-label="last runs">'
-        f"{''.join(_beat(beat) for beat in monitor.get('recent', ()))}</div>",
+        _bar(beats),
         '<p class="beat-info" aria-live="polite" hidden></p>',
         _detail(last),
         f'<p class="facts" data-f="facts">{_facts(monitor, now)}</p>',
@@ -335,14 +346,30 @@ def _percent(share: float | None) -> str:
     return "–" if share is None else format_uptime(share)
 
 
-def _beat(beat: Mapping[str, Any]) -> str:
-    title = f"{_utc(beat['time'])} · {beat['status']} · {format_latency(beat['duration'])}"
-    if beat["error"] is not None:
-        title += f" · {beat['error']}"
+def _bar(beats: Sequence[Outcome]) -> str:
+    cache = _BEATS
+    if len(cache) > _BEATS_KEPT:
+        cache.clear()
+    parts = []
+    for outcome in beats:
+        key = (outcome.time, outcome.status, outcome.duration, outcome.error)
+        shown = cache.get(key)
+        if shown is None:
+            shown = cache[key] = _beat(outcome)
+        parts.append(shown)
+    last = repr(beats[-1].time) if beats else "0"
     return (
-        f'<span class="beat {beat["status"]}" role="listitem" tabindex="0" '
-        f'title="{_e(title)}"></span>'
+        f'<div class="beats" data-f="beats" data-last="{last}" aria-label="last runs">'
+        f"{''.join(parts)}</div>"
     )
+
+
+def _beat(outcome: Outcome) -> str:
+    state = outcome.status.name.lower()
+    title = f"{_utc(outcome.time)} · {state} · {format_latency(outcome.duration)}"
+    if outcome.error is not None:
+        title += f" · {outcome.error}"
+    return f'<b class="beat {state}" title="{_e(title)}"></b>'
 
 
 def _detail(last: Mapping[str, Any] | None) -> str:
@@ -395,8 +422,7 @@ def render_monitor(detail: MonitorDetail, *, now: float | None = None) -> str:
         f"{state if last is not None else 'waiting'}</span></div>",
         f'<p class="target">{_e(_target(monitor))}</p>',
         f'<p class="facts">{labels}</p>' if labels else "",
-        f'<div class="beats" data-f="beats" role="list" aria-label="last runs">'
-        f"{''.join(_beat(beat) for beat in monitor.get('recent', ()))}</div>",
+        _bar(detail.recent),
         '<p class="beat-info" aria-live="polite" hidden></p>',
         _detail(last),
         f'<p class="facts" data-f="facts">{_facts(monitor, now)}</p>',
@@ -573,14 +599,15 @@ def _clock(moment: float, step: int) -> str:
     return time.strftime("%H:%M" if step >= 60 else "%H:%M:%S", fields)
 
 
-def _document(title: str, content: str, *, refresh: float, beats: int) -> str:
+def _document(title: str, content: str, *, refresh: float, beats: int, newest: float = 0.0) -> str:
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         '<meta name="color-scheme" content="light dark">'
         f"<title>{_e(title)}</title><style>{_STYLE}</style></head>"
-        f'<body data-refresh="{refresh:g}" data-beats="{beats}">{content}'
+        f'<body data-refresh="{refresh:g}" data-beats="{beats}" data-newest="{newest!r}">'
+        f"{content}"
         f"<script>{_SCRIPT}</script></body></html>"
     )
 
