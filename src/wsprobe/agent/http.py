@@ -3,7 +3,9 @@ badges, the status page ``/`` and a page per monitor ``/monitors/NAME``.
 
 ``/probe`` follows blackbox_exporter: ``target`` and ``module`` parameters, the
 ``X-Prometheus-Scrape-Timeout-Seconds`` header, ``debug=true`` for a readable log;
-a request it cannot run is HTTP 400 with a one-line reason.
+a request it cannot run is HTTP 400 with a one-line reason, a target the module does
+not allow 403, a probe beyond the agent's or the module's ``concurrency`` 503. Every
+refusal is one line; nothing a caller sends leaves a traceback in the log.
 
 The handlers see the agent only through an :class:`AgentView`: what they read (the
 board, the history, the metrics' snapshot) and the one thing they ask (a probe).
@@ -26,13 +28,15 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
 from ..errors import Error
+from ..redaction import one_line
 from ..url import parse_url, redact
 from .badges import latency_badge, status_badge, uptime_badge
 from .board import RECENT, Entry
-from .config import PageSettings, Probe
+from .config import Module, PageSettings
 from .metrics import AgentFacts, MonitorRow, ResultsCollector, probe_registry, render
 from .outcome import Outcome, State
 from .page import CSP, MonitorDetail, render_monitor, render_page
+from .prober import Busy
 from .uptime import WINDOWS, Incident, Window
 
 __all__ = ["SCRAPE_TIMEOUT_OFFSET", "AgentView", "make_app"]
@@ -60,18 +64,20 @@ class AgentView:
     ``results(name, since, limit)`` the history; ``module`` a ``/probe`` module by
     name; ``probe(module, target, timeout, log)`` runs one check now;
     ``snapshot`` the rows and facts ``/metrics`` shows; ``shard`` is ``"I/N"`` when
-    sharded. From the roll-ups: ``uptimes()`` every monitor's :data:`~.uptime.WINDOWS`
-    (a monitor without runs may be missing), ``windows(name)`` one monitor's,
+    sharded; ``log`` takes the one line said of a request that failed unexpectedly.
+    From the roll-ups: ``uptimes()`` every monitor's :data:`~.uptime.WINDOWS` (a
+    monitor without runs may be missing), ``windows(name)`` one monitor's,
     ``incidents(name, limit)`` its incidents, newest first; ``page()`` the page's settings.
     """
 
     entries: Callable[[], list[Entry]]
     entry: Callable[[str], Entry | None]
     results: Callable[[str, float, int], list[Outcome]]
-    module: Callable[[str], Probe | None]
+    module: Callable[[str], Module | None]
     probe: Callable[[str, str, float | None, Callable[[str], None] | None], Awaitable[Outcome]]
     snapshot: Callable[[], tuple[list[MonitorRow], AgentFacts]]
     shard: Callable[[], str | None]
+    log: Callable[[str], None]
     uptimes: Callable[[], Awaitable[Mapping[str, Mapping[str, Window]]]]
     windows: Callable[[str], Awaitable[Mapping[str, Window]]]
     incidents: Callable[[str, int], Awaitable[list[Incident]]]
@@ -83,6 +89,10 @@ _VIEW = web.AppKey("agent", AgentView)
 
 class _BadRequest(Exception):
     """A request the agent cannot serve; the text is the one-line reason."""
+
+
+class _Forbidden(_BadRequest):
+    """A request the configuration does not allow."""
 
 
 def make_app(view: AgentView) -> web.Application:
@@ -106,8 +116,18 @@ def make_app(view: AgentView) -> web.Application:
 async def _bad_requests(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         response: web.StreamResponse = await handler(request)
+    except _Forbidden as exc:
+        return web.Response(status=403, text=f"{exc}\n")
     except _BadRequest as exc:
         return web.Response(status=400, text=f"{exc}\n")
+    except Busy as exc:
+        return web.Response(status=503, text=f"{exc}\n", headers={"Retry-After": "1"})
+    except web.HTTPException:
+        raise
+    except Exception as exc:  # a bug of ours: one line in the log, one line to the caller
+        text = one_line(f"internal error: {type(exc).__name__}: {exc}")[:500]
+        _view(request).log(f"{request.method} {one_line(request.path)[:200]}: {text}")
+        return web.Response(status=500, text=f"{text}\n")
     return response
 
 
@@ -138,13 +158,16 @@ async def _probe(request: web.Request) -> web.Response:
     module = view.module(name)
     if module is None:
         raise _BadRequest(f'unknown module "{_clip(name)}"')
-    if module.script is None:
+    probe = module.probe
+    if probe.script is None:
         try:
             parse_url(target)
         except Error as exc:
             raise _BadRequest(str(exc)) from None
     elif any(ord(char) < 32 or ord(char) == 127 for char in target) or len(target) > 4096:
         raise _BadRequest("invalid target: control characters, or longer than 4096")
+    if not module.allows(target):
+        raise _Forbidden(f'target not allowed by module "{_clip(name)}" (its targets)')
     timeout = _scrape_timeout(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds"))
     debug = query.get("debug", "").lower() == "true"
     lines: list[str] = []
@@ -158,10 +181,12 @@ async def _probe(request: web.Request) -> web.Response:
     if not debug:
         body, content_type = render(registry, request.headers.get("Accept"))
         return _exposition(body, content_type)
-    shown_timeout = module.timeout if timeout is None else min(timeout, module.timeout)
+    shown_timeout = probe.timeout if timeout is None else min(timeout, probe.timeout)
+    # What the module sends (its message, its headers) is the configuration's, not
+    # the caller's: the caller sees its kind, never its content.
     text = "\n".join(
         [
-            f"Logs for the probe of {redact(target)} with module {name}:",
+            f"Logs for the probe of {redact(target, probe.secret_words)} with module {name}:",
             *lines,
             f"Probe {'succeeded' if outcome.success else 'failed'}: "
             f"{outcome.status.name}{f' - {outcome.error}' if outcome.error else ''}",
@@ -170,7 +195,7 @@ async def _probe(request: web.Request) -> web.Response:
             generate_latest(registry).decode(),
             "Module configuration:",
             f"timeout: {shown_timeout:g}s",
-            f"script: {module.script}" if module.script else f"send: {module.send!r}",
+            f"prober: {probe.prober}",
         ]
     )
     return web.Response(text=text + "\n", content_type="text/plain")
@@ -403,7 +428,9 @@ def _since(text: str | None, name: str) -> float:
 def _limit(text: str | None, *, default: int, most: int) -> int:
     if text is None:
         return default
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= most:
+    # The length first: int() refuses (ValueError) beyond 4,300 digits.
+    digits = len(text) <= len(str(most)) and text.isascii() and text.isdigit()
+    if not digits or not 1 <= int(text) <= most:
         raise _BadRequest(f'invalid limit "{_clip(text)}": expected 1 to {most}')
     return int(text)
 
@@ -411,7 +438,8 @@ def _limit(text: str | None, *, default: int, most: int) -> int:
 def _recent(text: str | None) -> int:
     if text is None:
         return 0
-    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= RECENT:
+    digits = len(text) <= len(str(RECENT)) and text.isascii() and text.isdigit()
+    if not digits or not 0 <= int(text) <= RECENT:
         raise _BadRequest(f'invalid recent "{_clip(text)}": expected 0 to {RECENT}')
     return int(text)
 
