@@ -32,7 +32,7 @@ from ..redaction import one_line
 from ..url import parse_url, redact
 from .badges import latency_badge, status_badge, uptime_badge
 from .board import RECENT, Entry
-from .config import Module, PageSettings
+from .config import Module, Monitor, PageSettings
 from .metrics import AgentFacts, MonitorRow, ResultsCollector, probe_registry, render
 from .outcome import Outcome, State
 from .page import CSP, MonitorDetail, render_monitor, render_page
@@ -213,10 +213,52 @@ async def _monitors_json(
     view: AgentView, recent: int = 0, after: float = 0.0
 ) -> list[dict[str, Any]]:
     uptimes = await view.uptimes()
+    entries = view.entries()
+    _SHAPES.keep(len(entries))
     return [
         _monitor_json(entry, uptimes.get(entry.monitor.name, {}), recent, after)
-        for entry in view.entries()
+        for entry in entries
     ]
+
+
+class _Shapes:
+    """The JSON of what stays the same from one request to the next, made once: each
+    monitor's definition and its last outcome (by identity: both are immutable)."""
+
+    def __init__(self) -> None:
+        self._definitions: dict[str, tuple[Monitor, dict[str, Any]]] = {}
+        self._lasts: dict[str, tuple[Outcome, dict[str, Any]]] = {}
+
+    def keep(self, monitors: int) -> None:
+        # Monitors a reload removed are forgotten once they would double the memory.
+        if len(self._definitions) > 2 * monitors + 100:
+            self._definitions.clear()
+            self._lasts.clear()
+
+    def definition(self, monitor: Monitor) -> dict[str, Any]:
+        found = self._definitions.get(monitor.name)
+        if found is None or found[0] is not monitor:
+            shown = {
+                "name": monitor.name,
+                "url": monitor.shown_url,
+                "script": monitor.probe.script,
+                "interval": monitor.interval,
+                "labels": dict(monitor.labels),
+            }
+            found = self._definitions[monitor.name] = (monitor, shown)
+        return found[1]
+
+    def last(self, name: str, outcome: Outcome | None) -> dict[str, Any] | None:
+        if outcome is None:
+            return None
+        found = self._lasts.get(name)
+        if found is None or found[0] is not outcome:
+            found = self._lasts[name] = (outcome, outcome.as_json())
+        return found[1]
+
+
+_SHAPES = _Shapes()
+_NO_WINDOW = Window()
 
 
 async def _monitor(request: web.Request) -> web.Response:
@@ -232,18 +274,18 @@ def _monitor_json(
     entry: Entry, windows: Mapping[str, Window], recent: int, after: float = 0.0
 ) -> dict[str, Any]:
     monitor = entry.monitor
-    shown: dict[str, Any] = {
-        "name": monitor.name,
-        "url": monitor.shown_url,
-        "script": monitor.probe.script,
-        "interval": monitor.interval,
-        "labels": dict(monitor.labels),
-        "last": entry.last.as_json() if entry.last is not None else None,
-        "counts": dict(entry.runs),
-        "skipped": entry.skipped,
-        "uptime": {name: _window(windows, name).uptime for name in WINDOWS},
-        "latency": {name: _rounded(_window(windows, name).latency) for name in WINDOWS},
-    }
+    shown = _SHAPES.definition(monitor).copy()
+    uptime, latency = {}, {}
+    for name in WINDOWS:
+        window = windows.get(name, _NO_WINDOW)
+        uptime[name] = window.uptime
+        mean = window.latency
+        latency[name] = None if mean is None else round(mean, 6)
+    shown["last"] = _SHAPES.last(monitor.name, entry.last)
+    shown["counts"] = dict(entry.runs)
+    shown["skipped"] = entry.skipped
+    shown["uptime"] = uptime
+    shown["latency"] = latency
     if recent:
         # The newest first, back to ``after``: a page that has the others asks only
         # for what is new.
@@ -258,10 +300,6 @@ def _monitor_json(
 
 def _window(windows: Mapping[str, Window], name: str) -> Window:
     return windows.get(name) or Window()
-
-
-def _rounded(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds, 6)
 
 
 def _beat(outcome: Outcome) -> dict[str, Any]:
