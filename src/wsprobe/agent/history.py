@@ -17,7 +17,7 @@ from ..errors import Error
 from .outcome import Outcome, State
 from .uptime import Incident, Rollups, Window
 
-__all__ = ["DATABASE_NAME", "History", "HistoryError"]
+__all__ = ["DATABASE_NAME", "History", "HistoryError", "create_tables", "insert_results"]
 
 DATABASE_NAME = "wsprobe.db"
 
@@ -62,8 +62,7 @@ class History:
             self._db.execute("PRAGMA busy_timeout = 5000")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.executescript(_SCHEMA)
-            Rollups.create(self._db)
+            create_tables(self._db)
             self._rollups = Rollups(self._db)
             now = time.time()
             self._rollups.load(now)
@@ -85,14 +84,9 @@ class History:
         if not self._pending and not prune:
             return
         pending, self._pending = self._pending, []
-        rows = [_row(monitor, outcome) for monitor, outcome in pending]
         try:
             with self._transaction():
-                self._db.executemany(
-                    f"INSERT INTO agent_results (monitor, {_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
+                insert_results(self._db, pending)
                 self._rollups.record(pending, now)
                 if prune:
                     self._db.execute(
@@ -144,6 +138,20 @@ class History:
     def _transaction(self) -> sqlite3.Connection:
         self._db.execute("BEGIN IMMEDIATE")
         return self._db
+
+
+def create_tables(db: sqlite3.Connection) -> None:
+    """The history's table and the roll-ups' (idempotent; outside a transaction)."""
+    db.executescript(_SCHEMA)
+    Rollups.create(db)
+
+
+def insert_results(db: sqlite3.Connection, results: list[tuple[str, Outcome]]) -> None:
+    """Insert ``(monitor, outcome)`` pairs, inside the caller's transaction."""
+    db.executemany(
+        f"INSERT INTO agent_results (monitor, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [_row(monitor, outcome) for monitor, outcome in results],
+    )
 
 
 def _row(monitor: str, outcome: Outcome) -> tuple[object, ...]:

@@ -19,6 +19,7 @@ import base64
 import functools
 import hashlib
 import html
+import itertools
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -583,7 +584,20 @@ def _chart(results: Sequence[Outcome], now: float) -> str:
         )
         mark += step
         marks += 1
-    points = " ".join(f"{x(o.time):.1f},{y(o.duration):.1f}" for o in results)
+    # A line per stretch of runs: where runs stopped (the agent was down, the monitor
+    # paused) for more than five of their usual gaps, the line breaks.
+    gaps = sorted(b.time - a.time for a, b in itertools.pairwise(results))
+    broken = max(5 * gaps[len(gaps) // 2], 1.0)
+    lines, points = [], [f"{x(results[0].time):.1f},{y(results[0].duration):.1f}"]
+    for before, outcome in itertools.pairwise(results):
+        if outcome.time - before.time > broken:
+            lines.append(points)
+            points = []
+        points.append(f"{x(outcome.time):.1f},{y(outcome.duration):.1f}")
+    lines.append(points)
+    polylines = "".join(
+        f'<polyline class="line" points="{" ".join(stretch)}"/>' for stretch in lines
+    )
     dots = "".join(
         f'<circle class="{o.status.name.lower()}" cx="{x(o.time):.1f}" cy="{y(o.duration):.1f}" '
         f'r="2.5"/>'
@@ -601,7 +615,7 @@ def _chart(results: Sequence[Outcome], now: float) -> str:
         f"<title>{_e(label)}</title>{''.join(parts)}"
         f'<line class="axis" x1="{_LEFT}" x2="{_LEFT}" y1="{_TOP}" y2="{_TOP + plot_h}"/>'
         f'<line class="axis" x1="{_LEFT}" x2="{_CHART_WIDTH - _RIGHT}" y1="{_TOP + plot_h}" '
-        f'y2="{_TOP + plot_h}"/><polyline class="line" points="{points}"/>{dots}</svg></div>'
+        f'y2="{_TOP + plot_h}"/>{polylines}{dots}</svg></div>'
         '<p class="facts">times in UTC</p>'
     )
 

@@ -278,6 +278,7 @@ class Rollups:
         self._next_id = 1
         self._checkpoint_at = 0.0
         self._sliding = _Sliding()
+        self._mark = 0
 
     @staticmethod
     def create(db: sqlite3.Connection) -> None:
@@ -296,9 +297,7 @@ class Rollups:
             self._open[monitor] = _Open(incident_id, monitor, start, State(state), error, runs)
         (last_id,) = self._db.execute("SELECT max(id) FROM agent_incidents").fetchone()
         self._next_id = (last_id or 0) + 1
-        (mark,) = self._db.execute(
-            "SELECT coalesce((SELECT result FROM agent_uptime_mark), 0)"
-        ).fetchone()
+        mark = self._mark = self._written_mark()
         (last_row,) = self._db.execute(
             "SELECT coalesce(max(rowid), 0) FROM agent_results"
         ).fetchone()
@@ -360,9 +359,22 @@ class Rollups:
         if not changed or changed[-1] is not current:
             changed.append(current)
 
+    def _written_mark(self) -> int:
+        (mark,) = self._db.execute(
+            "SELECT coalesce((SELECT result FROM agent_uptime_mark), 0)"
+        ).fetchone()
+        return int(mark)
+
     def checkpoint(self, now: float) -> None:
         """Write the roll-ups changed since the last checkpoint, inside the caller's
-        transaction (also when the history closes)."""
+        transaction (also when the history closes).
+
+        When another process wrote roll-ups since (two agents on one state directory,
+        even for a moment), what this one counted is read again from the database first:
+        a count is written once, by whichever writes first.
+        """
+        if self._written_mark() != self._mark:
+            self.load(now)
         self._db.executemany(
             "INSERT INTO agent_uptime_hours VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (monitor, start) DO UPDATE SET runs = runs + excluded.runs, "
@@ -381,6 +393,7 @@ class Rollups:
             "INSERT OR REPLACE INTO agent_uptime_mark VALUES "
             "(0, (SELECT coalesce(max(rowid), 0) FROM agent_results))"
         )
+        self._mark = self._written_mark()
         for (monitor, start), bucket in self._hours.items():
             self._sliding.written(monitor, start, bucket)
         self._hours = {}
