@@ -20,7 +20,9 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from wsprobe.agent.history import DATABASE_NAME, History
+from wsprobe.agent.history import DATABASE_NAME, History, create_tables, insert_results
+from wsprobe.agent.outcome import Outcome, State
+from wsprobe.agent.uptime import Rollups
 
 Target = Callable[[str, str, str, bool], None]
 
@@ -158,5 +160,66 @@ def serving(port: int, monitors: int, days: int, target: Target) -> None:
                 process.stderr.close()
 
 
-def writing(target: Target) -> None:
-    """What the roll-ups add to writing a result: filled in with the history's writer."""
+def writing(target: Target, monitors: int = 1000, interval: int = 10, seconds: int = 900) -> None:
+    """What the roll-ups add to writing a result: ``monitors`` every ``interval`` s, one
+    transaction a second as the history's writer does, for ``seconds`` of simulated time
+    (three checkpoints), into two databases side by side, one without the roll-ups;
+    the seconds alternate between the two."""
+    per_second = monitors // interval
+    print(
+        f"\n12. writing results: {monitors} monitors every {interval} s "
+        f"({per_second} results a transaction), {seconds} s of history, with and without "
+        "the roll-ups"
+    )
+    with tempfile.TemporaryDirectory() as directory:
+        folder = Path(directory)
+        dbs = {}
+        for kind in ("plain", "rollups"):
+            (folder / kind).mkdir()
+            db = sqlite3.connect(folder / kind / DATABASE_NAME, isolation_level=None)
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            create_tables(db)
+            dbs[kind] = db
+        rollups = Rollups(dbs["rollups"])
+        start = time.time() // _HOUR * _HOUR
+        rollups.load(start)
+        spent = {"plain": [0.0], "rollups": [0.0]}
+        for second in range(seconds):
+            now = start + second
+            batch = [
+                (
+                    f"m{index}",
+                    Outcome(now, State.OK if (index + second) % 50 else State.CRITICAL, 0.01),
+                )
+                for index in range(second % interval, monitors, interval)
+            ]
+            kinds = ("plain", "rollups") if second % 2 else ("rollups", "plain")
+            for kind in kinds:
+                db = dbs[kind]
+                began = time.perf_counter()
+                db.execute("BEGIN IMMEDIATE")
+                insert_results(db, batch)
+                if kind == "rollups":
+                    rollups.record(batch, now)
+                db.execute("COMMIT")
+                spent[kind][-1] += time.perf_counter() - began
+            if second % 60 == 59:
+                spent["plain"].append(0.0)
+                spent["rollups"].append(0.0)
+        for db in dbs.values():
+            db.close()
+    minutes = [
+        (with_, without)
+        for with_, without in zip(spent["rollups"], spent["plain"], strict=True)
+        if without
+    ]
+    added = sum(w for w, _ in minutes) / sum(p for _, p in minutes) - 1
+    per_minute = sorted(w / p - 1 for w, p in minutes)
+    spread = f"minutes {per_minute[0] * 100:+.0f} to {per_minute[-1] * 100:+.0f}%"
+    target(
+        "pages write",
+        "roll-ups' cost added to writing a result: < 10%",
+        f"{added * 100:+.1f}% ({spread})",
+        added < 0.10,
+    )
