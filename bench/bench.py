@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pages  # bench/pages.py, beside this file
+from agent_process import running_agent
 
 import wsprobe
 
@@ -659,7 +660,6 @@ def _agent_run(
     port: int, monitors: int, interval: int, window: int, *, scripted: bool
 ) -> dict[str, float]:
     """One agent with ``monitors`` checks every ``interval`` s: its cost over ``window`` s."""
-    import re
 
     with tempfile.TemporaryDirectory() as directory:
         folder = Path(directory)
@@ -678,30 +678,7 @@ def _agent_run(
         lines = [f"defaults: {{interval: {interval}s, timeout: 5s}}", "concurrency: 200"]
         lines += ["monitors:"] + [f"  - {entry.format(index=i)}" for i in range(monitors)]
         (folder / "agent.yaml").write_text("\n".join(lines) + "\n")
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "wsprobe",
-                "agent",
-                str(folder / "agent.yaml"),
-                "--listen",
-                "127.0.0.1:0",
-                "--state-dir",
-                str(folder / "state"),
-            ],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert process.stderr is not None
-            match = None
-            while match is None:
-                line = process.stderr.readline()
-                if not line:
-                    raise SystemExit("bench: the agent did not start")
-                match = re.search(r"listening on (http://\S+/)", line)
-            base = match.group(1)
+        with running_agent(folder / "agent.yaml", folder / "state") as (process, base):
             time.sleep(interval + 1)  # every monitor has run once: steady state
             # The counts are read at the start of each scrape: the rate's window runs
             # from one request to the other.
@@ -726,11 +703,6 @@ def _agent_run(
                 "render": statistics.median(renders),
                 "size": size,
             }
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-            if process.stderr is not None:
-                process.stderr.close()
 
 
 def agent(port: int, monitors: int, interval: int, window: int) -> None:

@@ -9,16 +9,15 @@ with its default retention of a day: the last day's results in ``agent_results``
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+
+from agent_process import running_agent
 
 from wsprobe.agent.history import DATABASE_NAME, History, create_tables, insert_results
 from wsprobe.agent.outcome import Outcome, State
@@ -109,33 +108,8 @@ def serving(port: int, monitors: int, days: int, target: Target) -> None:
             for i in range(monitors)
         ]
         (folder / "agent.yaml").write_text("\n".join(lines) + "\n")
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "wsprobe",
-                "agent",
-                str(folder / "agent.yaml"),
-                "--listen",
-                "127.0.0.1:0",
-                "--state-dir",
-                str(folder / "state"),
-            ],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert process.stderr is not None
-            started = time.perf_counter()
-            match = None
-            said = []
-            while match is None:
-                line = process.stderr.readline()
-                said.append(line)
-                if not line:
-                    raise SystemExit(f"bench: the agent did not start: {''.join(said)[-2000:]}")
-                match = re.search(r"listening on (http://\S+/)", line)
-            base = match.group(1)
+        started = time.perf_counter()
+        with running_agent(folder / "agent.yaml", folder / "state") as (_, base):
             print(f"    agent listening after {time.perf_counter() - started:.1f} s")
             time.sleep(5)
             page_first, page, page_size = _median_ms(base, 20)
@@ -153,11 +127,6 @@ def serving(port: int, monitors: int, days: int, target: Target) -> None:
                 ("badge", "a badge: < 5 ms", badge, 5),
             ]:
                 target(f"pages {key}", wanted, f"{took:.2f} ms (median)", took < limit)
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
-            if process.stderr is not None:
-                process.stderr.close()
 
 
 def writing(target: Target, monitors: int = 1000, interval: int = 10, seconds: int = 900) -> None:

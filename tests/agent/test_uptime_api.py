@@ -5,7 +5,6 @@ history's retention; and a live monitor's runs counted as the agent writes them.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,14 +64,6 @@ monitors:
 {extra}"""
     )
     return path
-
-
-@pytest.fixture
-def agents() -> Iterator[list[AgentProcess]]:
-    started: list[AgentProcess] = []
-    yield started
-    for agent in started:
-        agent.kill()
 
 
 def uptime_now(agent: AgentProcess, path: str) -> tuple[float, Any]:

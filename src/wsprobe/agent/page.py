@@ -113,9 +113,9 @@ var body=document.body,WINDOWS=["1h","24h","7d","30d"];
 // Only the runs after the newest on the page are asked for, and added to the bars.
 var shown=parseInt(body.getAttribute("data-beats")||"0",10);
 var newest=parseFloat(body.getAttribute("data-newest")||"0");
-function ago(s){s=Math.max(0,Math.round(s));if(s<60)return s+" s ago";
-  if(s<3600)return Math.round(s/60)+" min ago";if(s<172800)return Math.round(s/3600)+" h ago";
-  return Math.round(s/86400)+" d ago";}
+function ago(s){s=Math.max(0,Math.round(s));if(s<120)return s+" s ago";
+  if(s<7200)return Math.floor(s/60)+" min ago";
+  if(s<172800)return (s/3600).toFixed(1)+" h ago";return (s/86400).toFixed(1)+" d ago";}
 function tick(){var now=Date.now()/1000;
   document.querySelectorAll("[data-ts]").forEach(function(e){
     e.textContent=ago(now-parseFloat(e.getAttribute("data-ts")));});}
@@ -664,14 +664,8 @@ def _span(seconds: float) -> str:
 
 
 def _age(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s ago"
-    if seconds < 3600:
-        return f"{round(seconds / 60)} min ago"
-    if seconds < 172_800:
-        return f"{round(seconds / 3600)} h ago"
-    return f"{round(seconds / 86400)} d ago"
+    # As the page's script says it (its ``ago``), which keeps it current.
+    return f"{_span(seconds)} ago"
 
 
 def _data(name: str, value: str) -> str:
