@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+from wsprobe.agent.faults import Faults
 from wsprobe.agent.history import DATABASE_NAME, History
 from wsprobe.agent.outcome import Outcome
 
@@ -13,13 +15,19 @@ from wsprobe.agent.outcome import Outcome
 def write_results(state_dir: Path, results: Iterable[tuple[str, Outcome]]) -> None:
     """Write ``(monitor, outcome)`` pairs into ``state_dir``'s history, as the agent
     does (roll-ups included), and close it."""
-    history = History(state_dir, retention=365 * 86_400.0)
-    latest = 0.0
-    for monitor, outcome in results:
-        history.add(monitor, outcome)
-        latest = max(latest, outcome.time)
-    history.flush(latest)
-    history.close()
+
+    async def write() -> None:
+        said: list[str] = []
+        history = History(state_dir, retention=365 * 86_400.0, faults=Faults(said.append))
+        await history.open()
+        for monitor, outcome in results:
+            history.add(monitor, outcome)
+        written = await history.flush()
+        await history.close(10)
+        assert written, said
+        assert not said, said
+
+    asyncio.run(write())
 
 
 def delete_results_before(state_dir: Path, moment: float) -> None:

@@ -72,7 +72,7 @@ class AgentView:
 
     entries: Callable[[], list[Entry]]
     entry: Callable[[str], Entry | None]
-    results: Callable[[str, float, int], list[Outcome]]
+    results: Callable[[str, float, int], Awaitable[list[Outcome]]]
     module: Callable[[str], Module | None]
     probe: Callable[[str, str, float | None, Callable[[str], None] | None], Awaitable[Outcome]]
     snapshot: Callable[[], tuple[list[MonitorRow], AgentFacts]]
@@ -122,6 +122,8 @@ async def _bad_requests(request: web.Request, handler: Any) -> web.StreamRespons
         return web.Response(status=400, text=f"{exc}\n")
     except Busy as exc:
         return web.Response(status=503, text=f"{exc}\n", headers={"Retry-After": "1"})
+    except Error as exc:  # the history cannot be read now (its file, its disk)
+        return web.Response(status=503, text=f"{_clip(str(exc), 1000)}\n")
     except web.HTTPException:
         raise
     except Exception as exc:  # a bug of ours: one line in the log, one line to the caller
@@ -376,7 +378,7 @@ async def _results(request: web.Request) -> web.Response:
     name = _entry(request).monitor.name
     since = _since(request.query.get("since"), "since")
     limit = _limit(request.query.get("limit"), default=1000, most=_RESULTS_LIMIT)
-    results = view.results(name, since, limit)
+    results = await view.results(name, since, limit)
     return web.json_response(
         {"monitor": name, "results": [outcome.as_json() for outcome in results]}
     )
@@ -404,7 +406,7 @@ async def _monitor_page(request: web.Request) -> web.Response:
         recent=list(entry.recent),
         windows=windows,
         incidents=await view.incidents(name, _PAGE_INCIDENTS),
-        results=view.results(name, now - _CHART_SECONDS, _CHART_LIMIT),
+        results=await view.results(name, now - _CHART_SECONDS, _CHART_LIMIT),
         output=list(entry.output),
     )
     return _html(render_monitor(detail, now=now))
