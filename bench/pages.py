@@ -19,7 +19,7 @@ from pathlib import Path
 
 from agent_process import running_agent
 
-from wsprobe.agent.history import DATABASE_NAME, History, create_tables, insert_results
+from wsprobe.agent.history import DATABASE_NAME, create_tables, insert_results
 from wsprobe.agent.outcome import Outcome, State
 from wsprobe.agent.uptime import Rollups
 
@@ -33,11 +33,11 @@ _DAY = 86_400
 def build_history(state_dir: Path, monitors: int, days: int, now: float) -> int:
     """``days`` of ``monitors`` at a run a minute (each down 1% of the time); the rows
     of ``agent_results`` written (the last day's)."""
-    history = History(state_dir, retention=float(_DAY))
-    history.close()
+    state_dir.mkdir(parents=True)
     db = sqlite3.connect(state_dir / DATABASE_NAME, isolation_level=None)
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = OFF")
+    create_tables(db)
     end = int(now // _MINUTE * _MINUTE)
     first_hour = (end - days * _DAY) // _HOUR * _HOUR
     db.execute("BEGIN")

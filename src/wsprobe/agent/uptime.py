@@ -54,6 +54,8 @@ _SLIDE_AT_MOST = 5
 _MINUTES_KEPT = 120
 # How bad a state is, for an incident's worst state.
 _SEVERITY = {State.OK: 0, State.WARNING: 1, State.UNKNOWN: 2, State.CRITICAL: 3}
+# A warning counts as up, as for ``probe_success``.
+_UP = {State.OK: 1, State.WARNING: 1, State.UNKNOWN: 0, State.CRITICAL: 0}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS agent_uptime_hours (
@@ -334,12 +336,19 @@ class Rollups:
             self.checkpoint(now)
 
     def _add(self, monitor: str, outcome: Outcome, *, minutes: bool) -> None:
+        # Run for every result written: the hour's count updated in place, no calls.
         moment, state, duration = outcome.time, outcome.status, outcome.duration
-        up = 1 if state <= State.WARNING else 0
-        _count(self._hours, (monitor, int(moment // _HOUR) * _HOUR), up, duration)
+        up = _UP[state]
+        key = (monitor, int(moment // _HOUR) * _HOUR)
+        bucket = self._hours.get(key)
+        if bucket is None:
+            bucket = self._hours[key] = _Bucket()
+        bucket.runs += 1
+        bucket.up += up
+        bucket.latency_sum += duration
         if minutes:
             self._last_hour.add(monitor, int(moment // _MINUTE) * _MINUTE, up, duration)
-        if state == State.OK and monitor not in self._open:
+        if state is State.OK and monitor not in self._open:
             return
         current = self._open.get(monitor)
         if outcome.status == State.OK:
