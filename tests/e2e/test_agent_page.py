@@ -215,7 +215,7 @@ def test_status_page_in_a_real_browser(agent: AgentProcess, tmp_path: Path) -> N
     assert "http://" not in dom.replace(agent.url, "").replace("http://www.w3.org/", "")
     assert "https://" not in dom
 
-    for size, name in [("1280,760", "status-page.png"), ("412,915", "status-phone.png")]:
+    for size, name in [("1280,1120", "status-page.png"), ("412,915", "status-phone.png")]:
         shot = tmp_path / name
         chromium(tmp_path, f"--screenshot={shot}", f"--window-size={size}", agent.url)
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
