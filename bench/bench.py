@@ -27,6 +27,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import pages  # bench/pages.py, beside this file
+from agent_process import running_agent
+
 import wsprobe
 
 HERE = Path(__file__).resolve().parent
@@ -657,7 +660,6 @@ def _agent_run(
     port: int, monitors: int, interval: int, window: int, *, scripted: bool
 ) -> dict[str, float]:
     """One agent with ``monitors`` checks every ``interval`` s: its cost over ``window`` s."""
-    import re
 
     with tempfile.TemporaryDirectory() as directory:
         folder = Path(directory)
@@ -676,30 +678,7 @@ def _agent_run(
         lines = [f"defaults: {{interval: {interval}s, timeout: 5s}}", "concurrency: 200"]
         lines += ["monitors:"] + [f"  - {entry.format(index=i)}" for i in range(monitors)]
         (folder / "agent.yaml").write_text("\n".join(lines) + "\n")
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "wsprobe",
-                "agent",
-                str(folder / "agent.yaml"),
-                "--listen",
-                "127.0.0.1:0",
-                "--state-dir",
-                str(folder / "state"),
-            ],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert process.stderr is not None
-            match = None
-            while match is None:
-                line = process.stderr.readline()
-                if not line:
-                    raise SystemExit("bench: the agent did not start")
-                match = re.search(r"listening on (http://\S+/)", line)
-            base = match.group(1)
+        with running_agent(folder / "agent.yaml", folder / "state") as (process, base):
             time.sleep(interval + 1)  # every monitor has run once: steady state
             # The counts are read at the start of each scrape: the rate's window runs
             # from one request to the other.
@@ -724,11 +703,6 @@ def _agent_run(
                 "render": statistics.median(renders),
                 "size": size,
             }
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-            if process.stderr is not None:
-                process.stderr.close()
 
 
 def agent(port: int, monitors: int, interval: int, window: int) -> None:
@@ -1024,9 +998,12 @@ def main() -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["workers", "processes", "connections"],
+        choices=["workers", "processes", "connections", "pages"],
         help="only the supervised-workers parts (7-9 and 6), the process per call (5), "
-        "or the waiting connection (10)",
+        "the waiting connection (10), or the agent's pages (11)",
+    )
+    parser.add_argument(
+        "--pages-monitors", type=int, default=1000, help="monitors of the pages' section"
     )
     parser.add_argument(
         "--baseline-python", help="a Python with the single-process wsprobe, for part 7"
@@ -1058,6 +1035,11 @@ def main() -> int:
         if args.only == "connections":
             idle_connections(port, 2000)
             return 0
+        if args.only == "pages":
+            pages.serving(port, args.pages_monitors, 30, target)
+            pages.writing(target)
+            print_targets()
+            return 0
         one_shot(port, rounds, per_round)
         rates = throughput(port, 2000, 200, 3)
         through_lua(port, 2000, 200, 3, rates["wsprobe.send_recv_async"])
@@ -1069,6 +1051,8 @@ def main() -> int:
         workers(port, 3000, 3, args.baseline_python)
         supervision_costs(port, 500, 3)
         starvation(3)
+        pages.serving(port, args.pages_monitors, 30, target)
+        pages.writing(target)
         print_targets()
     finally:
         server.stop()

@@ -13,7 +13,14 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wsprobe.agent.config import ConfigError, Monitor, load_config, parse_config, parse_duration
+from wsprobe.agent.config import (
+    ConfigError,
+    Monitor,
+    PageSettings,
+    load_config,
+    parse_config,
+    parse_duration,
+)
 from wsprobe.agent.outcome import Outcome, State
 from wsprobe.agent.scheduler import Scheduler, offset_of
 from wsprobe.agent.sharding import Shard, ShardError, shard_of
@@ -215,6 +222,17 @@ def monitor(extra: str = "", name: str = "a") -> str:
         ("redact_query: sig\n", 'redact_query: expected a list of parameter names, got "sig"'),
         ("redact_query: ['']\n", 'redact_query: expected a list of parameter names, got [""]'),
         ("retention: forever\n", 'retention: expected a duration like 30s, got "forever"'),
+        ("page: [team]\n", "page: expected a mapping, got a list"),
+        ("page: {group: team}\n", "page.group: unknown field"),
+        ("page: {group_by: 'a-b'}\n", 'page.group_by: "a-b" is not a Prometheus label name'),
+        (
+            "page: {group_by: __name__}\n",
+            'page.group_by: "__name__" is not a Prometheus label name',
+        ),
+        ("page: {group_by: 3}\n", "page.group_by: 3 is not a Prometheus label name"),
+        ("page: {refresh: 500ms}\n", 'page.refresh: expected 1s to 1h, got "500ms"'),
+        ("page: {refresh: 2h}\n", 'page.refresh: expected 1s to 1h, got "2h"'),
+        ("page: {refresh: soon}\n", 'page.refresh: expected a duration like 30s, got "soon"'),
         (
             "monitors: [\n",
             "invalid YAML at line 2 column 1: did not find expected node content",
@@ -289,6 +307,9 @@ modules:
     assert config.retention == 86400
     assert config.workers == min(2, os.cpu_count() or 1)
     assert parse_config("workers: 3\n", base=tmp_path).workers == 3
+    assert config.page == PageSettings(group_by=None, refresh=10)
+    page = parse_config("page: {group_by: team, refresh: 1m}\n", base=tmp_path).page
+    assert page == PageSettings(group_by="team", refresh=60)
 
 
 def test_unreadable_config(tmp_path: Path) -> None:
@@ -446,7 +467,16 @@ _VALUES = st.recursive(
 @given(
     st.dictionaries(
         st.sampled_from(
-            ["monitors", "modules", "defaults", "listen", "retention", "concurrency", "workers"]
+            [
+                "monitors",
+                "modules",
+                "defaults",
+                "listen",
+                "retention",
+                "concurrency",
+                "workers",
+                "page",
+            ]
         ),
         _VALUES | st.lists(st.dictionaries(_FIELDS, _VALUES, max_size=6), max_size=3),
         max_size=4,

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wsprobe.agent.history import History
+from wsprobe.agent.history import DATABASE_NAME, create_tables, insert_results
 from wsprobe.agent.outcome import Outcome, State
 from wsprobe.agent.uptime import INCIDENTS_PER_MONITOR, WINDOWS, Incident, Rollups, Window
 
@@ -27,25 +27,27 @@ T0 = time.time() // DAY * DAY - 20 * DAY
 
 
 class Writer:
-    """Results and their roll-ups written in one transaction, as the history writer will."""
+    """Results and their roll-ups written in one transaction, as the history's writer
+    does, on its own connection; the history's retention applied by the clock of each
+    write."""
 
     def __init__(self, state_dir: Path, *, retention: float = 40 * DAY, now: float = T0) -> None:
-        self.history = History(state_dir, retention=retention)
-        self.db = sqlite3.connect(self.history.path, isolation_level=None)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.retention = retention
+        self.db = sqlite3.connect(state_dir / DATABASE_NAME, isolation_level=None)
         self.db.execute("PRAGMA busy_timeout = 5000")
-        Rollups.create(self.db)
+        create_tables(self.db)
         self.rollups = Rollups(self.db)
         self.now = now
         self.rollups.load(now)
 
     def write(self, results: Iterable[tuple[str, Outcome]], now: float) -> None:
         results = list(results)
-        for monitor, outcome in results:
-            self.history.add(monitor, outcome)
-        self.history.flush(now)
         self.now = now
         with self.transaction():
+            insert_results(self.db, results)
             self.rollups.record(results, now)
+        self.db.execute("DELETE FROM agent_results WHERE time < ?", (now - self.retention,))
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -63,7 +65,6 @@ class Writer:
         if not crash:
             with self.transaction():
                 self.rollups.checkpoint(self.now)
-        self.history.close()
         self.db.close()
 
 
@@ -369,3 +370,25 @@ def test_roll_ups_match_the_results(
         everyone = writer.rollups.all_windows(now)
         assert same(everyone.get(name, dict.fromkeys(WINDOWS, Window())), windows)
     writer.close()
+
+
+def test_two_writers_on_one_history_count_each_result_once(tmp_path: Path) -> None:
+    # A second agent started on the same state directory (it fails to listen, say)
+    # opens the history, replays what the first has not checkpointed yet, and closes.
+    first = Writer(tmp_path)
+    written(first, "api", runs(T0, 3))
+    second = Writer(tmp_path, now=T0 + 3 * MINUTE)
+    written(second, "api", runs(T0 + 3 * MINUTE, 2, State.CRITICAL, error="down"))
+    second.close()
+    written(first, "api", runs(T0 + 5 * MINUTE, 55))
+    first.close()
+    final = Writer(tmp_path, now=T0 + HOUR)
+    ((rows,),) = final.db.execute("SELECT count(*) FROM agent_results").fetchall()
+    ((hours,),) = final.db.execute("SELECT sum(runs) FROM agent_uptime_hours").fetchall()
+    assert rows == hours == 60
+    day = final.rollups.windows("api", T0 + HOUR)["24h"]
+    assert (day.runs, day.up) == (60, 58)
+    assert final.rollups.incidents("api") == [
+        Incident(T0 + 3 * MINUTE, T0 + 5 * MINUTE, State.CRITICAL, "down", 2)
+    ]
+    final.close()

@@ -33,6 +33,7 @@ __all__ = [
     "ConfigError",
     "Module",
     "Monitor",
+    "PageSettings",
     "Probe",
     "default_workers",
     "load_config",
@@ -89,8 +90,11 @@ _TOP_FIELDS = frozenset(
         "retention",
         "workers",
         "redact_query",
+        "page",
     }
 )
+# The status page reloads its data at least once an hour, at most once a second.
+_REFRESH = (1.0, 3600.0)
 
 
 class ConfigError(Error):
@@ -184,6 +188,15 @@ def default_workers() -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class PageSettings:
+    """The status page's: ``group_by`` a label whose values group the monitors
+    (``None``: one group), ``refresh`` the seconds between two updates of its data."""
+
+    group_by: str | None = None
+    refresh: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
 class AgentConfig:
     """The whole configuration, validated."""
 
@@ -193,6 +206,7 @@ class AgentConfig:
     concurrency: int = 100
     retention: float = 86400.0
     workers: int = field(default_factory=default_workers)
+    page: PageSettings = field(default_factory=PageSettings)
 
 
 def load_config(path: Path) -> AgentConfig:
@@ -251,7 +265,25 @@ def parse_config(text: str, *, base: Path) -> AgentConfig:
         workers=_bounded_int("workers", top["workers"], MAX_WORKERS)
         if "workers" in top
         else default_workers(),
+        page=_page(top.get("page", {})),
     )
+
+
+def _page(value: Any) -> PageSettings:
+    page = _mapping("page", value)
+    _known_fields("page", page, frozenset({"group_by", "refresh"}))
+    group_by = page.get("group_by")
+    if group_by is not None and (
+        not isinstance(group_by, str)
+        or not _LABEL.fullmatch(group_by)
+        or group_by.startswith("__")
+    ):
+        raise ConfigError("page.group_by", f"{_shown(group_by)} is not a Prometheus label name")
+    refresh = _duration("page.refresh", page.get("refresh", "10s"))
+    low, high = _REFRESH
+    if not low <= refresh <= high:
+        raise ConfigError("page.refresh", f"expected 1s to 1h, got {_shown(page['refresh'])}")
+    return PageSettings(group_by=group_by, refresh=refresh)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,11 @@ the next second: nothing is lost while the queue has room; past it, new results 
 counted (``wsprobe_history_dropped_results_total``) and the loss is told once. A row
 the database refuses for what it holds fails alone, as an internal error.
 
+The roll-ups (:class:`~.uptime.Rollups`: uptime per window, incidents) live on the
+writer's thread and connection: each batch is counted in the transaction that writes it
+(a transaction that fails makes them read again), they are checkpointed on close, and
+the API reads them there too.
+
 Retention deletes at most :data:`PRUNE_BATCH` rows per transaction, so a writer
 waits for one small batch, never for the whole purge. Its notion of "now" may not
 run ahead of the monotonic clock: a wall clock stepped forward by days does not
@@ -36,8 +41,18 @@ from ..errors import Error
 from ..services.database import Database, is_transient
 from .faults import Faults, describe
 from .outcome import Outcome, State
+from .uptime import Incident, Rollups, Window
 
-__all__ = ["BATCH", "DATABASE_NAME", "PRUNE_BATCH", "QUEUE_LIMIT", "History", "HistoryError"]
+__all__ = [
+    "BATCH",
+    "DATABASE_NAME",
+    "PRUNE_BATCH",
+    "QUEUE_LIMIT",
+    "History",
+    "HistoryError",
+    "create_tables",
+    "insert_results",
+]
 
 DATABASE_NAME = "wsprobe.db"
 #: Results held in memory while the database cannot take them (about 16 minutes of
@@ -116,6 +131,9 @@ class History:
         self._closing = asyncio.Event()
         self._writing: asyncio.Task[None] | None = None
         self._pruning: asyncio.Task[None] | None = None
+        # Used on the writer's thread only.
+        self._rollups: Rollups | None = None
+        self._rollups_stale = False
 
     @property
     def queued(self) -> int:
@@ -123,11 +141,10 @@ class History:
         return len(self._queue)
 
     async def open(self) -> None:
-        """Open the database (creating the table), or raise :class:`HistoryError`."""
+        """Open the database (creating the tables, reading the roll-ups), or raise
+        :class:`HistoryError`."""
         try:
-            newest = await self._writer.call(
-                lambda db: db.execute("SELECT max(time) FROM agent_results").fetchone()[0]
-            )
+            newest = await self._writer.call(self._open_rollups)
         except (OSError, sqlite3.Error) as exc:
             raise HistoryError(f"cannot open history at {self.path}: {_reason(exc)}") from exc
         wall, tick = self._trusted
@@ -135,6 +152,58 @@ class History:
         # was down: retention starts from the newest result, not from the clock.
         if isinstance(newest, float) and math.isfinite(newest):
             self._trusted = (min(wall, newest), tick)
+
+    def _open_rollups(self, db: sqlite3.Connection) -> object:
+        Rollups.create(db)
+        rollups = Rollups(db)
+        now = self._clock()
+        rollups.load(now)
+        # The first reading of every monitor's windows scans 30 days of hours: done
+        # here, not on the first request.
+        rollups.all_windows(now)
+        self._rollups = rollups
+        return db.execute("SELECT max(time) FROM agent_results").fetchone()[0]
+
+    def _fresh_rollups(self) -> Rollups:
+        # On the writer's thread: the roll-ups, read again if a write failed since.
+        rollups = self._rollups
+        if rollups is None:
+            raise HistoryError(f"history at {self.path} is not open")
+        if self._rollups_stale:
+            rollups.load(self._clock())
+            self._rollups_stale = False
+        return rollups
+
+    def _insert(self, db: sqlite3.Connection, rows: list[tuple[str, Outcome]]) -> None:
+        # On the writer's thread: the rows and their counts in one transaction.
+        rollups = self._fresh_rollups()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            insert_results(db, rows)
+            rollups.record(rows, self._clock())
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            # What the roll-ups counted of these rows is not in the database.
+            self._rollups_stale = True
+            raise
+
+    async def uptimes(self) -> dict[str, dict[str, Window]]:
+        """Every monitor's uptime windows (those with runs in the last 31 days)."""
+        return await self._writer.call(lambda _: self._fresh_rollups().all_windows(self._clock()))
+
+    async def windows(self, monitor: str) -> dict[str, Window]:
+        """``monitor``'s uptime windows."""
+        return await self._writer.call(
+            lambda _: self._fresh_rollups().windows(monitor, self._clock())
+        )
+
+    async def incidents(self, monitor: str, limit: int) -> list[Incident]:
+        """``monitor``'s incidents, newest first, at most ``limit``."""
+        return await self._writer.call(
+            lambda _: self._fresh_rollups().incidents(monitor, limit=limit)
+        )
 
     def start(self) -> None:
         """Start writing once a second and applying the retention once a minute."""
@@ -160,7 +229,7 @@ class History:
         while self._queue:
             batch = list(itertools.islice(self._queue, BATCH))
             try:
-                await self._writer.call(functools.partial(_insert, rows=batch))
+                await self._writer.call(functools.partial(self._insert, rows=batch))
             except Exception as exc:  # sorted below: wait, or fail one row
                 if is_transient(exc) or isinstance(exc, OSError):
                     self._failed(exc)
@@ -187,7 +256,32 @@ class History:
             )
             deleted += count
             if count < PRUNE_BATCH:
-                return deleted
+                break
+        await self._writer.call(self._prune_rollups)
+        return deleted
+
+    def _prune_rollups(self, db: sqlite3.Connection) -> None:
+        rollups = self._fresh_rollups()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            rollups.prune(self._now())
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _checkpoint(self, db: sqlite3.Connection) -> None:
+        rollups = self._rollups
+        if rollups is None:
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            rollups.checkpoint(self._clock())
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
     async def _write_forever(self) -> None:
         # Stopped by an event, never cancelled: a batch cancelled while its thread commits
@@ -257,6 +351,10 @@ class History:
                     f"history: {len(self._queue)} results could not be written "
                     f"within {wait:g}s and are lost"
                 )
+            # Nothing is lost when it cannot: the next start replays the results after
+            # the mark.
+            with contextlib.suppress(OSError, sqlite3.Error):
+                await self._writer.call(self._checkpoint)
         finally:
             await self._writer.close()
             await self._reader.close()
@@ -279,7 +377,7 @@ class History:
         # stopped taking rows at all (the written ones are then left out of the queue).
         for index, row in enumerate(batch):
             try:
-                await self._writer.call(functools.partial(_insert, rows=[row]))
+                await self._writer.call(functools.partial(self._insert, rows=[row]))
             except Exception as exc:  # one refused row is one failed unit
                 if is_transient(exc) or isinstance(exc, OSError):
                     for _ in range(index):
@@ -290,15 +388,16 @@ class History:
         return True
 
 
-def _insert(db: sqlite3.Connection, rows: list[tuple[str, Outcome]]) -> None:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        db.executemany(_INSERT, [_row(monitor, outcome) for monitor, outcome in rows])
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
+def create_tables(db: sqlite3.Connection) -> None:
+    """The history's table and the roll-ups' (idempotent; outside a transaction)."""
+    for statement in _SCHEMA:
+        db.execute(statement)
+    Rollups.create(db)
+
+
+def insert_results(db: sqlite3.Connection, results: list[tuple[str, Outcome]]) -> None:
+    """Insert ``(monitor, outcome)`` pairs, inside the caller's transaction."""
+    db.executemany(_INSERT, [_row(monitor, outcome) for monitor, outcome in results])
 
 
 def _reason(exc: BaseException) -> str:

@@ -43,6 +43,10 @@ def view_of(agent: Agent) -> AgentView:
         snapshot=lambda: (agent.monitor_rows(), agent.facts()),
         shard=lambda: agent.shard_text,
         log=agent.log,
+        uptimes=agent.history.uptimes,
+        windows=agent.history.windows,
+        incidents=agent.history.incidents,
+        page=lambda: agent.config.page,
     )
 
 

@@ -54,6 +54,8 @@ _SLIDE_AT_MOST = 5
 _MINUTES_KEPT = 120
 # How bad a state is, for an incident's worst state.
 _SEVERITY = {State.OK: 0, State.WARNING: 1, State.UNKNOWN: 2, State.CRITICAL: 3}
+# A warning counts as up, as for ``probe_success``.
+_UP = {State.OK: 1, State.WARNING: 1, State.UNKNOWN: 0, State.CRITICAL: 0}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS agent_uptime_hours (
@@ -278,6 +280,7 @@ class Rollups:
         self._next_id = 1
         self._checkpoint_at = 0.0
         self._sliding = _Sliding()
+        self._mark = 0
 
     @staticmethod
     def create(db: sqlite3.Connection) -> None:
@@ -296,9 +299,7 @@ class Rollups:
             self._open[monitor] = _Open(incident_id, monitor, start, State(state), error, runs)
         (last_id,) = self._db.execute("SELECT max(id) FROM agent_incidents").fetchone()
         self._next_id = (last_id or 0) + 1
-        (mark,) = self._db.execute(
-            "SELECT coalesce((SELECT result FROM agent_uptime_mark), 0)"
-        ).fetchone()
+        mark = self._mark = self._written_mark()
         (last_row,) = self._db.execute(
             "SELECT coalesce(max(rowid), 0) FROM agent_results"
         ).fetchone()
@@ -335,12 +336,19 @@ class Rollups:
             self.checkpoint(now)
 
     def _add(self, monitor: str, outcome: Outcome, *, minutes: bool) -> None:
+        # Run for every result written: the hour's count updated in place, no calls.
         moment, state, duration = outcome.time, outcome.status, outcome.duration
-        up = 1 if state <= State.WARNING else 0
-        _count(self._hours, (monitor, int(moment // _HOUR) * _HOUR), up, duration)
+        up = _UP[state]
+        key = (monitor, int(moment // _HOUR) * _HOUR)
+        bucket = self._hours.get(key)
+        if bucket is None:
+            bucket = self._hours[key] = _Bucket()
+        bucket.runs += 1
+        bucket.up += up
+        bucket.latency_sum += duration
         if minutes:
             self._last_hour.add(monitor, int(moment // _MINUTE) * _MINUTE, up, duration)
-        if state == State.OK and monitor not in self._open:
+        if state is State.OK and monitor not in self._open:
             return
         current = self._open.get(monitor)
         if outcome.status == State.OK:
@@ -360,9 +368,22 @@ class Rollups:
         if not changed or changed[-1] is not current:
             changed.append(current)
 
+    def _written_mark(self) -> int:
+        (mark,) = self._db.execute(
+            "SELECT coalesce((SELECT result FROM agent_uptime_mark), 0)"
+        ).fetchone()
+        return int(mark)
+
     def checkpoint(self, now: float) -> None:
         """Write the roll-ups changed since the last checkpoint, inside the caller's
-        transaction (also when the history closes)."""
+        transaction (also when the history closes).
+
+        When another process wrote roll-ups since (two agents on one state directory,
+        even for a moment), what this one counted is read again from the database first:
+        a count is written once, by whichever writes first.
+        """
+        if self._written_mark() != self._mark:
+            self.load(now)
         self._db.executemany(
             "INSERT INTO agent_uptime_hours VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (monitor, start) DO UPDATE SET runs = runs + excluded.runs, "
@@ -381,6 +402,7 @@ class Rollups:
             "INSERT OR REPLACE INTO agent_uptime_mark VALUES "
             "(0, (SELECT coalesce(max(rowid), 0) FROM agent_results))"
         )
+        self._mark = self._written_mark()
         for (monitor, start), bucket in self._hours.items():
             self._sliding.written(monitor, start, bucket)
         self._hours = {}
