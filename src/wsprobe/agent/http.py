@@ -46,7 +46,8 @@ class AgentView:
     ``results(name, since, limit)`` the history; ``module`` a ``/probe`` module by
     name; ``probe(module, target, timeout, log)`` runs one check now;
     ``snapshot`` the rows and facts ``/metrics`` shows; ``shard`` is ``"I/N"`` when
-    sharded.
+    sharded; ``alert(name)`` a monitor's ``alert`` (``state`` and ``since``, ``None``
+    when its alerts are off) and ``maintenance``.
     """
 
     entries: Callable[[], list[Entry]]
@@ -56,6 +57,7 @@ class AgentView:
     probe: Callable[[str, str, float | None, Callable[[str], None] | None], Awaitable[Outcome]]
     snapshot: Callable[[], tuple[list[MonitorRow], AgentFacts]]
     shard: Callable[[], str | None]
+    alert: Callable[[str], dict[str, Any]]
 
 
 _VIEW = web.AppKey("agent", AgentView)
@@ -154,22 +156,23 @@ async def _probe(request: web.Request) -> web.Response:
 
 async def _monitors(request: web.Request) -> web.Response:
     view = _view(request)
-    monitors = [_monitor_json(entry) for entry in view.entries()]
+    monitors = [_monitor_json(entry, view.alert) for entry in view.entries()]
     return web.json_response({"shard": view.shard(), "monitors": monitors})
 
 
 async def _monitor(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    entry = _view(request).entry(name)
+    view = _view(request)
+    entry = view.entry(name)
     if entry is None:
         return web.Response(status=404, text=f'no monitor "{_clip(name)}"\n')
-    shown = _monitor_json(entry)
+    shown = _monitor_json(entry, view.alert)
     # Only here, not in the listing: a thousand monitors' lines would make it heavy.
     shown["output"] = [{"time": round(at, 6), "line": line} for at, line in entry.output]
     return web.json_response(shown)
 
 
-def _monitor_json(entry: Entry) -> dict[str, Any]:
+def _monitor_json(entry: Entry, alert: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
     monitor = entry.monitor
     return {
         "name": monitor.name,
@@ -180,6 +183,7 @@ def _monitor_json(entry: Entry) -> dict[str, Any]:
         "last": entry.last.as_json() if entry.last is not None else None,
         "counts": dict(entry.runs),
         "skipped": entry.skipped,
+        **alert(monitor.name),
     }
 
 
@@ -198,7 +202,7 @@ async def _results(request: web.Request) -> web.Response:
 
 async def _page(request: web.Request) -> web.Response:
     view = _view(request)
-    page = render_page(view.entries(), shard=view.shard())
+    page = render_page(view.entries(), shard=view.shard(), alert=view.alert)
     return web.Response(text=page, content_type="text/html")
 
 

@@ -1,12 +1,15 @@
 """The status page: one self-contained HTML document (no external assets; the agent
-runs offline), readable on a phone, with an inline SVG latency chart per monitor."""
+runs offline), readable on a phone, with an inline SVG latency chart per monitor, its
+alert and whether a maintenance window covers it. Each monitor's card is the page's
+``#NAME``: the link notifications carry."""
 
 from __future__ import annotations
 
 import datetime
 import html
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .board import Entry
 from .outcome import Outcome, State
@@ -40,6 +43,8 @@ h2{margin:0;font-size:16px;overflow-wrap:anywhere}
 .target,.facts{color:var(--muted);font-size:13px;overflow-wrap:anywhere;margin:2px 0}
 .detail{margin:6px 0;overflow-wrap:anywhere}
 .error{color:var(--critical)}.warning .error{color:var(--warning)}
+.alert.firing{color:var(--critical);font-weight:700}.alert.pending{color:var(--warning)}
+.maintenance{color:var(--muted);font-style:italic}
 svg{display:block;width:100%;height:auto;margin-top:6px}
 svg .line{fill:none;stroke:var(--muted);stroke-width:1.5}
 svg .bad{fill:var(--critical)}svg .warn{fill:var(--warning)}
@@ -59,8 +64,16 @@ _SCRIPT = """
 """
 
 
-def render_page(entries: Sequence[Entry], *, shard: str | None, now: float | None = None) -> str:
-    """The page for ``entries``, each with a chart of its recent outcomes."""
+def render_page(
+    entries: Sequence[Entry],
+    *,
+    shard: str | None,
+    alert: Callable[[str], dict[str, Any]] | None = None,
+    now: float | None = None,
+) -> str:
+    """The page for ``entries``, each with a chart of its recent outcomes and, with
+    ``alert`` (a monitor's name to its ``alert`` and ``maintenance``, as the API
+    shows them), its alert."""
     now = time.time() if now is None else now
     counts = {state: 0 for state in State}
     waiting = 0
@@ -79,7 +92,10 @@ def render_page(entries: Sequence[Entry], *, shard: str | None, now: float | Non
         summary.append(f"<span>{waiting} waiting for a first run</span>")
     if shard:
         summary.append(f"<span>shard {_e(shard)}</span>")
-    cards = "\n".join(_card(entry, now) for entry in entries)
+    cards = "\n".join(
+        _card(entry, now, alert(entry.monitor.name) if alert is not None else None)
+        for entry in entries
+    )
     stamp = datetime.datetime.fromtimestamp(now, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return (
         "<!DOCTYPE html>\n"
@@ -95,13 +111,14 @@ def render_page(entries: Sequence[Entry], *, shard: str | None, now: float | Non
     )
 
 
-def _card(entry: Entry, now: float) -> str:
+def _card(entry: Entry, now: float, status: dict[str, Any] | None) -> str:
     monitor, last = entry.monitor, entry.last
     state = last.status.name.lower() if last is not None else "none"
     shown_state = state if last is not None else "waiting"
     target = monitor.shown_url or f"script {monitor.probe.script}"
+    name = _e(monitor.name)
     lines = [
-        f'<article class="monitor {state}" data-monitor="{_e(monitor.name)}">',
+        f'<article class="monitor {state}" id="{name}" data-monitor="{name}">',
         f'<div class="top"><h2>{_e(monitor.name)}</h2>'
         f'<span class="state">{shown_state}</span></div>',
         f'<p class="target">{_e(target)}</p>',
@@ -120,9 +137,33 @@ def _card(entry: Entry, now: float) -> str:
         lines.append(f'<p class="facts">{" · ".join(facts)}</p>')
     if entry.skipped:
         lines.append(f'<p class="facts">{entry.skipped} runs skipped (previous still going)</p>')
+    if status is not None:
+        lines += _alert(status, now)
     lines.append(_chart(monitor.name, list(entry.recent)))
     lines.append("</article>")
     return "".join(lines)
+
+
+def _alert(status: dict[str, Any], now: float) -> list[str]:
+    lines = []
+    alert = status["alert"]
+    if alert is not None:
+        phase = _e(alert["state"])
+        since = alert["since"]
+        when = (
+            f' since <span data-ts="{since:.3f}">{_age(now - since)}</span>'
+            if since is not None and phase != "ok"
+            else ""
+        )
+        lines.append(
+            f'<p class="facts alert {phase}" data-alert="{phase}">alert {phase}{when}</p>'
+        )
+    if status["maintenance"]:
+        lines.append(
+            '<p class="facts maintenance" data-maintenance="true">'
+            "maintenance: notifications held back</p>"
+        )
+    return lines
 
 
 def _chart(name: str, recent: Sequence[Outcome]) -> str:

@@ -3,22 +3,30 @@
 :class:`Agent` holds this shard's monitors, runs each on its schedule with the
 prober its check names, records each outcome on the board and in the history, and
 reloads the configuration (a broken one is reported and the running one kept).
-Every state change of a monitor is one log line. It knows nothing of HTTP or
-signals: :mod:`.main` wires it to them.
+Every state change of a monitor is one log line. Each settled run goes to the
+alerts (:class:`~.alerting.service.Alerting`), which decide and deliver apart from the
+checks. It knows nothing of HTTP or signals: :mod:`.main` wires it to them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..errors import Error
 from ..lua.job import RunSettings
+from ..lua.result import REPEAT_PREVIOUS
 from ..lua.supervisor import Supervisor
 from ..options import Options
+from .alerting.config import AlertingConfig
+from .alerting.engine import FIRING_PHASE, Run
+from .alerting.outbox import OutboxError
+from .alerting.service import Alerting
 from .board import RECENT, Board
 from .config import AgentConfig, ConfigError, Monitor, Probe, load_config
 from .history import History
@@ -43,7 +51,9 @@ class Agent:
     for the agent's life (the configuration's ``workers``; a reload keeps them), as
     ``wsprobe run``'s do: a script stuck in C code or crashing its worker fails alone.
     The workers keep the scripts' store in ``state_dir``; the supervisor holds their one
-    cache. :meth:`start` starts the workers, :meth:`close` stops them.
+    cache. The alerts keep their states and their outbox there too (a shard's apart:
+    shards sharing a directory must not send each other's notices). :meth:`start`
+    starts the workers and the alerts' delivery, :meth:`close` stops them.
     """
 
     def __init__(
@@ -70,6 +80,17 @@ class Agent:
         self.supervisor = Supervisor(settings)
         self.probers = make_probers(self.supervisor)
         self.board = Board()
+        # Until the agent listens, links point at the configuration's address.
+        self.page_url = f"http://{self.config.listen}/"
+        alerts_dir = (
+            state_dir if shard.count == 1 else state_dir / f"shard-{shard.index}-of-{shard.count}"
+        )
+        self.alerting = Alerting(
+            self._alerting_config(self.config),
+            alerts_dir,
+            log=log,
+            labels=_labels(self.config),
+        )
         self.reloads: Counter[str] = Counter()
         self.last_reload_ok = True
         self.scheduler = Scheduler(
@@ -103,6 +124,7 @@ class Agent:
         self.scheduler.set_concurrency(config.concurrency)
         self.supervisor.set_concurrency(config.concurrency)
         self.config = config
+        self.alerting.configure(self._alerting_config(config), _labels(config))
         started, stopped = self._apply(config)
         self.reloads["success"] += 1
         self.last_reload_ok = True
@@ -112,17 +134,35 @@ class Agent:
         )
         return True
 
+    def listening(self, url: str) -> None:
+        """The agent's page is at ``url``: notifications link there unless the
+        configuration's ``alerting.page_url`` says otherwise."""
+        self.page_url = url
+        self.alerting.configure(self._alerting_config(self.config))
+
+    def alert_status(self, name: str) -> dict[str, Any]:
+        """``name``'s ``alert`` (``state``, ``since``; ``None`` when its alerts are off)
+        and whether a maintenance window covers it now."""
+        return self.alerting.status(name, time.time())
+
     def monitor_rows(self) -> list[MonitorRow]:
         """Each configured monitor for ``/metrics``: a snapshot, safe to read on a thread."""
-        return [
-            MonitorRow(
-                {"monitor": entry.monitor.name, **dict(entry.monitor.labels)},
-                entry.last,
-                dict(entry.runs),
-                entry.skipped,
+        now = time.time()
+        rows = []
+        for entry in self.board.entries():
+            status = self.alerting.status(entry.monitor.name, now)
+            alert = status["alert"]
+            rows.append(
+                MonitorRow(
+                    {"monitor": entry.monitor.name, **dict(entry.monitor.labels)},
+                    entry.last,
+                    dict(entry.runs),
+                    entry.skipped,
+                    maintenance=status["maintenance"],
+                    firing=None if alert is None else alert["state"] == FIRING_PHASE,
+                )
             )
-            for entry in self.board.entries()
-        ]
+        return rows
 
     def facts(self) -> AgentFacts:
         """The agent's own state for ``/metrics``."""
@@ -131,6 +171,8 @@ class Agent:
             in_flight=self.scheduler.in_flight,
             reloads=dict(self.reloads),
             last_reload_ok=self.last_reload_ok,
+            notifications=self.alerting.notifications(),
+            queued=self.alerting.queue_length(),
         )
 
     def module(self, name: str) -> Probe | None:
@@ -153,16 +195,27 @@ class Agent:
         return await self.probers.run(module, name=name, target=target, log=log)
 
     async def start(self) -> None:
-        """Start the script workers (a script due before waits for them)."""
+        """Start the script workers (a script due before waits for them) and the
+        alerts (their saved states taken up); :class:`AgentError` when the alerts'
+        database cannot be used."""
         await self.supervisor.start()
+        try:
+            await self.alerting.start()
+        except OutboxError as exc:
+            await self.alerting.close(0)
+            await self.supervisor.close()
+            raise AgentError(str(exc)) from exc
 
     async def close(self, grace: float) -> None:
         """Stop the monitors (``grace`` seconds for checks in flight), write the history
-        and stop the workers (a script still running ends ``interrupted``)."""
+        and the alerts' states (``grace`` seconds for notifications in flight; the
+        outbox keeps the rest) and stop the workers (a script still running ends
+        ``interrupted``)."""
         cut = await self.scheduler.stop(grace)
         if cut:
             self.log(f"stopped {cut} checks still running after {grace:g}s")
         try:
+            await self.alerting.close(grace)
             self.history.close()
         finally:
             await self.supervisor.close()
@@ -185,8 +238,23 @@ class Agent:
             output=functools.partial(self.board.write, monitor.name),
         )
 
+    def _alerting_config(self, config: AgentConfig) -> AlertingConfig:
+        if config.alerting.page_url is not None:
+            return config.alerting
+        return dataclasses.replace(config.alerting, page_url=self.page_url)
+
     def _record(self, monitor: Monitor, outcome: Outcome) -> None:
         outcome = self.board.settle(monitor.name, outcome)
+        self.alerting.observe(
+            monitor.name,
+            Run(
+                outcome.status,
+                outcome.time,
+                outcome.error,
+                outcome.value,
+                repeat=outcome.signal == REPEAT_PREVIOUS,
+            ),
+        )
         self.history.add(monitor.name, outcome)
         change = self.board.record(monitor.name, outcome)
         if change is None:
@@ -195,3 +263,7 @@ class Agent:
         was = before.name.lower() if before is not None else "new"
         why = f": {outcome.error}" if outcome.error else ""
         self.log(f"monitor {monitor.name}: {was} -> {after.name.lower()}{why}")
+
+
+def _labels(config: AgentConfig) -> dict[str, tuple[tuple[str, str], ...]]:
+    return {monitor.name: monitor.labels for monitor in config.monitors}
