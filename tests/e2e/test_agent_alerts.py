@@ -293,8 +293,11 @@ monitors:
     parts.loop.run(parts.service.off())
     # The control fires; the child and the one in maintenance fire too, and are held.
     wait_for(lambda: bool(titles_of(parts.receiver, "plain")), 60, "the control's firing")
-    for name in ("child", "maint"):
-        wait_for(lambda name=name: alert_state(agent, name) == "firing", 60, f"{name} firing")
+    wait_for(
+        lambda: alert_state(agent, "child") == alert_state(agent, "maint") == "firing",
+        60,
+        "the child and the one in maintenance firing",
+    )
     more_runs(agent, "child", 5)
     assert parts.receiver.titles() == ["[FIRING] plain is CRITICAL"]
 
@@ -303,10 +306,13 @@ monitors:
     wait_for(lambda: status(agent, "parent") == "ok", 60, "the parent to recover")
     wait_for(lambda: bool(titles_of(parts.receiver, "child")), 60, "the child's firing")
     parts.loop.run(parts.service.on())
-    for name in ("child", "plain"):
-        wait_for(
-            lambda name=name: len(titles_of(parts.receiver, name)) == 2, 60, f"{name}'s resolved"
-        )
+    wait_for(
+        lambda: (
+            len(titles_of(parts.receiver, "child")) == len(titles_of(parts.receiver, "plain")) == 2
+        ),
+        60,
+        "the resolved of the child and of the control",
+    )
     wait_for(lambda: alert_state(agent, "maint") == "ok", 60, "maint to resolve")
     more_runs(agent, "maint", 3)
     for name in ("child", "plain"):
