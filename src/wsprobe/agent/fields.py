@@ -14,7 +14,7 @@ from ..errors import Error
 __all__ = ["ConfigError", "parse_duration"]
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
+_DURATION = re.compile(r"(\d{1,15}(?:\.\d{1,15})?)(ms|s|m|h|d)")
 
 
 class ConfigError(Error):
@@ -30,7 +30,7 @@ def parse_duration(value: Any) -> float:
     """``30s``, ``1m``, ``500ms``, ``2h``, ``7d``, or a number of seconds; else ``ValueError``."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value.strip())):
+    elif isinstance(value, str) and (match := _DURATION.fullmatch(value.strip())):
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
     else:
         raise ValueError(f"expected a duration like 30s, got {_shown(value)}")
@@ -71,8 +71,14 @@ def _kind(value: Any) -> str:
     return "nothing" if value is None else _shown(value)
 
 
+def _cut(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _shown(value: Any) -> str:
+    # One line, and short: a message quotes what was wrong, not all of it.
     try:
-        return json.dumps(value, ensure_ascii=False, default=str)
+        shown = json.dumps(value, ensure_ascii=False, default=str)
     except ValueError:
-        return repr(value)
+        shown = repr(value)
+    return _cut(shown, 100)
