@@ -75,6 +75,16 @@ def start(agents: list[AgentProcess], tmp_path: Path, text: str) -> AgentProcess
     return agent
 
 
+def hooks_config(hook: str, rest: str, *, failure: int = 1, success: int = 1) -> str:
+    """Checks every 0.2 s, alerts to ``hook`` after ``failure`` runs, then ``rest``."""
+    return (
+        "defaults: {interval: 0.2s, timeout: 2s}\n"
+        f'notifiers: {{hooks: {{urls: ["{hook}"]}}}}\n'
+        f"alerting: {{notify: [hooks], failure_threshold: {failure}, "
+        f"success_threshold: {success}}}\n{rest}"
+    )
+
+
 def monitor(agent: AgentProcess, name: str) -> dict[str, Any]:
     shown: dict[str, Any] = agent.json(f"/api/monitors/{name}")
     return shown
@@ -192,12 +202,7 @@ def test_a_receiver_down_during_the_firing_gets_it_later_then_the_resolved(
     agent = start(
         agents,
         tmp_path,
-        f"""
-defaults: {{interval: 0.2s, timeout: 2s}}
-notifiers: {{hooks: {{urls: ["{parts.hook(port)}"]}}}}
-alerting: {{notify: [hooks], failure_threshold: 1, success_threshold: 1}}
-monitors: [{{name: api, url: "{parts.service.url}"}}]
-""",
+        hooks_config(parts.hook(port), f'monitors: [{{name: api, url: "{parts.service.url}"}}]\n'),
     )
     wait_for(lambda: status(agent, "api") == "ok", 60, "api to be ok")
     parts.loop.run(parts.service.off())
@@ -226,12 +231,9 @@ def test_an_agent_restarted_mid_outage_does_not_fire_twice(
     parts: Parts, tmp_path: Path, agents: list[AgentProcess]
 ) -> None:
     parts.loop.run(parts.receiver.start())
-    text = f"""
-defaults: {{interval: 0.2s, timeout: 2s}}
-notifiers: {{hooks: {{urls: ["{parts.hook()}"]}}}}
-alerting: {{notify: [hooks], failure_threshold: 2, success_threshold: 1}}
-monitors: [{{name: api, url: "{parts.service.url}"}}]
-"""
+    text = hooks_config(
+        parts.hook(), f'monitors: [{{name: api, url: "{parts.service.url}"}}]\n', failure=2
+    )
     first = start(agents, tmp_path, text)
     wait_for(lambda: status(first, "api") == "ok", 60, "api to be ok")
     parts.loop.run(parts.service.off())
@@ -262,11 +264,9 @@ def test_a_maintenance_window_and_a_failing_parent_hold_notifications_back(
     agent = start(
         agents,
         tmp_path,
-        f"""
-defaults: {{interval: 0.2s, timeout: 2s}}
-notifiers: {{hooks: {{urls: ["{parts.hook()}"]}}}}
-alerting: {{notify: [hooks], failure_threshold: 1, success_threshold: 1}}
-maintenance:
+        hooks_config(
+            parts.hook(),
+            f"""maintenance:
   - {{monitors: [maint], every: [daily], at: "{began:%H:%M}", duration: 3h}}
 monitors:
   - {{name: parent, url: "{parts.other.url}", alerts: false}}
@@ -274,6 +274,7 @@ monitors:
   - {{name: maint, url: "{parts.service.url}"}}
   - {{name: plain, url: "{parts.service.url}"}}
 """,
+        ),
     )
     names = ("parent", "child", "maint", "plain")
     wait_for(lambda: all(status(agent, n) == "ok" for n in names), 60, "every monitor ok")
