@@ -16,6 +16,7 @@ from wsprobe.agent.alerting import deliver, send
 from wsprobe.agent.alerting.config import AlertingConfig
 from wsprobe.agent.alerting.deliver import Retry
 from wsprobe.agent.alerting.engine import Run
+from wsprobe.agent.alerting.notice import Notice
 from wsprobe.agent.alerting.outbox import DATABASE_NAME
 from wsprobe.agent.alerting.service import Alerting, send_test_notification
 from wsprobe.plugin import State
@@ -232,7 +233,7 @@ def test_an_unexpected_fault_goes_to_the_fault_hook_and_the_notice_still_goes(
     receiver = Receiver()
     log: list[str] = []
     faults: list[BaseException] = []
-    real = deliver.Notice.from_json
+    real = Notice.from_json
     left = [1]
 
     def faulty(text: str) -> Any:
@@ -241,7 +242,7 @@ def test_an_unexpected_fault_goes_to_the_fault_hook_and_the_notice_still_goes(
             raise RuntimeError("injected")
         return real(text)
 
-    monkeypatch.setattr(deliver.Notice, "from_json", faulty)
+    monkeypatch.setattr(Notice, "from_json", faulty)
 
     async def scenario() -> None:
         port = await receiver.start()
