@@ -1,4 +1,4 @@
-# Quick start: `make demo` runs the seed's examples against a local server, then an agent;
+# Quick start: `make demo` runs the ws page's examples against a local server, then an agent;
 # `make test` runs lint, types and the whole suite, `make test-fast` all but the slow tests.
 # They install what they need.
 PYTHON ?= python3

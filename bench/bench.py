@@ -1085,7 +1085,7 @@ def idle_connections(port: int, count: int) -> None:
 
 
 def supervision_costs(port: int, scripts: int, rounds: int) -> None:
-    """Issue 11: what supervision costs: a worker start (as after a restart), the
+    """What supervision costs: a worker start (as after a restart), the
     supervisor's CPU per script, and a healthy script's delay next to 30 busy ones."""
     import asyncio
 
@@ -1125,7 +1125,7 @@ def supervision_costs(port: int, scripts: int, rounds: int) -> None:
 
 
 def starvation(rounds: int) -> None:
-    """Issue 11: a healthy script 0.5 s from its reply, alone and next to 30 busy ones
+    """A healthy script 0.5 s from its reply, alone and next to 30 busy ones
     (target: within 0.5 s of alone), against `wsprobe serve`'s /delay."""
     port = free_port()
     wsprobe_command = str(Path(sys.executable).parent / "wsprobe")

@@ -49,7 +49,7 @@ def test_a_status_code_of_latin1_digits_is_not_http(
 def test_a_status_code_of_latin1_digits_in_a_script(
     run: Run, raw_server: Callable[[RawHandler], str]
 ) -> None:
-    # The asyncio transport: it used to swallow the ValueError and wait for the timeout.
+    # The asyncio transport must fail at once, not swallow the ValueError and wait for the timeout.
     url = raw_server(_status_line(b"HTTP/1.1 \xb2\xb2\xb2 Weird\r\n\r\n"))
     code, out, err = run.lua(
         f'return select(2, pcall(ws.send_recv, "{url}", "x", {{timeout = 5}}))'

@@ -1,6 +1,6 @@
 """Hostile scripts next to healthy ones: nothing one script does reaches another.
 
-Every case of issue 11 (and more) runs in one `wsprobe run` beside healthy scripts
+Every hostile case runs in one `wsprobe run` beside healthy scripts
 waiting 1 s for a real server's reply: the run must end in bounded time, every
 healthy script must get its reply, and every hostile one a clean one-line record.
 Signals, pipes and crashed workers need a real process: those tests start

@@ -496,7 +496,7 @@ def threads_now() -> int:
     return len(os.listdir("/proc/self/task"))
 
 
-# --- the seed's examples, as `make demo` runs them ---
+# --- the ws page's examples, as `make demo` runs them ---
 
 
 def test_seed_examples(run: Run, capsys: pytest.CaptureFixture[str]) -> None:

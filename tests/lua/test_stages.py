@@ -3,6 +3,7 @@ what crosses the process boundary survives the trip (and nothing malformed does)
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -13,6 +14,7 @@ from wsprobe.lua import wire
 from wsprobe.lua.job import Job
 from wsprobe.lua.output import RECORD_FIELDS, Line, ScriptOutcome
 from wsprobe.models import Timings
+from wsprobe.options import make_options
 
 SCRIPTS = [
     "return 42",
@@ -112,18 +114,63 @@ def test_what_does_not_decode_raises(line: bytes) -> None:
 
 
 def test_frames_down_carry_any_picklable_value() -> None:
-    import asyncio
-
-    start = wire.Start(4, Job("a.lua", source=b"return 1"))
+    options = make_options(timeout=3, headers={"X-A": "b"})
+    job = Job("a.lua", "/x/a.lua", b"return 1", {"A": "1"}, 2.5, options)
+    start = wire.Start(4, job)
     answer = wire.CacheAnswer(5, True, {"x": 1})
 
     async def read() -> list[object]:
         reader = asyncio.StreamReader()
-        reader.feed_data(wire.frame(start) + wire.frame(answer))
+        reader.feed_data(wire.frame([start, answer]) + wire.frame(answer))
         reader.feed_eof()
         return [await wire.read_frame(reader) for _ in range(3)]
 
-    assert asyncio.run(read()) == [start, answer, None]
+    assert asyncio.run(read()) == [[start, answer], answer, None]
+
+
+def test_what_is_ready_in_one_turn_of_the_loop_goes_in_one_write() -> None:
+    writes: list[bytes] = []
+
+    async def scenario() -> None:
+        outbox = wire.Outbox(writes.append, b"|".join)
+        outbox.put(b"a")
+        outbox.put(b"b")
+        await asyncio.sleep(0)
+        outbox.put(b"c")
+        outbox.flush()
+        outbox.flush()
+        await asyncio.sleep(0)
+
+    asyncio.run(scenario())
+    assert writes == [b"a|b", b"c"]
+
+
+@pytest.mark.parametrize(
+    ("sent", "reads"),
+    [
+        (b"one\ntwo\n", [[b"one", b"two"], []]),
+        (b"whole\nhalf", [[b"whole", b"half"], []]),
+        (b"", [[]]),
+    ],
+)
+def test_lines_up_are_read_as_many_as_came(sent: bytes, reads: list[list[bytes]]) -> None:
+    async def scenario() -> list[list[bytes]]:
+        reader = asyncio.StreamReader()
+        reader.feed_data(sent)
+        reader.feed_eof()
+        return [await wire.read_lines(reader) for _ in reads]
+
+    assert asyncio.run(scenario()) == reads
+
+
+def test_a_line_up_longer_than_the_limit_is_malformed() -> None:
+    async def scenario() -> None:
+        reader = asyncio.StreamReader(limit=8)
+        reader.feed_data(b"x" * (1 << 16) + b"y" * 20)
+        await wire.read_lines(reader)
+
+    with pytest.raises(ValueError, match="a line too long"):
+        asyncio.run(scenario())
 
 
 def test_the_board() -> None:
@@ -136,3 +183,46 @@ def test_the_board() -> None:
     assert board.running() == [(42, 99.5), (43, 100.5)]
     board.clear(1)
     assert (board.read(0), board.read(1), board.read(2)) == (None, None, (43, 100.5))
+
+
+ENDINGS = [
+    'print("x", json.encode({a = {1, 2}})) log.info("y") return json.decode("[1, {}]")',
+    'local t = setmetatable({}, {__tostring = function() return "t" end}) return t',
+    "error({})",
+    'signal("RepeatPrevValue")',
+    "local ok = pcall(ws.send_recv, nil) return os.getenv('HOME'), time.parse('x')",
+    "while true do end",
+]
+
+
+def test_a_script_that_ended_leaves_nothing_to_the_cycle_collector() -> None:
+    # Its Lua state and its Python side are freed by reference counting: a worker
+    # running thousands of scripts has no collector pauses to feel.
+    import gc
+
+    from wsprobe.lua.eventloop import run_event_loop
+    from wsprobe.lua.execute import RunContext, inline_step, run_collected
+    from wsprobe.lua.job import RunSettings
+    from wsprobe.services.shared import RunServices
+
+    settings = RunSettings(options=make_options(), instruction_limit=10**6)
+
+    async def scenario() -> list[int]:
+        services = RunServices(settings.options)
+        run = RunContext(settings)
+        found = []
+        for source in ENDINGS:
+            job = Job("cycles.lua", source=source.encode())
+            await run_collected(job, run, run_step=inline_step, services=services)
+            gc.collect()
+            gc.disable()
+            try:
+                for _ in range(3):
+                    await run_collected(job, run, run_step=inline_step, services=services)
+                found.append(gc.collect())
+            finally:
+                gc.enable()
+        await services.close()
+        return found
+
+    assert run_event_loop(scenario()) == [0] * len(ENDINGS)

@@ -356,7 +356,7 @@ def test_check_usage_errors_are_sanitised_too(capsys: Capture) -> None:
 @pytest.mark.parametrize(
     ("argv", "code", "out", "err"),
     [
-        # Reported in issue 10 as crashes; they work on this branch, and stay so.
+        # Inputs that once crashed the call: they work, and stay so.
         (["-H", "Authorization: Bearer abc.def"], 0, "hi\n", ""),
         (["-H", "Cookie: a=1; b=2"], 0, "hi\n", ""),
         (

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import functools
 import os
 import time
 from collections.abc import Callable, Hashable
@@ -53,7 +52,7 @@ class RunContext:
         self.environment = {
             name: os.environ[name] for name in settings.env_names if name in os.environ
         }
-        self.host = {op.name: op.handler for op in IN_PLACE.values()}
+        self.host = {op.name.encode(): op.handler for op in IN_PLACE.values()}
 
     def limits_of(self, job: Job) -> ScriptLimits:
         """``job``'s bounds: the run's, with its own time limit when it has one."""
@@ -166,9 +165,12 @@ async def run_one(
     except TimeoutError:
         step = Failed(limits.time_message)
     finally:
-        # Whatever the outcome, no session outlives its script, nor its cache marks.
+        # Whatever the outcome, no session outlives its script, nor its cache marks,
+        # nor its Lua state.
         await context.close_sessions()
         services.cache.release(context.owner)
+        if context.script is not None:
+            context.script.close()
     duration = time.monotonic() - started
     result = None
     if isinstance(step, Failed):
@@ -210,7 +212,8 @@ def _start(
         source,
         limits=limits,
         environment=run.environment if job.environment is None else job.environment,
-        host={name: functools.partial(handler, context) for name, handler in run.host.items()},
+        host=run.host,
+        subject=context,
         ident=context.ident,
     )
     return script.start()

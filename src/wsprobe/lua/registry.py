@@ -11,7 +11,7 @@ calls exactly the operations registered here, each with as many arguments as it
 declares, and that each handler takes the arguments declared.
 
 To give scripts something new: register its handler here, call it from the
-prelude, and document it in the README's table of what a script sees.
+prelude, and document it in docs/lua-api.md's table of what a script sees.
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ class ScriptContext:
         self.run_step = run_step
         self.services = services
         self.ident = name if ident is None else ident
-        self.owner: Hashable = self if owner is None else owner
+        # A token of its own by default: the context itself would refer to itself.
+        self.owner: Hashable = object() if owner is None else owner
         self.calls: list[Timings] = []
         self.script: LuaScript | None = None
         self.sessions: dict[int, AsyncSession] = {}

@@ -8,10 +8,9 @@ the runner drives it. lupa's exceptions stay here.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any, cast
@@ -90,8 +89,9 @@ class _Unshowable(Exception):
 
 
 HostFunction = Callable[..., Any]
-"""A function a script calls in place: Lua arguments in, a Python value out (or an
-:class:`~wsprobe.errors.Error`, which the script gets as a plain string error)."""
+"""A function a script calls in place: the script's ``subject``, then the Lua
+arguments in, a Python value out (or an :class:`~wsprobe.errors.Error`, which the
+script gets as a plain string error)."""
 
 
 def _no_attributes(_obj: object, name: object, _is_setting: bool) -> object:
@@ -103,9 +103,11 @@ class LuaScript:
     """A script in its own Lua state, run as a coroutine one :data:`Step` at a time.
 
     ``host`` maps the names the prelude calls in place (``host.write``,
-    ``host.json_encode``, ...) to Python functions. ``ident`` is the script's
-    ``EXEC_IDENT`` (default: ``name``). :meth:`start` runs the script
-    to its first :class:`Request`; :meth:`resume` answers that request.
+    ``host.json_encode``, ...) to Python functions, each called with ``subject``
+    first; the state sees them through one Python callable. ``ident`` is the
+    script's ``EXEC_IDENT`` (default: ``name``). :meth:`start` runs the script
+    to its first :class:`Request`; :meth:`resume` answers that request;
+    :meth:`close` lets the state go once the script has ended.
     """
 
     def __init__(
@@ -115,10 +117,13 @@ class LuaScript:
         *,
         limits: ScriptLimits,
         environment: Mapping[str, str],
-        host: Mapping[str, HostFunction],
+        host: Mapping[bytes, HostFunction],
+        subject: object = None,
         ident: str | None = None,
     ) -> None:
         self.name = name
+        self._host = host
+        self._subject = subject
         self._source = source
         self._limits = limits
         # Typed as Any: types-lupa describes a str-only runtime, and this one speaks bytes.
@@ -133,9 +138,7 @@ class LuaScript:
         self._lua = cast(Any, runtime)
         settings = self._table(
             {
-                b"host": self._table(
-                    {key.encode(): self._in_place(function) for key, function in host.items()}
-                ),
+                b"host": self._in_place,
                 b"monotonic": time.monotonic,
                 b"instruction_limit": limits.instructions,
                 b"wall_deadline": time.monotonic() + limits.seconds,
@@ -172,11 +175,14 @@ class LuaScript:
         if not ok:
             return self._call(self._step, False, str(value).encode())
         values = value if isinstance(value, tuple) else (value,)
+        # Building the values lifts the state's limit, as in _in_place.
+        self._lua.set_max_memory(0)
         try:
-            with self._python_allocates():
-                converted = [self.convert.to_lua(item) for item in values]
+            converted = [self.convert.to_lua(item) for item in values]
         except ScriptCallError:
             return Failed(self._limits.memory_message)
+        finally:
+            self._lua.set_max_memory(self._limits.memory - self._held)
         return self._call(self._step, True, *converted)
 
     def reserve(self, held: int) -> None:
@@ -196,30 +202,32 @@ class LuaScript:
         """Bytes the Lua state holds now."""
         return int(self._lua.get_memory_used())
 
-    def _in_place(self, function: HostFunction) -> Callable[..., tuple[bool, Any]]:
+    def close(self) -> None:
+        """The script has ended: drop every reference to its state, so that the state
+        and what it holds of Python's are freed now, by reference counting, rather
+        than left to the cycle collector (the state holds :meth:`_in_place`, which
+        holds this object). A step still running (past the script's time limit)
+        keeps the state until it returns."""
+        self._lua = self._start = self._step = self._show = None
+        self._host, self._subject = {}, None
+        del self.convert
+
+    def _in_place(self, name: bytes, *args: Any) -> tuple[bool, Any]:
         # The prelude unwraps (ok, value): an Error becomes a plain string error
-        # without a position, as the contract wants.
-        def call(*args: Any) -> tuple[bool, Any]:
-            try:
-                with self._python_allocates():
-                    value = function(*args)
-                    # A value already in this state (json.decode's tables) passes as is.
-                    return True, value if lupa.lua_type(value) else self.convert.to_lua(value)
-            except Error as exc:
-                return False, str(exc).encode()
-
-        return call
-
-    @contextlib.contextmanager
-    def _python_allocates(self) -> Iterator[None]:
-        # lupa deadlocks when the state's memory limit is hit while Python builds
-        # Lua values (inside a call from Lua, json.decode's tables): while Python
-        # builds, the limit is lifted and _new_table enforces it instead, as an Error.
-        self._lua.set_max_memory(0)
+        # without a position, as the contract wants. lupa deadlocks when the state's
+        # memory limit is hit while Python builds Lua values (json.decode's tables):
+        # while Python builds, the limit is lifted and _new_table enforces it
+        # instead, as an Error.
+        lua = self._lua
+        lua.set_max_memory(0)
         try:
-            yield
+            value = self._host[name](self._subject, *args)
+            # A value already in this state (json.decode's tables) passes as is.
+            return True, value if lupa.lua_type(value) else self.convert.to_lua(value)
+        except Error as exc:
+            return False, str(exc).encode()
         finally:
-            self._lua.set_max_memory(self._limits.memory - self._held)
+            lua.set_max_memory(self._limits.memory - self._held)
 
     def _new_table(self) -> Any:
         self._tables_made += 1

@@ -28,6 +28,7 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import functools
 import itertools
 import math
 import mmap
@@ -39,7 +40,7 @@ import time
 from .cacheserver import CacheServer
 from .job import Job, RunSettings, named, read_script
 from .output import Line, ScriptOutcome
-from .wire import Board, CacheCall, Start, decode, frame
+from .wire import Board, CacheAnswer, CacheCall, Outbox, Start, decode, frame, read_lines
 
 __all__ = ["GRACE", "STALL", "STEP_THREADS", "Finished", "Supervisor"]
 
@@ -69,6 +70,8 @@ class _Worker:
     process: asyncio.subprocess.Process
     memory: mmap.mmap
     board: Board
+    # Starts and cache answers, sent as one frame per turn of the loop.
+    outbox: Outbox
     running: dict[int, _Pending] = dataclasses.field(default_factory=dict)
     culprits: set[int] = dataclasses.field(default_factory=set)
     killed: str | None = None
@@ -161,6 +164,7 @@ class Supervisor:
             # Idle workers leave on their own when their input ends.
             for worker in self._workers:
                 assert worker.process.stdin is not None
+                worker.outbox.flush()
                 worker.process.stdin.close()
             if readers:
                 await asyncio.wait(readers, timeout=1)
@@ -188,8 +192,10 @@ class Supervisor:
             )
         finally:
             os.close(fd)
-        worker = _Worker(process, memory, Board(memory, STEP_THREADS))
-        self._send(worker, self._settings)
+        assert process.stdin is not None
+        process.stdin.write(frame(self._settings))
+        outbox = Outbox(functools.partial(_write, process.stdin), frame)
+        worker = _Worker(process, memory, Board(memory, STEP_THREADS), outbox)
         self._workers.append(worker)
         worker.reader = asyncio.create_task(self._read(worker))
         if self._closing:
@@ -204,20 +210,21 @@ class Supervisor:
     async def _read(self, worker: _Worker) -> None:
         assert worker.process.stdout is not None
         try:
-            async for line in worker.process.stdout:
-                message = decode(line)
-                if isinstance(message, CacheCall):
-                    self._cache.serve(
-                        message,
-                        lambda answer: self._send(worker, answer),
-                        lambda: self._kill(worker, "it sent a malformed cache request"),
-                    )
-                    continue
-                pending = worker.running.pop(message.number, None)
-                if pending is not None:
-                    outcome = message.outcome
-                    outcome.name, outcome.rerun = pending.job.name, pending.rerun
-                    self._finish(pending, (outcome, message.lines))
+            while lines := await read_lines(worker.process.stdout):
+                for line in lines:
+                    message = decode(line)
+                    if isinstance(message, CacheCall):
+                        self._cache.serve(
+                            message,
+                            lambda answer: self._send(worker, answer),
+                            lambda: self._kill(worker, "it sent a malformed cache request"),
+                        )
+                        continue
+                    pending = worker.running.pop(message.number, None)
+                    if pending is not None:
+                        outcome = message.outcome
+                        outcome.name, outcome.rerun = pending.job.name, pending.rerun
+                        self._finish(pending, (outcome, message.lines))
                 self._dispatch()
         except (ValueError, TypeError, KeyError):
             self._kill(worker, "it sent a malformed record")
@@ -293,10 +300,8 @@ class Supervisor:
             self._send(worker, Start(pending.number, pending.job))
 
     @staticmethod
-    def _send(worker: _Worker, value: object) -> None:
-        assert worker.process.stdin is not None
-        with contextlib.suppress(ConnectionError):
-            worker.process.stdin.write(frame(value))
+    def _send(worker: _Worker, value: Start | CacheAnswer) -> None:
+        worker.outbox.put(value)
 
     @staticmethod
     def _failed(pending: _Pending, message: str) -> Finished:
@@ -310,6 +315,11 @@ class Supervisor:
         self._cache.release(pending.number)
         if not pending.future.done():
             pending.future.set_result(finished)
+
+
+def _write(stdin: asyncio.StreamWriter, data: bytes) -> None:
+    with contextlib.suppress(ConnectionError):
+        stdin.write(data)
 
 
 def _interrupted(job: Job) -> Finished:

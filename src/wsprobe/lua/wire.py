@@ -1,12 +1,14 @@
 """Everything that crosses the boundary between the supervisor and its workers.
 
 - *Down* (supervisor to worker, on the worker's standard input): frames, each a
-  4-byte length and a pickle: first the :class:`~.job.RunSettings`, then
+  4-byte length and a pickle: first the :class:`~.job.RunSettings`, then lists of
   :class:`Start`\\ s and :class:`CacheAnswer`\\ s. Pickles only go down, from the
   supervisor to its own child.
 - *Up* (worker to supervisor, on its standard output): one JSON object a line, a
   script's :class:`Finished` record or a :class:`CacheCall`, parsed as untrusted
   data: whatever does not decode raises ``ValueError``, ``TypeError`` or ``KeyError``.
+- Both ways, what is ready in one turn of the event loop goes in one write
+  (:class:`Outbox`): one system call, and down one pickle, for many messages.
 - The *board*: memory both map, where the worker's event loop writes its heartbeat
   and each step thread the script it runs and that script's deadline
   (:class:`Board`).
@@ -20,7 +22,7 @@ import json
 import pickle
 import struct
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..models import Timings
 from ..services.cache import OPERATIONS
@@ -32,19 +34,21 @@ __all__ = [
     "CacheAnswer",
     "CacheCall",
     "Finished",
+    "Outbox",
     "Start",
     "decode",
     "encode_cache_call",
     "encode_finished",
     "frame",
     "read_frame",
+    "read_lines",
 ]
 
 # --- down: frames of pickles ---
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Start:
+# Named tuples: a slotted dataclass pickles through its fields, several times slower.
+class Start(NamedTuple):
     """Run ``job``; ``number`` is the supervisor's for it, unique among its scripts
     (its board marks, its record and its cache marks carry it)."""
 
@@ -52,8 +56,7 @@ class Start:
     job: Job
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class CacheAnswer:
+class CacheAnswer(NamedTuple):
     """The answer to the worker's :class:`CacheCall` ``number``: its value when
     ``ok``, else the error's message."""
 
@@ -75,6 +78,30 @@ async def read_frame(reader: asyncio.StreamReader) -> Any:
         return pickle.loads(await reader.readexactly(int.from_bytes(header, "big")))
     except asyncio.IncompleteReadError:
         return None
+
+
+class Outbox:
+    """Messages one way down a pipe, sent together: ``write(encode(items))`` once per
+    turn of the event loop for all the items put during it, in order."""
+
+    __slots__ = ("_encode", "_items", "_loop", "_write")
+
+    def __init__(self, write: Callable[[bytes], None], encode: Callable[[list[Any]], bytes]):
+        self._write, self._encode = write, encode
+        self._items: list[Any] = []
+        self._loop = asyncio.get_running_loop()
+
+    def put(self, item: Any) -> None:
+        """Send ``item`` with the others of this turn."""
+        if not self._items:
+            self._loop.call_soon(self.flush)
+        self._items.append(item)
+
+    def flush(self) -> None:
+        """Send what was put and not sent yet, now."""
+        if self._items:
+            items, self._items = self._items, []
+            self._write(self._encode(items))
 
 
 # --- up: JSON lines ---
@@ -164,9 +191,28 @@ def encode_cache_call(number: int, operation: str, key: str, owner: Hashable, *a
     return _line({"cache": [number, operation, key, owner, *args]})
 
 
+async def read_lines(reader: asyncio.StreamReader) -> list[bytes]:
+    """The lines that came up since the last call, at least one (the last without its
+    end when the input ended in the middle of it); none once the input ended.
+    ``ValueError`` when a line overruns the reader's limit."""
+    chunk = await reader.read(1 << 16)
+    if chunk and not chunk.endswith(b"\n"):
+        try:
+            chunk += await reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:
+            chunk += exc.partial
+        except asyncio.LimitOverrunError as exc:
+            raise ValueError("a line too long") from exc
+    lines = chunk.split(b"\n")
+    if not lines[-1]:
+        lines.pop()
+    return lines
+
+
 def decode(line: bytes) -> Finished | CacheCall:
     """What a worker sent up, checked like any input."""
-    record = json.loads(line)
+    # Text, not bytes: json.loads would first guess the encoding of bytes.
+    record = json.loads(line.decode())
     if "cache" in record:
         number, operation, key, owner, *args = record["cache"]
         if not (

@@ -18,6 +18,7 @@ import asyncio
 import collections
 import contextlib
 import ctypes
+import gc
 import itertools
 import mmap
 import os
@@ -36,7 +37,15 @@ from .eventloop import run_event_loop
 from .execute import RunContext, run_collected
 from .job import RunSettings
 from .registry import StepRunner
-from .wire import Board, CacheAnswer, Start, encode_cache_call, encode_finished, read_frame
+from .wire import (
+    Board,
+    CacheAnswer,
+    Outbox,
+    Start,
+    encode_cache_call,
+    encode_finished,
+    read_frame,
+)
 
 __all__ = ["main"]
 
@@ -199,6 +208,8 @@ class _StepThread:
         self._ready.set()
         while (work := self._work.get()) is not None:
             self._steps._run(self, work)
+            # Not kept until the next step: its result may hold the script's state.
+            del work
 
 
 def _set_nice(native_id: int, value: int) -> bool:
@@ -223,10 +234,16 @@ async def _serve(board: Board) -> None:
     run = RunContext(settings)
     # The store and the HTTP pool of the scripts of this worker; the cache is the
     # run's, which the supervisor holds.
-    link = _CacheLink(writer)
+    # Records and cache calls ready in one turn of the loop go up in one write.
+    up = Outbox(writer.write, b"".join)
+    link = _CacheLink(up)
     services = RunServices(settings.options, state_dir=settings.state_dir, cache=link)
     steps = _Steps(board)
     tasks: set[asyncio.Task[None]] = set()
+    # What start-up made lives as long as the worker: the collector need not look at
+    # it again (a script's own objects are freed by reference counting, run_one).
+    gc.collect()
+    gc.freeze()
 
     def beat() -> None:
         board.beat(time.monotonic())
@@ -243,15 +260,16 @@ async def _serve(board: Board) -> None:
             services=services,
             owner=start.number,
         )
-        writer.write(encode_finished(start.number, outcome, lines))
+        up.put(encode_finished(start.number, outcome, lines))
 
-    while (message := await read_frame(reader)) is not None:
-        if isinstance(message, CacheAnswer):
-            link.answer(message)
-            continue
-        task = asyncio.create_task(one(message))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+    while (messages := await read_frame(reader)) is not None:
+        for message in messages:
+            if isinstance(message, CacheAnswer):
+                link.answer(message)
+                continue
+            task = asyncio.create_task(one(message))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
     # The supervisor closed our input: it has every result it wants.
     await services.close()
 
@@ -260,8 +278,8 @@ class _CacheLink:
     """The run's cache, held by the supervisor, as this worker's scripts reach it:
     each call a :class:`~.wire.CacheCall` up, its :class:`~.wire.CacheAnswer` down."""
 
-    def __init__(self, writer: asyncio.WriteTransport) -> None:
-        self._writer = writer
+    def __init__(self, up: Outbox) -> None:
+        self._up = up
         self._calls: dict[int, asyncio.Future[tuple[bool, Any]]] = {}
         self._numbers = itertools.count()
 
@@ -269,7 +287,7 @@ class _CacheLink:
         number = next(self._numbers)
         future: asyncio.Future[tuple[bool, Any]] = asyncio.get_running_loop().create_future()
         self._calls[number] = future
-        self._writer.write(encode_cache_call(number, operation, key, owner, *args))
+        self._up.put(encode_cache_call(number, operation, key, owner, *args))
         try:
             ok, value = await future
         finally:

@@ -3,13 +3,23 @@
 -- sandbox, driver) are loaded in that order as ONE chunk, so each part sees the
 -- locals of the parts before it.
 --
--- The chunk receives `settings`, whose `host` table holds the Python functions of the
--- registry that run in place (each returns ok, value); it keeps them and the few
--- unsafe functions it needs as locals (no script can reach a local of another chunk
--- without `debug`), builds the script's globals from a whitelist (sandbox.lua), and
--- returns the driver (driver.lua): a table of the functions Python runs the script with.
+-- The chunk receives `settings`, whose `host` is the one Python function that runs
+-- the registry's operations in place, by name (each returns ok, value); it keeps it
+-- and the few unsafe functions it needs as locals (no script can reach a local of
+-- another chunk without `debug`), builds the script's globals from a whitelist
+-- (sandbox.lua), and returns the driver (driver.lua): a table of the functions Python
+-- runs the script with.
 local settings = ...
-local host = settings.host
+local setmetatable, rawset = setmetatable, rawset
+
+-- Each of host's functions calls the registry's operation of its name: a Lua function
+-- made on first use, so that a state holds one Python callable, not one per operation.
+local host = setmetatable({}, { __index = function(functions, name)
+  local dispatch = settings.host
+  local function call(...) return dispatch(name, ...) end
+  rawset(functions, name, call)
+  return call
+end })
 
 local co_create, co_resume, co_status, co_yield = coroutine.create, coroutine.resume,
   coroutine.status, coroutine.yield
@@ -19,7 +29,7 @@ local sethook, getinfo = debug.sethook, debug.getinfo
 local error, select, type, tostring, load = error, select, type, tostring, load
 local pack, unpack, concat = table.pack, table.unpack, table.concat
 local match, format = string.match, string.format
-local setmetatable, rawequal = setmetatable, rawequal
+local rawequal = rawequal
 local monotonic = settings.monotonic
 
 -- Marks a yield that asks Python for work (a ws call), as opposed to a script's

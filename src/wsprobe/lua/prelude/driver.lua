@@ -55,7 +55,7 @@ local function step(...)
   return finish(co_resume(main, ...))
 end
 
--- For the conversion in lua.py: a table's identity (even with __tostring), and
+-- For the conversion in lua/convert.py: a table's identity (even with __tostring), and
 -- Lua's own type() (lupa calls a thread a "function").
 local function identity(value) return format("%p", value) end
 
