@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import os
 import resource
@@ -22,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -660,7 +662,6 @@ def _agent_run(
     port: int, monitors: int, interval: int, window: int, *, scripted: bool
 ) -> dict[str, float]:
     """One agent with ``monitors`` checks every ``interval`` s: its cost over ``window`` s."""
-
     with tempfile.TemporaryDirectory() as directory:
         folder = Path(directory)
         (folder / "echo.lua").write_text(
@@ -766,6 +767,155 @@ def agent(port: int, monitors: int, interval: int, window: int) -> None:
     print(
         f"{'agent vs a process per check':40} "
         f"{per_check / declarative['cpu_per_check']:6.1f}x less CPU per check"
+    )
+
+
+def _counter_sum(base: str, name: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(_get(base + "metrics").decode())
+        for sample in family.samples
+        if sample.name == name
+    )
+
+
+class _SlowReceiver:
+    """An HTTP server that takes ``delay`` seconds to answer each POST, on its own loop."""
+
+    def __init__(self, delay: float) -> None:
+        from aiohttp import web
+
+        self.requests = 0
+        self._delay = delay
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", self._take)
+        self._runner = web.AppRunner(app, access_log=None)
+
+        async def start() -> int:
+            await self._runner.setup()
+            await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+            return int(self._runner.addresses[0][1])
+
+        self.port = asyncio.run_coroutine_threadsafe(start(), self._loop).result(10)
+
+    async def _take(self, request: Any) -> Any:
+        from aiohttp import web
+
+        self.requests += 1
+        await request.read()
+        await asyncio.sleep(self._delay)
+        return web.Response(text="ok")
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+
+def _outbox_rows(path: Path) -> list[tuple[str, float, float]]:
+    """``(monitor, run time, queued time)`` of each notice in an agent's outbox."""
+    import json
+    import sqlite3
+
+    if not path.exists():
+        return []
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            rows = db.execute("SELECT monitor, notice, created FROM alert_outbox").fetchall()
+    except sqlite3.Error:
+        return []
+    return [(monitor, json.loads(notice)["at"], created) for monitor, notice, created in rows]
+
+
+def _alerting_run(
+    port: int, monitors: int, failing: int, interval: int, window: int, hook: str | None
+) -> dict[str, float]:
+    """An agent with ``monitors`` checks, ``failing`` of them at a closed port, alerting
+    to ``hook`` (none: no alerts): its check rate and skips, and when each notice was
+    queued after its run."""
+    closed = free_port()
+    with tempfile.TemporaryDirectory() as directory:
+        folder = Path(directory)
+        lines = [f"defaults: {{interval: {interval}s, timeout: 5s}}", "concurrency: 200"]
+        if hook is not None:
+            lines += [
+                f'notifiers: {{hook: {{urls: ["{hook}"]}}}}',
+                "alerting: {notify: [hook], failure_threshold: 1}",
+            ]
+        lines.append("monitors:")
+        for index in range(monitors):
+            target_port = closed if index < failing else port
+            lines.append(f"  - {{name: m{index}, url: 'ws://127.0.0.1:{target_port}/'}}")
+        (folder / "agent.yaml").write_text("\n".join(lines) + "\n")
+        outbox = folder / "state" / "alerts.db"
+        queued: dict[str, float] = {}
+        with running_agent(folder / "agent.yaml", folder / "state") as (_, base):
+            began = time.monotonic()
+            # Every failing monitor runs in the first interval; a notice stays in the
+            # outbox at least as long as the receiver takes (5 s): a poll every 0.2 s
+            # sees each one.
+            while time.monotonic() - began < interval + 1:
+                for monitor, at, created in _outbox_rows(outbox):
+                    queued.setdefault(monitor, created - at)
+                time.sleep(0.2)
+            counted = time.perf_counter()
+            runs_before = _runs_total(base)
+            skipped_before = _counter_sum(base, "wsprobe_monitor_skipped_runs_total")
+            time.sleep(window)
+            runs = _runs_total(base) - runs_before
+            skipped = _counter_sum(base, "wsprobe_monitor_skipped_runs_total") - skipped_before
+            counting = time.perf_counter() - counted
+            return {
+                "rate": runs / counting,
+                "skipped": skipped,
+                "queued": len(queued),
+                "slowest": max(queued.values(), default=float("nan")),
+            }
+
+
+def alerts(port: int, monitors: int, failing: int, interval: int, window: int) -> None:
+    """Target 11: alerts queued within a check interval while the receiver is slow, and
+    the checks' schedule as without alerts, side by side."""
+    print(
+        f"\n11. Alerts: {monitors} monitors every {interval} s, {failing} failing at once, "
+        f"a json:// receiver taking 5 s per request; the same agent without alerts beside it "
+        f"(rates over {window} s)"
+    )
+    receiver = _SlowReceiver(5.0)
+    try:
+        hook = f"json://127.0.0.1:{receiver.port}/hook"
+        alerting = _alerting_run(port, monitors, failing, interval, window, hook)
+        plain = _alerting_run(port, monitors, failing, interval, window, None)
+    finally:
+        receiver.stop()
+    for name, found in (("with alerts", alerting), ("without alerts", plain)):
+        print(
+            f"{'agent, ' + name:40} {found['rate']:6.1f} checks/s  "
+            f"{found['skipped']:.0f} skipped slots"
+        )
+    print(
+        f"{'notifications queued':40} {alerting['queued']:.0f} of {failing}, the slowest "
+        f"{alerting['slowest']:.3f} s after its run ({receiver.requests} requests reached "
+        "the receiver)"
+    )
+    target(
+        "alerts queued",
+        f"{failing} notifications queued within one interval",
+        f"{alerting['queued']:.0f}, slowest {alerting['slowest']:.2f} s (interval {interval} s)",
+        alerting["queued"] == failing and alerting["slowest"] <= interval,
+    )
+    ratio = alerting["rate"] / plain["rate"]
+    target(
+        "alerts schedule",
+        "checks with a slow receiver: skips 0, rate as without",
+        f"{alerting['skipped']:.0f} skips, {ratio:.2f}x the rate",
+        alerting["skipped"] == 0 and ratio >= 0.95,
     )
 
 

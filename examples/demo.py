@@ -7,12 +7,14 @@ against a small service on 127.0.0.1:8767 started here (aiohttp): `POST /login` 
 token for the right password, `/ws` is a WebSocket that wants that token, `/version`
 says a version the demo changes between runs of the change-alert monitor. Then
 `wsprobe agent examples/agent.yaml` runs for a few seconds: a `/metrics` excerpt and
-the status page's URL are printed.
+the status page's URL are printed. Last, an agent watches a service the demo switches
+off and on, and tells a local `json://` receiver: one alert firing, then resolved.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import secrets
@@ -22,7 +24,9 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -141,7 +145,10 @@ def demo() -> int:
             code = monsta(Path(directory) / "state")
             if code != 0:
                 return code
-            return agent(Path(directory) / "state")
+            code = agent(Path(directory) / "state")
+            if code != 0:
+                return code
+            return alerts(Path(directory))
         finally:
             server.terminate()
             server.wait(timeout=10)
@@ -185,6 +192,137 @@ def agent(state_dir: Path, seconds: float = 4.0) -> int:
         code = process.wait(timeout=30)
         assert process.stderr is not None
         process.stderr.close()
+    print(f"agent stopped with exit status {code}")
+    return code
+
+
+class AlertDemo:
+    """A WebSocket echo service that is switched off and on, and a receiver of
+    Apprise's ``json://`` notifications, on one event loop thread."""
+
+    def __init__(self) -> None:
+        self.titles: list[str] = []
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        service, receiver = web.Application(), web.Application()
+        service.router.add_get("/", self._echo)
+        receiver.router.add_post("/wsprobe", self._take)
+        self._service = web.AppRunner(service, access_log=None)
+        self._receiver = web.AppRunner(receiver, access_log=None)
+        self._site: web.TCPSite | None = None
+        self.receiver_port = self._run(self._start_receiver())
+        self.service_port = 0
+        self.service_port = self._run(self._switch(on=True))
+
+    def _run(self, work: Coroutine[Any, Any, int]) -> int:
+        return asyncio.run_coroutine_threadsafe(work, self._loop).result(timeout=10)
+
+    async def _start_receiver(self) -> int:
+        await self._receiver.setup()
+        await web.TCPSite(self._receiver, "127.0.0.1", 0).start()
+        await self._service.setup()
+        return int(self._receiver.addresses[0][1])
+
+    async def _switch(self, *, on: bool) -> int:
+        if on:
+            self._site = web.TCPSite(self._service, "127.0.0.1", self.service_port)
+            await self._site.start()
+            return int(self._service.addresses[0][1])
+        assert self._site is not None
+        await self._site.stop()
+        return self.service_port
+
+    def switch(self, *, on: bool) -> None:
+        self._run(self._switch(on=on))
+        print(f"demo: the service is switched {'on' if on else 'off'}", flush=True)
+
+    async def _echo(self, request: web.Request) -> web.StreamResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        async for message in socket:
+            if message.type == WSMsgType.TEXT:
+                await socket.send_str(message.data)
+        return socket
+
+    async def _take(self, request: web.Request) -> web.Response:
+        body = json.loads(await request.read())
+        self.titles.append(body["title"])
+        print(f"receiver got ({body['type']}): {body['title']}", flush=True)
+        for line in body["message"].splitlines():
+            print(f"    {line}", flush=True)
+        return web.Response(text="ok")
+
+    def stop(self) -> None:
+        for runner in (self._service, self._receiver):
+            asyncio.run_coroutine_threadsafe(runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+
+def _until(check: Callable[[], bool], what: str, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            print(f"demo: no {what} within {timeout:g}s", file=sys.stderr)
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def alerts(directory: Path) -> int:
+    """An agent tells a local receiver of one outage: firing, then resolved."""
+    parts = AlertDemo()
+    config = directory / "alerts.yaml"
+    config.write_text(
+        "defaults: {interval: 1s, timeout: 2s}\n"
+        f'notifiers: {{hooks: {{urls: ["json://127.0.0.1:{parts.receiver_port}/wsprobe"]}}}}\n'
+        "alerting: {notify: [hooks], failure_threshold: 1, success_threshold: 1}\n"
+        f'monitors: [{{name: shop, url: "ws://127.0.0.1:{parts.service_port}/"}}]\n'
+    )
+    print(f"\n== wsprobe agent alerts.yaml (alerts to json://127.0.0.1:{parts.receiver_port})")
+    print(config.read_text().rstrip(), flush=True)
+    argv = [sys.executable, "-m", "wsprobe", "agent", str(config), "--listen", "127.0.0.1:0"]
+    process = subprocess.Popen(
+        [*argv, "--state-dir", str(directory / "alerts-state")], stderr=subprocess.PIPE, text=True
+    )
+    lines: list[str] = []
+    assert process.stderr is not None
+    reader = threading.Thread(target=lambda: lines.extend(process.stderr or ()), daemon=True)
+    reader.start()
+    try:
+        if not _until(lambda: any("listening on" in line for line in lines), "agent"):
+            return 1
+        base = re.search(r"listening on (http://\S+/)", lines[0])
+        assert base is not None
+
+        def alert() -> str:
+            url = base.group(1) + "api/monitors/shop"
+            with urllib.request.urlopen(url, timeout=10) as response:
+                shown = json.loads(response.read())
+            return f"{shown['alert']['state']} ({(shown['last'] or {}).get('status')})"
+
+        if not _until(lambda: alert() == "ok (ok)", "first OK run"):
+            return 1
+        parts.switch(on=False)
+        if not _until(lambda: len(parts.titles) == 1, "firing notification"):
+            return 1
+        print(f"GET {base.group(1)}api/monitors/shop: alert {alert()}", flush=True)
+        parts.switch(on=True)
+        if not _until(lambda: len(parts.titles) == 2, "resolved notification"):
+            return 1
+        print(f"GET {base.group(1)}api/monitors/shop: alert {alert()}", flush=True)
+    finally:
+        process.terminate()
+        code = process.wait(timeout=30)
+        reader.join(timeout=10)
+        process.stderr.close()
+        parts.stop()
+    print("agent log (alerts):")
+    for line in lines:
+        if "alerts:" in line or "monitor shop" in line:
+            print(f"  {line.rstrip()}")
     print(f"agent stopped with exit status {code}")
     return code
 

@@ -16,6 +16,7 @@ from wsprobe.agent.alerting import deliver, send
 from wsprobe.agent.alerting.config import AlertingConfig
 from wsprobe.agent.alerting.deliver import Retry
 from wsprobe.agent.alerting.engine import Run
+from wsprobe.agent.alerting.notice import Notice
 from wsprobe.agent.alerting.outbox import DATABASE_NAME
 from wsprobe.agent.alerting.service import Alerting, send_test_notification
 from wsprobe.plugin import State
@@ -224,6 +225,41 @@ def test_an_unexpected_fault_fails_one_delivery_and_the_deliverer_goes_on(
         f"alerts: cannot send firing of api to hooks (json://user:****@127.0.0.1:{receiver.port}/hook), "
         f"again in 0.05s: json://user:****@127.0.0.1:{receiver.port}/hook: unexpected RuntimeError"
     ]
+
+
+def test_an_unexpected_fault_goes_to_the_fault_hook_and_the_notice_still_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = Receiver()
+    log: list[str] = []
+    faults: list[BaseException] = []
+    real = Notice.from_json
+    left = [1]
+
+    def faulty(text: str) -> Any:
+        if left[0]:
+            left[0] -= 1
+            raise RuntimeError("injected")
+        return real(text)
+
+    monkeypatch.setattr(Notice, "from_json", faulty)
+
+    async def scenario() -> None:
+        port = await receiver.start()
+
+        async def work(alerting: Alerting) -> None:
+            runs(alerting, "api", CRIT, CRIT)
+            await until(lambda: len(receiver.bodies) == 1, "the firing")
+
+        try:
+            await running(hooks(port), tmp_path, log, work, fault=faults.append)
+        finally:
+            await receiver.stop()
+
+    asyncio.run(scenario())
+    assert [repr(exc) for exc in faults] == ["RuntimeError('injected')"]
+    assert not [line for line in log if "unexpected" in line]
+    assert receiver.titles() == ["[FIRING] api is CRITICAL"]
 
 
 def test_maintenance_and_a_failing_parent_hold_notifications_back(tmp_path: Path) -> None:

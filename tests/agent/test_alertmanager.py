@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,58 +12,23 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.support.alerting import alerting_config, eventually, free_port
+from tests.support.alerting import alerting_config, alertmanager, alerts_of, eventually, free_port
 from wsprobe.agent.alerting.deliver import Retry
 from wsprobe.agent.alerting.engine import Run
 from wsprobe.agent.alerting.service import Alerting
 from wsprobe.plugin import State
 
-BINARY = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
-CONFIG = """
-route: {receiver: blackhole, group_wait: 1s}
-receivers: [{name: blackhole}]
-"""
-
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def alertmanager(tmp_path: Path) -> Iterator[str]:
-    """An Alertmanager on a free loopback port, alone (no cluster): its URL."""
-    if not Path(BINARY).is_file():
-        pytest.fail(f"{BINARY} is missing: make test installs prometheus-alertmanager")
-    config = tmp_path / "alertmanager.yml"
-    config.write_text(CONFIG)
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            BINARY,
-            f"--config.file={config}",
-            f"--storage.path={tmp_path / 'am-data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+def am(tmp_path: Path) -> Iterator[str]:
+    with alertmanager(tmp_path) as url:
+        yield url
 
 
 async def api_alerts(session: aiohttp.ClientSession, url: str) -> list[dict[str, Any]] | None:
-    """The alerts of monitor ``api`` Alertmanager lists; ``None`` while it does not answer."""
-    try:
-        async with session.get(f"{url}/api/v2/alerts") as response:
-            if response.status != 200:
-                return None
-            body = await response.json()
-    except aiohttp.ClientError:
-        return None
-    assert isinstance(body, list)
-    return [alert for alert in body if alert["labels"].get("monitor") == "api"]
+    return await alerts_of(session, url, "api")
 
 
 def rfc3339(seconds: float) -> str:
@@ -73,9 +36,8 @@ def rfc3339(seconds: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def test_an_alert_is_active_in_alertmanager_then_resolved(
-    alertmanager: str, tmp_path: Path
-) -> None:
+def test_an_alert_is_active_in_alertmanager_then_resolved(am: str, tmp_path: Path) -> None:
+    alertmanager = am
     down = f"http://127.0.0.1:{free_port()}"
     log: list[str] = []
     seen: dict[str, list[dict[str, Any]]] = {}

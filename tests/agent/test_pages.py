@@ -96,7 +96,7 @@ def test_alert_and_maintenance_absent_or_off() -> None:
     )
     text = "".join(parsed(page).text)
     assert "alert" not in text.replace("alert(", "")
-    assert 'data-f="maintenance" hidden' in page
+    assert 'data-f="maintenance" data-maintenance="false" hidden' in page
     assert "shard 1/2" in text
 
 

@@ -1,17 +1,24 @@
-"""Real receivers on loopback for the alerting tests: an HTTP server for Apprise's
-``json://`` (or anything that POSTs JSON) and an SMTP server, both on the test's loop."""
+"""Real parts on loopback for the alerting tests: an HTTP server for Apprise's
+``json://`` (or anything that POSTs JSON), an SMTP server, a WebSocket service that is
+switched off and on (all on the running loop), and Debian's Prometheus Alertmanager."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import shutil
 import socket
+import subprocess
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from websockets.asyncio.server import Server, ServerConnection, serve
 
 from wsprobe.agent.alerting.config import AlertingConfig, parse_alerting
 
@@ -131,3 +138,78 @@ def alerting_config(document: dict[str, Any]) -> AlertingConfig:
     """Parse an alerting configuration; monitors ``api`` and ``gw`` unless given."""
     document.setdefault("monitors", [{"name": "api"}, {"name": "gw"}])
     return parse_alerting(document, environ={})
+
+
+class Service:
+    """A WebSocket echo service on a fixed loopback port, switched off and on: what a
+    monitor watches through an outage."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"ws://127.0.0.1:{self.port}/"
+        self._server: Server | None = None
+
+    async def on(self) -> None:
+        self._server = await serve(_echo, "127.0.0.1", self.port)
+
+    async def off(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+
+async def _echo(conn: ServerConnection) -> None:
+    async for message in conn:
+        await conn.send(message)
+
+
+ALERTMANAGER = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
+_ALERTMANAGER_CONFIG = """
+route: {receiver: blackhole, group_wait: 1s}
+receivers: [{name: blackhole}]
+"""
+
+
+@contextlib.contextmanager
+def alertmanager(directory: Path) -> Iterator[str]:
+    """An Alertmanager on a free loopback port, alone (no cluster): its URL."""
+    if not Path(ALERTMANAGER).is_file():
+        raise AssertionError(
+            f"{ALERTMANAGER} is missing: make test installs prometheus-alertmanager"
+        )
+    config = directory / "alertmanager.yml"
+    config.write_text(_ALERTMANAGER_CONFIG)
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            ALERTMANAGER,
+            f"--config.file={config}",
+            f"--storage.path={directory / 'am-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+async def alerts_of(
+    session: aiohttp.ClientSession, url: str, monitor: str
+) -> list[dict[str, Any]] | None:
+    """The alerts of ``monitor`` the Alertmanager at ``url`` lists; ``None`` while it
+    does not answer."""
+    try:
+        async with session.get(f"{url}/api/v2/alerts") as response:
+            if response.status != 200:
+                return None
+            body = await response.json()
+    except aiohttp.ClientError:
+        return None
+    assert isinstance(body, list)
+    return [alert for alert in body if alert["labels"].get("monitor") == monitor]

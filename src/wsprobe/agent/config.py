@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 import re
 from collections.abc import Mapping
@@ -21,6 +20,16 @@ from ..errors import Error
 from ..options import OPTION_NAMES, Options, make_options
 from ..plugin import Expectations, Pattern, Range, compile_regex
 from ..redaction import redact, redact_query
+from .alerting.config import AlertingConfig, parse_alerting
+from .fields import (
+    ConfigError,
+    _duration,
+    _kind,
+    _known_fields,
+    _mapping,
+    _shown,
+    parse_duration,
+)
 
 __all__ = [
     "DEFAULT_LISTEN",
@@ -55,8 +64,6 @@ MAX_CONCURRENCY = 10_000
 _MAX_LABEL_VALUE = 1024
 _MAX_TARGETS = 100
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION = re.compile(r"(\d{1,15}(?:\.\d{1,15})?)(ms|s|m|h|d)")
 # A monitor's name is a metric label and a path segment of the API.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
@@ -64,7 +71,10 @@ _LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _RESERVED_LABELS = frozenset({"monitor", "phase", "result"})
 _CALL_OPTIONS = frozenset(OPTION_NAMES) - {"timeout"}
 _PROBE_FIELDS = frozenset({"send", "expect", "script", "env", "timeout"}) | _CALL_OPTIONS
-_MONITOR_FIELDS = _PROBE_FIELDS | {"name", "url", "interval", "labels"}
+# What a monitor says of its alerts: read by :func:`.alerting.config.parse_alerting`,
+# and no part of what its check does.
+_ALERT_FIELDS = frozenset({"alerts", "depends_on"})
+_MONITOR_FIELDS = _PROBE_FIELDS | {"name", "url", "interval", "labels"} | _ALERT_FIELDS
 _MODULE_FIELDS = _PROBE_FIELDS | {"targets", "send_credentials_to_any_target", "concurrency"}
 _EXPECT_FIELDS = frozenset(
     {
@@ -91,19 +101,13 @@ _TOP_FIELDS = frozenset(
         "workers",
         "redact_query",
         "page",
+        "notifiers",
+        "alerting",
+        "maintenance",
     }
 )
 # The status page reloads its data at least once an hour, at most once a second.
 _REFRESH = (1.0, 3600.0)
-
-
-class ConfigError(Error):
-    """The configuration is wrong; the message names the field: ``monitors[2].interval: …``."""
-
-    def __init__(self, where: str, reason: str) -> None:
-        super().__init__(f"{where}: {reason}" if where else reason)
-        self.where = where
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +202,8 @@ class PageSettings:
 
 @dataclass(frozen=True, slots=True)
 class AgentConfig:
-    """The whole configuration, validated."""
+    """The whole configuration, validated. ``alerting.page_url`` is ``None`` unless the
+    file sets it: the agent then links to the address it listens on."""
 
     listen: str = DEFAULT_LISTEN
     monitors: tuple[Monitor, ...] = ()
@@ -207,10 +212,12 @@ class AgentConfig:
     retention: float = 86400.0
     workers: int = field(default_factory=default_workers)
     page: PageSettings = field(default_factory=PageSettings)
+    alerting: AlertingConfig = field(default_factory=AlertingConfig)
 
 
-def load_config(path: Path) -> AgentConfig:
-    """Read and validate ``path``; scripts are found relative to its directory."""
+def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> AgentConfig:
+    """Read and validate ``path``; scripts are found relative to its directory, the
+    ``${VAR}`` of notifier URLs in ``environ`` (the process's environment by default)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -218,11 +225,14 @@ def load_config(path: Path) -> AgentConfig:
         raise ConfigError("", f"cannot read {path}: {reason}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError("", f"cannot read {path}: not UTF-8 text") from exc
-    return parse_config(text, base=path.resolve().parent)
+    return parse_config(text, base=path.resolve().parent, environ=environ)
 
 
-def parse_config(text: str, *, base: Path) -> AgentConfig:
-    """Validate a configuration's YAML text; raise :class:`ConfigError` at the first fault."""
+def parse_config(
+    text: str, *, base: Path, environ: Mapping[str, str] | None = None
+) -> AgentConfig:
+    """Validate a configuration's YAML text; raise :class:`ConfigError` at the first fault.
+    ``environ``: where notifier URLs' ``${VAR}`` come from (default: the process's)."""
     import yaml
 
     try:
@@ -266,6 +276,7 @@ def parse_config(text: str, *, base: Path) -> AgentConfig:
         if "workers" in top
         else default_workers(),
         page=_page(top.get("page", {})),
+        alerting=parse_alerting(top, environ=os.environ if environ is None else environ),
     )
 
 
@@ -352,19 +363,6 @@ def _check_size(value: Any, sizes: dict[int, int], path: set[int]) -> int:
     return size
 
 
-def parse_duration(value: Any) -> float:
-    """``30s``, ``1m``, ``500ms``, ``2h``, ``7d``, or a number of seconds; else ``ValueError``."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.fullmatch(value.strip())):
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    else:
-        raise ValueError(f"expected a duration like 30s, got {_shown(value)}")
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"expected a positive duration, got {_shown(value)}")
-    return seconds
-
-
 def parse_listen(text: str, *, where: str = "--listen") -> tuple[str, int]:
     """``HOST:PORT`` (``[::1]:PORT`` for IPv6) as ``(host, port)``."""
     host, sep, port = text.rpartition(":")
@@ -402,8 +400,10 @@ def _monitors(value: Any, common: _Common) -> tuple[Monitor, ...]:
         probe = _probe(where, entry, common)
         interval = _interval(f"{where}.interval", entry.get("interval", common.interval))
         labels = _labels(f"{where}.labels", entry.get("labels", {}))
+        # A change to the monitor's alerts alone does not restart its check.
+        check = {key: value for key, value in entry.items() if key not in _ALERT_FIELDS}
         fingerprint = json.dumps(
-            {"entry": entry, "interval": interval, "timeout": probe.timeout},
+            {"entry": check, "interval": interval, "timeout": probe.timeout},
             sort_keys=True,
             default=str,
         )
@@ -579,13 +579,6 @@ def _url(where: str, value: Any) -> str:
     return value
 
 
-def _duration(where: str, value: Any) -> float:
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise ConfigError(where, str(exc)) from None
-
-
 def _interval(where: str, value: Any) -> float:
     seconds = _duration(where, value)
     if not MIN_INTERVAL <= seconds <= MAX_INTERVAL:
@@ -616,41 +609,3 @@ def _bounded_int(where: str, value: Any, most: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
         raise ConfigError(where, f"expected a whole number from 1 to {most}, got {_shown(value)}")
     return value
-
-
-def _cut(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
-def _mapping(where: str, value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ConfigError(where or "(top level)", f"expected a mapping, got {_kind(value)}")
-    for key in value:
-        if not isinstance(key, str):
-            raise ConfigError(where or "(top level)", f"keys must be text, got {_shown(key)}")
-    return value
-
-
-def _known_fields(where: str, entry: Mapping[str, Any], known: frozenset[str]) -> None:
-    for key in entry:
-        if key not in known:
-            raise ConfigError(f"{where}.{key}" if where else key, "unknown field")
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return "text"
-    return "nothing" if value is None else _shown(value)
-
-
-def _shown(value: Any) -> str:
-    # One line, and short: a message quotes what was wrong, not all of it.
-    try:
-        shown = json.dumps(value, ensure_ascii=False, default=str)
-    except ValueError:
-        shown = repr(value)
-    return _cut(shown, 100)

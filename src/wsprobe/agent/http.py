@@ -67,7 +67,9 @@ class AgentView:
     sharded; ``log`` takes the one line said of a request that failed unexpectedly.
     From the roll-ups: ``uptimes()`` every monitor's :data:`~.uptime.WINDOWS` (a
     monitor without runs may be missing), ``windows(name)`` one monitor's,
-    ``incidents(name, limit)`` its incidents, newest first; ``page()`` the page's settings.
+    ``incidents(name, limit)`` its incidents, newest first; ``page()`` the page's settings;
+    ``alert(name)`` a monitor's ``alert`` (``state`` and ``since``, ``None`` when its
+    alerts are off) and ``maintenance``.
     """
 
     entries: Callable[[], list[Entry]]
@@ -82,6 +84,7 @@ class AgentView:
     windows: Callable[[str], Awaitable[Mapping[str, Window]]]
     incidents: Callable[[str, int], Awaitable[list[Incident]]]
     page: Callable[[], PageSettings]
+    alert: Callable[[str], dict[str, Any]]
 
 
 _VIEW = web.AppKey("agent", AgentView)
@@ -218,7 +221,7 @@ async def _monitors_json(
     entries = view.entries()
     _SHAPES.keep(len(entries))
     return [
-        _monitor_json(entry, uptimes.get(entry.monitor.name, {}), recent, after)
+        _monitor_json(entry, uptimes.get(entry.monitor.name, {}), recent, after, alert=view.alert)
         for entry in entries
     ]
 
@@ -266,14 +269,19 @@ _NO_WINDOW = Window()
 async def _monitor(request: web.Request) -> web.Response:
     view = _view(request)
     entry = _entry(request)
-    shown = _monitor_json(entry, await view.windows(entry.monitor.name), RECENT)
+    shown = _monitor_json(entry, await view.windows(entry.monitor.name), RECENT, alert=view.alert)
     # Only here, not in the listing: a thousand monitors' lines would make it heavy.
     shown["output"] = [{"time": round(at, 6), "line": line} for at, line in entry.output]
     return web.json_response(shown)
 
 
 def _monitor_json(
-    entry: Entry, windows: Mapping[str, Window], recent: int, after: float = 0.0
+    entry: Entry,
+    windows: Mapping[str, Window],
+    recent: int,
+    after: float = 0.0,
+    *,
+    alert: Callable[[str], dict[str, Any]],
 ) -> dict[str, Any]:
     monitor = entry.monitor
     shown = _SHAPES.definition(monitor).copy()
@@ -288,6 +296,7 @@ def _monitor_json(
     shown["skipped"] = entry.skipped
     shown["uptime"] = uptime
     shown["latency"] = latency
+    shown.update(alert(monitor.name))
     if recent:
         # The newest first, back to ``after``: a page that has the others asks only
         # for what is new.
@@ -402,7 +411,7 @@ async def _monitor_page(request: web.Request) -> web.Response:
     now = time.time()
     windows = await view.windows(name)
     detail = MonitorDetail(
-        monitor=_monitor_json(entry, windows, 0),
+        monitor=_monitor_json(entry, windows, 0, alert=view.alert),
         recent=list(entry.recent),
         windows=windows,
         incidents=await view.incidents(name, _PAGE_INCIDENTS),

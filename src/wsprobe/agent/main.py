@@ -18,16 +18,19 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .config import parse_listen
+from .alerting.service import send_test_notification
+from .config import load_config, parse_listen
 from .history import HistoryError
 from .http import AgentView, make_app
 from .service import Agent, AgentError
 from .sharding import Shard
 
-__all__ = ["STOP_GRACE", "serve", "view_of"]
+__all__ = ["STOP_GRACE", "TEST_NOTIFY_TIMEOUT", "serve", "test_notify", "view_of"]
 
 #: Seconds SIGTERM leaves checks in flight before cutting them.
 STOP_GRACE = 5.0
+#: Seconds ``--test-notify`` gives each of a notifier's URLs.
+TEST_NOTIFY_TIMEOUT = 30.0
 
 
 def view_of(agent: Agent) -> AgentView:
@@ -47,6 +50,7 @@ def view_of(agent: Agent) -> AgentView:
         windows=agent.history.windows,
         incidents=agent.history.incidents,
         page=lambda: agent.config.page,
+        alert=agent.alert_status,
     )
 
 
@@ -67,7 +71,7 @@ async def serve(
     agent = Agent(config_path, state_dir=state_dir, shard=shard, log=log)
     try:
         await agent.start()
-    except HistoryError as exc:
+    except (HistoryError, AgentError) as exc:
         await agent.close(0)
         raise AgentError(str(exc)) from exc
     log = agent.log
@@ -85,6 +89,7 @@ async def serve(
         raise AgentError(f"cannot listen on {host}:{port}: {reason}") from exc
     bound = _bound_port(runner, port)
     url = f"http://{f'[{host}]' if ':' in host else host}:{bound}/"
+    agent.listening(url)
     total = len(agent.config.monitors)
     where = f", shard {agent.shard_text}" if agent.shard_text else ""
     stop = asyncio.Event()
@@ -103,6 +108,14 @@ async def serve(
         await agent.close(STOP_GRACE)
         await runner.cleanup()
     log("stopped")
+
+
+async def test_notify(config_path: Path, name: str) -> str | None:
+    """Send a test notification through the notifier ``name`` of the configuration at
+    ``config_path``: ``None`` when every URL took it, else one line saying why not.
+    Raises :class:`ConfigError` for a bad configuration."""
+    config = load_config(config_path)
+    return await send_test_notification(config.alerting, name, timeout=TEST_NOTIFY_TIMEOUT)
 
 
 def _bound_port(runner: web.AppRunner, asked: int | None) -> int:

@@ -22,18 +22,22 @@ __all__ = ["AgentFacts", "MonitorRow", "ResultsCollector", "probe_registry", "re
 @dataclass(frozen=True, slots=True)
 class MonitorRow:
     """One monitor at scrape time: its labels (``monitor`` included), its last outcome
-    (``None`` before its first run) and its counts since the agent started, by result
-    (:data:`~.outcome.RESULTS`)."""
+    (``None`` before its first run), its counts since the agent started, by result
+    (:data:`~.outcome.RESULTS`), whether a maintenance window covers it and whether
+    its alert fires (``None``: its alerts are off)."""
 
     labels: Mapping[str, str]
     outcome: Outcome | None
     runs: Mapping[str, int] = field(default_factory=dict)
     skipped: int = 0
+    maintenance: bool = False
+    firing: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class AgentFacts:
-    """The agent's own state at scrape time."""
+    """The agent's own state at scrape time; ``notifications`` by ``(notifier,
+    result)``, result ``sent`` or ``failed``; ``queued`` the notifications waiting."""
 
     monitors: int
     in_flight: int
@@ -42,6 +46,8 @@ class AgentFacts:
     internal_errors: Mapping[str, int] = field(default_factory=dict)
     history_queued: int = 0
     history_dropped: int = 0
+    notifications: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    queued: int = 0
 
 
 class ResultsCollector(Collector):
@@ -100,9 +106,18 @@ def _families(rows: list[MonitorRow], *, counters: bool) -> Iterator[Metric]:
     skipped = CounterMetricFamily(
         "wsprobe_monitor_skipped_runs", "Slots missed because the previous run was still going"
     )
+    maintenance = GaugeMetricFamily(
+        "wsprobe_monitor_in_maintenance", "1 while a maintenance window holds its alerts back"
+    )
+    firing = GaugeMetricFamily(
+        "wsprobe_monitor_alert_firing", "1 while its alert fires (monitors with alerts)"
+    )
     for row in rows:
         labels = dict(row.labels)
         if counters:
+            maintenance.add_sample("wsprobe_monitor_in_maintenance", labels, row.maintenance)
+            if row.firing is not None:
+                firing.add_sample("wsprobe_monitor_alert_firing", labels, row.firing)
             for result in RESULTS:
                 runs.add_sample(
                     "wsprobe_monitor_runs_total",
@@ -129,7 +144,7 @@ def _families(rows: list[MonitorRow], *, counters: bool) -> Iterator[Metric]:
         last_run.add_sample("wsprobe_monitor_last_run_timestamp_seconds", labels, outcome.time)
     yield from (success, duration, phases, status_code, expiry, state, value, last_run)
     if counters:
-        yield from (runs, skipped)
+        yield from (runs, skipped, maintenance, firing)
 
 
 def _agent_families(facts: AgentFacts) -> Iterator[Metric]:
@@ -167,4 +182,17 @@ def _agent_families(facts: AgentFacts) -> Iterator[Metric]:
         "wsprobe_history_dropped_results",
         "Results lost because the queue of results waiting to be written was full",
         value=facts.history_dropped,
+    )
+    notifications = CounterMetricFamily(
+        "wsprobe_notifications",
+        "Notifications by notifier and result (sent, or a failed attempt)",
+        labels=["notifier", "result"],
+    )
+    for (notifier, result), count in sorted(facts.notifications.items()):
+        notifications.add_metric([notifier, result], count)
+    yield notifications
+    yield GaugeMetricFamily(
+        "wsprobe_notifications_queued",
+        "Notifications waiting to be sent (the outbox)",
+        value=facts.queued,
     )

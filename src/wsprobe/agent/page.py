@@ -159,7 +159,8 @@ function update(card,m){
     if(a){alert.className="facts alert "+a.state;alert.setAttribute("data-alert",a.state);
       alert.textContent="alert "+a.state+(a.since!==null&&a.state!=="ok"?
         " since "+utc(a.since):"");}}
-  var maint=part(card,"maintenance");if(maint)maint.hidden=!m.maintenance;
+  var maint=part(card,"maintenance");if(maint){maint.hidden=!m.maintenance;
+    maint.setAttribute("data-maintenance",m.maintenance?"true":"false");}
 }
 function summary(ms_){var s=document.getElementById("summary");if(!s)return;
   var counts={},waiting=0;ms_.forEach(function(m){if(m.last)counts[m.last.status]=
@@ -306,8 +307,9 @@ def _card(monitor: Mapping[str, Any], beats: Sequence[Outcome], now: float) -> s
     name = monitor["name"]
     last = monitor["last"]
     state = last["status"] if last is not None else "none"
+    # The card is the page's #NAME: notifications link to page_url#NAME.
     lines = [
-        f'<article class="monitor {state}"{_data("monitor", name)}>',
+        f'<article class="monitor {state}" id="{_e(name)}"{_data("monitor", name)}>',
         f'<div class="top"><h3><a href="/monitors/{_e(name)}">{_e(name)}</a></h3>'
         f'<span class="state" data-f="state">{state if last is not None else "waiting"}</span>'
         "</div>",
@@ -321,9 +323,10 @@ def _card(monitor: Mapping[str, Any], beats: Sequence[Outcome], now: float) -> s
     if "alert" in monitor:
         lines.append(_alert(monitor["alert"], now))
     if "maintenance" in monitor:
+        held = "true" if monitor["maintenance"] else "false"
         hidden = "" if monitor["maintenance"] else " hidden"
         lines.append(
-            f'<p class="facts maintenance" data-f="maintenance"{hidden}>'
+            f'<p class="facts maintenance" data-f="maintenance" data-maintenance="{held}"{hidden}>'
             "in maintenance: notifications held back</p>"
         )
     if monitor["skipped"]:

@@ -3,8 +3,9 @@
 :class:`Agent` holds this shard's monitors, runs each on its schedule with the
 prober its check names, records each outcome on the board and in the history, and
 reloads the configuration (a broken one is reported and the running one kept).
-Every state change of a monitor is one log line. It knows nothing of HTTP or
-signals: :mod:`.main` wires it to them.
+Every state change of a monitor is one log line. Each settled run goes to the
+alerts (:class:`~.alerting.service.Alerting`), which decide and deliver apart from the
+checks. It knows nothing of HTTP or signals: :mod:`.main` wires it to them.
 """
 
 from __future__ import annotations
@@ -13,14 +14,21 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..errors import Error
 from ..lua.job import RunSettings
+from ..lua.result import REPEAT_PREVIOUS
 from ..lua.supervisor import Supervisor
 from ..options import Options
+from .alerting.config import AlertingConfig
+from .alerting.engine import FIRING_PHASE, Run
+from .alerting.outbox import OutboxError
+from .alerting.service import Alerting
 from .board import RECENT, Board
 from .config import AgentConfig, ConfigError, Module, Monitor, load_config
 from .faults import Faults
@@ -52,7 +60,9 @@ class Agent:
     for the agent's life (the configuration's ``workers``; a reload keeps them), as
     ``wsprobe run``'s do: a script stuck in C code or crashing its worker fails alone.
     The workers keep the scripts' store in ``state_dir``; the supervisor holds their one
-    cache. :meth:`start` opens the history, starts the workers and the monitors,
+    cache. The alerts keep their states and their outbox there too (a shard's apart:
+    shards sharing a directory must not send each other's notices). :meth:`start`
+    opens the history, starts the workers, the alerts' delivery and the monitors,
     :meth:`close` stops them.
     """
 
@@ -83,6 +93,18 @@ class Agent:
             self.supervisor, functools.partial(self.faults.failed, "check")
         )
         self.board = Board()
+        # Until the agent listens, links point at the configuration's address.
+        self.page_url = f"http://{self.config.listen}/"
+        alerts_dir = (
+            state_dir if shard.count == 1 else state_dir / f"shard-{shard.index}-of-{shard.count}"
+        )
+        self.alerting = Alerting(
+            self._alerting_config(self.config),
+            alerts_dir,
+            log=self.log,
+            labels=_labels(self.config),
+            fault=functools.partial(self.faults.failed, "notification"),
+        )
         self.reloads: Counter[str] = Counter()
         self.last_reload_ok = True
         # /probe's checks in flight, by module.
@@ -135,17 +157,35 @@ class Agent:
         )
         return True
 
+    def listening(self, url: str) -> None:
+        """The agent's page is at ``url``: notifications link there unless the
+        configuration's ``alerting.page_url`` says otherwise."""
+        self.page_url = url
+        self.alerting.configure(self._alerting_config(self.config))
+
+    def alert_status(self, name: str) -> dict[str, Any]:
+        """``name``'s ``alert`` (``state``, ``since``; ``None`` when its alerts are off)
+        and whether a maintenance window covers it now."""
+        return self.alerting.status(name, time.time())
+
     def monitor_rows(self) -> list[MonitorRow]:
         """Each configured monitor for ``/metrics``: a snapshot, safe to read on a thread."""
-        return [
-            MonitorRow(
-                {"monitor": entry.monitor.name, **dict(entry.monitor.labels)},
-                entry.last,
-                dict(entry.runs),
-                entry.skipped,
+        now = time.time()
+        rows = []
+        for entry in self.board.entries():
+            status = self.alerting.status(entry.monitor.name, now)
+            alert = status["alert"]
+            rows.append(
+                MonitorRow(
+                    {"monitor": entry.monitor.name, **dict(entry.monitor.labels)},
+                    entry.last,
+                    dict(entry.runs),
+                    entry.skipped,
+                    maintenance=status["maintenance"],
+                    firing=None if alert is None else alert["state"] == FIRING_PHASE,
+                )
             )
-            for entry in self.board.entries()
-        ]
+        return rows
 
     def facts(self) -> AgentFacts:
         """The agent's own state for ``/metrics``."""
@@ -157,6 +197,8 @@ class Agent:
             internal_errors=dict(self.faults.counts),
             history_queued=self.history.queued,
             history_dropped=self.history.dropped,
+            notifications=self.alerting.notifications(),
+            queued=self.alerting.queue_length(),
         )
 
     def module(self, name: str) -> Module | None:
@@ -202,17 +244,24 @@ class Agent:
 
     async def start(self) -> None:
         """Open the history, start the script workers (a script due before waits for
-        them), the monitors and the reloads; raise :class:`HistoryError` when the
-        history cannot be opened."""
+        them), the alerts (their saved states taken up), the monitors and the reloads;
+        raise :class:`HistoryError` when the history cannot be opened and
+        :class:`AgentError` when the alerts' database cannot be used."""
         await self.history.open()
         self.history.start()
         await self.supervisor.start()
+        try:
+            await self.alerting.start()
+        except OutboxError as exc:
+            raise AgentError(str(exc)) from exc
         await self._apply(self.config)
         self._reloading = asyncio.create_task(self._reload_forever(), name="reload")
 
     async def close(self, grace: float) -> None:
         """Stop the monitors (``grace`` seconds for checks in flight), write the history
-        and stop the workers (a script still running ends ``interrupted``)."""
+        and the alerts' states (``grace`` seconds for notifications in flight; the
+        outbox keeps the rest) and stop the workers (a script still running ends
+        ``interrupted``)."""
         if self._reloading is not None:
             self._reloading.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -221,6 +270,7 @@ class Agent:
         if cut:
             self.log(f"stopped {cut} checks still running after {grace:g}s")
         try:
+            await self.alerting.close(grace)
             await self.history.close(HISTORY_WAIT)
         finally:
             await self.supervisor.close()
@@ -244,6 +294,7 @@ class Agent:
         self.scheduler.set_concurrency(config.concurrency)
         self.supervisor.set_concurrency(config.concurrency)
         self.config = config
+        self.alerting.configure(self._alerting_config(config), _labels(config))
         self.board.configure(mine, dict(zip(new, recent, strict=True)))
         return self.scheduler.update(mine)
 
@@ -255,8 +306,23 @@ class Agent:
             output=functools.partial(self.board.write, monitor.name),
         )
 
+    def _alerting_config(self, config: AgentConfig) -> AlertingConfig:
+        if config.alerting.page_url is not None:
+            return config.alerting
+        return dataclasses.replace(config.alerting, page_url=self.page_url)
+
     def _record(self, monitor: Monitor, outcome: Outcome) -> None:
         outcome = self.board.settle(monitor.name, outcome)
+        self.alerting.observe(
+            monitor.name,
+            Run(
+                outcome.status,
+                outcome.time,
+                outcome.error,
+                outcome.value,
+                repeat=outcome.signal == REPEAT_PREVIOUS,
+            ),
+        )
         self.history.add(monitor.name, outcome)
         change = self.board.record(monitor.name, outcome)
         if change is None:
@@ -265,3 +331,7 @@ class Agent:
         was = before.name.lower() if before is not None else "new"
         why = f": {outcome.error}" if outcome.error else ""
         self.log(f"monitor {monitor.name}: {was} -> {after.name.lower()}{why}")
+
+
+def _labels(config: AgentConfig) -> dict[str, tuple[tuple[str, str], ...]]:
+    return {monitor.name: monitor.labels for monitor in config.monitors}

@@ -17,12 +17,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--listen", metavar="HOST:PORT", help="default: the config's listen")
     add_state_dir(parser)
     parser.add_argument("--shard", metavar="I/N", default="0/1", help="run shard I of N")
+    parser.add_argument(
+        "--test-notify",
+        metavar="NOTIFIER",
+        help="send a test notification through NOTIFIER and exit (0: every URL took it)",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run until SIGTERM: 0 after a clean stop, 2 for bad arguments or configuration,
-    1 when the agent cannot start."""
+    1 when the agent cannot start. With ``--test-notify``: 0 once the notifier took
+    the test notification, 1 when it did not."""
     try:
         import aiohttp  # noqa: F401
         import prometheus_client  # noqa: F401
@@ -38,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..agent.config import ConfigError, parse_listen
-    from ..agent.main import serve
+    from ..agent.main import serve, test_notify
     from ..agent.sharding import Shard
 
     try:
@@ -51,6 +57,17 @@ def run(args: argparse.Namespace) -> int:
     from ..lua.eventloop import run_event_loop
     from ..services.store import default_state_dir
 
+    if args.test_notify is not None:
+        try:
+            failure = run_event_loop(test_notify(Path(args.config), args.test_notify))
+        except ConfigError as exc:
+            print(f"wsprobe agent: {args.config}: {exc}", file=sys.stderr)
+            return 2
+        if failure is not None:
+            print(f"wsprobe agent: test notification failed: {one_line(failure)}", file=sys.stderr)
+            return 1
+        print(f"wsprobe agent: test notification sent through {args.test_notify}")
+        return 0
     try:
         run_event_loop(
             serve(

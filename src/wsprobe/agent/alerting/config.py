@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from jinja2 import Template, TemplateSyntaxError
 
 from ...plugin import State
-from ..config import ConfigError, _duration, _kind, _known_fields, _mapping, _shown
+from ..fields import ConfigError, _duration, _kind, _known_fields, _mapping, _shown
 from .template import compile_template
 from .windows import WEEKDAYS, OneOff, Weekly, Window
 

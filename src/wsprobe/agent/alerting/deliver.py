@@ -48,7 +48,8 @@ class Retry:
 
 
 class Deliverer:
-    """Sends the outbox's notices; ``db`` runs a call on the outbox's thread."""
+    """Sends the outbox's notices; ``db`` runs a call on the outbox's thread. ``fault``
+    takes an unexpected exception that failed one delivery (by default, a log line)."""
 
     def __init__(
         self,
@@ -61,8 +62,10 @@ class Deliverer:
         timeout: float,
         per_destination: int = 4,
         clock: Callable[[], float] = time.time,
+        fault: Callable[[BaseException], object] | None = None,
     ) -> None:
         self._db = db
+        self._fault = fault
         self._destinations = destinations
         self._session = session
         self._log = log
@@ -143,7 +146,10 @@ class Deliverer:
             try:
                 await work
             except Exception as exc:  # one failed delivery, never the deliverer
-                self._log(f"alerts: delivery for {pair[1]} failed unexpectedly: {exc!r}")
+                if self._fault is not None:
+                    self._fault(exc)
+                else:
+                    self._log(f"alerts: delivery for {pair[1]} failed unexpectedly: {exc!r}")
             finally:
                 self._busy.discard(pair)
                 self._wake.set()

@@ -37,7 +37,9 @@ class Alerting:
     """The alerts of one agent: engine, outbox in ``state_dir`` and deliverer.
 
     ``labels`` are each monitor's labels (sent to Alertmanager); ``log`` receives one
-    line per notification, per failure and per fault.
+    line per notification, per failure and per fault; ``fault``, when given, takes the
+    unexpected exceptions that failed one delivery or one re-send instead (the agent
+    counts and tells them with its other internal errors).
     """
 
     def __init__(
@@ -51,8 +53,10 @@ class Alerting:
         refresh_every: float = REFRESH_EVERY,
         timeout: float = SEND_TIMEOUT,
         clock: Callable[[], float] = time.time,
+        fault: Callable[[BaseException], object] | None = None,
     ) -> None:
         self.engine = Engine(config)
+        self._fault = fault
         self._state_dir = state_dir
         self._log = log
         self._labels = dict(labels or {})
@@ -89,6 +93,7 @@ class Alerting:
             retry=self._retry,
             timeout=self._timeout,
             clock=self._clock,
+            fault=self._fault,
         )
         self._session = session
         self._keeper = asyncio.create_task(self._keep())
@@ -210,7 +215,10 @@ class Alerting:
             try:
                 self._refresh_once()
             except Exception as exc:  # supervised
-                self._log(f"alerts: cannot re-send firing alerts: {exc!r}")
+                if self._fault is not None:
+                    self._fault(exc)
+                else:
+                    self._log(f"alerts: cannot re-send firing alerts: {exc!r}")
 
     def _refresh_once(self) -> None:
         assert self._deliverer is not None
