@@ -228,6 +228,41 @@ def test_bad_arguments(run: Run) -> None:
     assert code == 0
 
 
+FORGED = [
+    "999",
+    "0",
+    "-1",
+    "1.5",
+    "1 << 62",
+    "true",
+    "'1'",
+    "{}",
+    "print",
+    "coroutine.create(print)",
+]
+
+
+@pytest.mark.parametrize("forged", FORGED)
+@pytest.mark.parametrize("method", ["send('x')", "recv(0.1)", "ping(0.1)", "close()"])
+def test_a_forged_session_handle_is_the_scripts_error(
+    servers: Servers, forged: str, method: str
+) -> None:
+    # next() finds the private key of a real session: a table with it is a forgery.
+    name = method.partition("(")[0]
+    ran = run_lua(
+        f'local s = ws.connect("{servers.ws}/")\nlocal key = next(s)\n'
+        f"local forged = setmetatable({{[key] = {forged}}}, {{__index = function(_, k)\n"
+        f"  return function(self, ...) return s[k](self, ...) end end}})\n"
+        f"local ok, err = pcall(function() return forged:{method} end)\n"
+        "assert(s:ping(5) >= 0, 'the real session still works')\n"
+        "return err"
+    )
+    assert (ran.outcome.error, ran.outcome.result) == (
+        None,
+        f"bad argument #1 to 'session:{name}' (ws session expected, got a forged handle)",
+    )
+
+
 def test_probe_returns_a_table(run: Run, servers: Servers) -> None:
     source = f"""
 local r = ws.probe("{servers.wss}/", "hi", {{cafile = "{servers.ca_file}"}})

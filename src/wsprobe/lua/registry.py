@@ -122,6 +122,16 @@ class ScriptContext:
         self._open.add(session_id)
         return session_id
 
+    def session(self, session_id: object, method: str) -> AsyncSession:
+        """The script's open or closed session ``session_id``; a handle the script
+        forged (``next`` finds the private key of a real one) is its own error."""
+        session = self.sessions.get(session_id) if type(session_id) is int else None
+        if session is None:
+            raise ScriptCallError(
+                f"bad argument #1 to '{method}' (ws session expected, got a forged handle)"
+            )
+        return session
+
     def release_session(self, session_id: int) -> None:
         """The script closed a session: it no longer counts against its limits."""
         self._open.discard(session_id)
@@ -278,7 +288,7 @@ async def _connect(context: ScriptContext, url: bytes, options: Any) -> int:
     returns="value|nil",
 )
 def _session_fact(context: ScriptContext, session_id: int, name: bytes) -> Any:
-    session = context.sessions[session_id]
+    session = context.session(session_id, "session." + _text(name))
     if name == b"subprotocol":
         return session.subprotocol
     if session.close_code is None:  # nil until the server closed, as in ws.probe
@@ -288,7 +298,7 @@ def _session_fact(context: ScriptContext, session_id: int, name: bytes) -> Any:
 
 @_request("session_send", session_id="number", data="string", kind='"text"|"binary"')
 async def _session_send(context: ScriptContext, session_id: int, data: bytes, kind: bytes) -> None:
-    session = context.sessions[session_id]
+    session = context.session(session_id, "session:send")
     if kind == b"binary":
         session.send_binary(data)
     else:
@@ -307,13 +317,13 @@ async def _session_send(context: ScriptContext, session_id: int, data: bytes, ki
 async def _session_recv(
     context: ScriptContext, session_id: int, timeout: float | None
 ) -> tuple[str | bytes, str]:
-    payload = await context.sessions[session_id].recv(timeout)
+    payload = await context.session(session_id, "session:recv").recv(timeout)
     return payload, "binary" if isinstance(payload, bytes) else "text"
 
 
 @_request("session_ping", session_id="number", timeout="number|nil", returns="seconds")
 async def _session_ping(context: ScriptContext, session_id: int, timeout: float | None) -> float:
-    return await context.sessions[session_id].ping(timeout)
+    return await context.session(session_id, "session:ping").ping(timeout)
 
 
 @_request("session_close", session_id="number", code="number|nil", reason="string|nil")
@@ -321,7 +331,7 @@ async def _session_close(
     context: ScriptContext, session_id: int, code: Any, reason: bytes | None
 ) -> None:
     # Kept after closing: using it again says which connection is closed.
-    await context.sessions[session_id].close(
+    await context.session(session_id, "session:close").close(
         1000 if code is None else code, "" if reason is None else _argument(reason, "reason")
     )
     context.release_session(session_id)
