@@ -175,6 +175,10 @@ class LuaScript:
         try:
             with self._python_allocates():
                 converted = [self.convert.to_lua(item) for item in values]
+        except ConversionError as exc:
+            # A value no Lua state can hold (a stored lone surrogate, nesting too
+            # deep): the call's error, which the script may catch.
+            return self._call(self._step, False, f"value not representable in Lua: {exc}".encode())
         except ScriptCallError:
             return Failed(self._limits.memory_message)
         return self._call(self._step, True, *converted)
