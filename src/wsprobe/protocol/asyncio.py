@@ -102,6 +102,7 @@ class AsyncConnection:
                     while not stream.core.upgraded and stream.core.error is None:
                         if not await stream.wait(deadline):
                             raise TimeoutError
+                        stream.raise_if_failed()
                 if not stream.core.upgraded:
                     # A connection lost before any HTTP reply is the network's doing.
                     if stream.error is not None and stream.core.status is None:
@@ -139,6 +140,7 @@ class AsyncConnection:
         stream = self._stream
         while stream.writing_paused and not stream.lost.done():
             await stream.wait(Deadline(_DRAIN_WAIT))
+        stream.raise_if_failed()
 
     async def recv(self, deadline: Deadline) -> Message:
         """The next whole data message.
@@ -185,6 +187,7 @@ class AsyncConnection:
         stream = self._stream
         stream.flush()
         while not ready():
+            stream.raise_if_failed()
             self.core.raise_if_ended()
             if not await stream.wait(deadline):
                 raise NoResponse(timed_out=True)
@@ -196,6 +199,7 @@ class _Stream(asyncio.Protocol):
     __slots__ = (
         "core",
         "error",
+        "failure",
         "loop",
         "lost",
         "paused",
@@ -211,6 +215,7 @@ class _Stream(asyncio.Protocol):
         self.waiter: asyncio.Future[bool] | None = None
         self.lost: asyncio.Future[None] = loop.create_future()
         self.error: OSError | None = None
+        self.failure: Exception | None = None
         self.paused = False
         self.writing_paused = False
 
@@ -219,14 +224,26 @@ class _Stream(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
-        self.core.receive_data(data)
-        self.flush()
+        try:
+            self.core.receive_data(data)
+            self.flush()
+            if self.transport is not None and _read_ahead_full(self.core):
+                # Messages nobody reads must not pile up in memory: stop reading, and
+                # let the kernel's buffers and TCP's window hold the server back.
+                self.transport.pause_reading()
+                self.paused = True
+        except Exception as exc:
+            # Raised here, it would only reach the loop's exception handler while the
+            # caller waits for its deadline: the connection is dropped and the call
+            # waiting on it (or the next) raises it.
+            self.failure = exc
+            self.abort()
         self._wake()
-        if self.transport is not None and _read_ahead_full(self.core):
-            # Messages nobody reads must not pile up in memory: stop reading, and
-            # let the kernel's buffers and TCP's window hold the server back.
-            self.transport.pause_reading()
-            self.paused = True
+
+    def raise_if_failed(self) -> None:
+        """Raise what failed while handling received data, if anything did."""
+        if self.failure is not None:
+            raise self.failure
 
     def pause_writing(self) -> None:
         self.writing_paused = True
