@@ -17,6 +17,7 @@ prelude, and document it in the README's table of what a script sees.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
@@ -94,6 +95,8 @@ class ScriptContext:
         self._open: set[int] = set()
         self._max_sessions = max_sessions
         self._session_bytes = session_bytes
+        self._unread: dict[int, int] = {}
+        self._unread_total = 0
 
     @property
     def lua(self) -> LuaScript:
@@ -106,21 +109,37 @@ class ScriptContext:
         step: Step = await self.run_step(self.lua.resume, ok, value)
         return step
 
-    def reserve_session(self) -> None:
-        """Make room for one more open session, or raise the limit's error.
+    def reserve_session(self) -> int:
+        """Make room for one more open session, or raise the limit's error; return
+        the id the prelude will know it by.
 
-        Each open session is charged ``session_bytes`` against the script's memory
-        limit: what Python holds for it counts like the Lua state's own memory."""
+        What Python holds for the script's sessions counts against its memory limit
+        like the Lua state's own memory: ``session_bytes`` for each open one, and
+        the data each keeps unread (:meth:`hold`)."""
         if len(self._open) >= self._max_sessions:
             raise ScriptCallError(f"script exceeded its session limit of {self._max_sessions}")
-        self.lua.reserve(self._session_bytes * (len(self._open) + 1))
-
-    def add_session(self, session: AsyncSession) -> int:
-        """Keep ``session`` for the script; return the id the prelude knows it by."""
+        self._charge(len(self._open) + 1)
         session_id, self._next_session = self._next_session, self._next_session + 1
+        return session_id
+
+    def hold(self, session_id: int, held: int) -> None:
+        """Session ``session_id`` keeps ``held`` bytes unread; raise the memory
+        limit's error when they do not fit (its connection is then dropped, with
+        what it kept)."""
+        self._unread_total += held - self._unread.pop(session_id, 0)
+        if held:
+            self._unread[session_id] = held
+        try:
+            self._charge(len(self._open))
+        except ScriptCallError:
+            del self._unread[session_id]
+            self._unread_total -= held
+            raise
+
+    def add_session(self, session_id: int, session: AsyncSession) -> None:
+        """Keep ``session``, opened under the id :meth:`reserve_session` gave."""
         self.sessions[session_id] = session
         self._open.add(session_id)
-        return session_id
 
     def session(self, session_id: object, method: str) -> AsyncSession:
         """The script's open or closed session ``session_id``; a handle the script
@@ -135,7 +154,10 @@ class ScriptContext:
     def release_session(self, session_id: int) -> None:
         """The script closed a session: it no longer counts against its limits."""
         self._open.discard(session_id)
-        self.lua.reserve(self._session_bytes * len(self._open))
+        self._charge(len(self._open))
+
+    def _charge(self, sessions: int) -> None:
+        self.lua.reserve(self._session_bytes * sessions + self._unread_total)
 
     async def close_sessions(self) -> None:
         """Close what the script left open (whatever its outcome), all at once."""
@@ -273,12 +295,22 @@ async def _probe(context: ScriptContext, url: bytes, data: bytes, options: Any) 
 async def _connect(context: ScriptContext, url: bytes, options: Any) -> int:
     from ..async_session import open_session_async
 
-    context.reserve_session()
-    values = await _option_values(context, options)
-    binary = values.pop("binary", False)
-    merged = await _merged(context, values)
-    session = await open_session_async(_argument(url, "url"), merged, binary=binary)
-    return context.add_session(session)
+    session_id = context.reserve_session()
+    try:
+        values = await _option_values(context, options)
+        binary = values.pop("binary", False)
+        merged = await _merged(context, values)
+        session = await open_session_async(
+            _argument(url, "url"),
+            merged,
+            binary=binary,
+            hold=functools.partial(context.hold, session_id),
+        )
+    except BaseException:
+        context.hold(session_id, 0)
+        raise
+    context.add_session(session_id, session)
+    return session_id
 
 
 @_in_place(

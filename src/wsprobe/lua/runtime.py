@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -155,6 +156,8 @@ class LuaScript:
         self._show = driver[b"show"]
         self._tables_made = 0
         self._held = 0
+        self._allocating = False
+        self._limit_lock = threading.Lock()
         self.convert = Converter(
             lua_type=driver[b"type"],
             identity=driver[b"identity"],
@@ -188,8 +191,12 @@ class LuaScript:
         its memory limit; raise the limit's error when they do not fit."""
         if held > self._held and self.memory_used() + held > self._limits.memory:
             raise ScriptCallError(self._limits.memory_message)
-        self._held = held
-        self._lua.set_max_memory(self._limits.memory - held)
+        # A session's unread data is counted from the event loop, maybe while a step
+        # runs: never lower the limit while Python builds Lua values (see below).
+        with self._limit_lock:
+            self._held = held
+            if not self._allocating:
+                self._lua.set_max_memory(self._limits.memory - held)
 
     def compact(self) -> None:
         """Collect the state's garbage: the source, the prelude's bytecode and what
@@ -219,11 +226,15 @@ class LuaScript:
         # lupa deadlocks when the state's memory limit is hit while Python builds
         # Lua values (inside a call from Lua, json.decode's tables): while Python
         # builds, the limit is lifted and _new_table enforces it instead, as an Error.
-        self._lua.set_max_memory(0)
+        with self._limit_lock:
+            self._allocating = True
+            self._lua.set_max_memory(0)
         try:
             yield
         finally:
-            self._lua.set_max_memory(self._limits.memory - self._held)
+            with self._limit_lock:
+                self._allocating = False
+                self._lua.set_max_memory(self._limits.memory - self._held)
 
     def _new_table(self) -> Any:
         self._tables_made += 1

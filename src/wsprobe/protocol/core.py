@@ -98,11 +98,13 @@ class ClientCore:
         "_fragments",
         "_head",
         "_max_size",
+        "_partial",
         "_protocol",
         "display",
         "error",
         "messages",
         "pongs",
+        "queued",
         "status",
         "upgraded",
     )
@@ -140,6 +142,10 @@ class ClientCore:
         self.status: int | None = None
         self.upgraded = False
         self.messages: list[Message] = []
+        # Sizes of what is kept unread: whole messages (text in characters), and the
+        # fragments of the message being received.
+        self.queued = 0
+        self._partial = 0
         self.pongs: set[bytes] = set()
         self.error: Error | None = None
         self._fragments: list[bytes | bytearray | memoryview] = []
@@ -184,9 +190,24 @@ class ClientCore:
         """The bytes to write now, in order; an empty chunk means half-close."""
         return self._protocol.data_to_send()
 
+    @property
+    def unread(self) -> int:
+        """About how many bytes of received data wait to be read: whole messages,
+        a message's fragments, and bytes not yet parsed into frames."""
+        return self.queued + self._partial + len(self._protocol.reader.buffer)
+
+    def drop_unread(self) -> None:
+        """Forget what was received and not read: the connection failed."""
+        self.messages.clear()
+        self._fragments = []
+        self.queued = self._partial = 0
+        self._protocol.reader.buffer.clear()
+
     def take_message(self) -> Message:
         """Remove and return the oldest received data message (there must be one)."""
-        return self.messages.pop(0)
+        message = self.messages.pop(0)
+        self.queued -= len(message[1])
+        return message
 
     def send_text(self, text: str) -> None:
         """Queue one text message; raise :class:`SessionClosed` once closing."""
@@ -262,8 +283,10 @@ class ClientCore:
         if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
             self._fragment_kind = "text" if opcode is Opcode.TEXT else "binary"
             self._fragments = [frame.data]
+            self._partial = len(frame.data)
         elif opcode is Opcode.CONT:
             self._fragments.append(frame.data)
+            self._partial += len(frame.data)
         else:
             if opcode is Opcode.PONG:
                 self.pongs.add(bytes(frame.data))
@@ -272,14 +295,19 @@ class ClientCore:
             return
         payload = b"".join(self._fragments)
         self._fragments = []
+        self._partial = 0
         if self._fragment_kind == "binary":
             self.messages.append(("binary", payload))
+            self.queued += len(payload)
             return
         try:
-            self.messages.append(("text", payload.decode()))
+            text = payload.decode()
         except UnicodeDecodeError:
             self._protocol.fail(1007, "invalid UTF-8")
             self.error = ProtocolViolation(self.display, "invalid UTF-8 in text message")
+            return
+        self.messages.append(("text", text))
+        self.queued += len(text)
 
     def _handshake_error(self, exc: Exception) -> Error:
         if isinstance(exc, InvalidStatus):

@@ -1,0 +1,106 @@
+"""What one script may hold in a worker is bounded, so that its neighbours keep theirs:
+the data its sessions keep unread counts against its memory limit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from tests.conftest import LoopThread, Run
+
+pytestmark = pytest.mark.slow
+
+MiB = 1 << 20
+
+
+def worker_rss() -> int:
+    """The resident memory of this process's Lua workers, in bytes."""
+    total = 0
+    for child in Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split():
+        if b"wsprobe.lua.worker" in Path(f"/proc/{child}/cmdline").read_bytes():
+            status = Path(f"/proc/{child}/status").read_text()
+            total += int(status.split("VmRSS:")[1].split()[0]) * 1024
+    return total
+
+
+class Flood:
+    """Floods every connection on /flood/* with 14 messages of 64 KiB once the scripts
+    have opened all theirs (``/gate`` tells), then pings it: its pong comes back
+    only after the client took in everything before it. ``/gate`` answers when every
+    flooded connection has answered its ping or was dropped, with the workers' RSS."""
+
+    def __init__(self, loop: LoopThread, scripts: int) -> None:
+        self.scripts = scripts
+        self.expected: list[int] = []
+        self.settled = 0
+        self.go = asyncio.Event()
+        self.rss: list[int] = []
+        self._loop = loop
+
+        async def start() -> Server:
+            return await serve(self._handle, "127.0.0.1", 0, compression=None)
+
+        self._server = loop.run(start())
+        self.url = f"ws://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def _handle(self, conn: ServerConnection) -> None:
+        assert conn.request is not None
+        if conn.request.path == "/gate":
+            self.expected.append(int(await conn.recv()))
+            if len(self.expected) == self.scripts:
+                self.go.set()
+            await self.go.wait()
+            while self.settled < sum(self.expected):
+                await asyncio.sleep(0.01)
+            self.rss.append(worker_rss())
+            await conn.send("flooded")
+            return
+        await self.go.wait()
+        try:
+            for _ in range(14):
+                await conn.send("x" * 65536)
+            await (await conn.ping())
+        except ConnectionClosed:
+            pass
+        self.settled += 1
+        await conn.wait_closed()
+
+    def close(self) -> None:
+        self._server.close()
+        self._loop.run(self._server.wait_closed())
+
+
+@pytest.fixture
+def flood(loop_thread: LoopThread) -> Iterator[Flood]:
+    server = Flood(loop_thread, scripts=2)
+    yield server
+    server.close()
+
+
+def test_unread_data_counts_against_the_scripts_memory(run: Run, flood: Flood) -> None:
+    # 2 scripts x 100 sessions x 896 KiB unread would be 175 MiB in one worker.
+    paths = [
+        run.script(
+            "local sessions = {}\n"
+            f'for i = 1, 100 do sessions[i] = ws.connect("{flood.url}/flood") end\n'
+            f'ws.send_recv("{flood.url}/gate", "100", {{timeout = 60}})\n'
+            "for _, s in ipairs(sessions) do s:recv() end\n"
+            'return "read every session"',
+            name,
+        )
+        for name in ("a.lua", "b.lua")
+    ]
+    flags = ("--json", "--workers", "1", "--memory-limit", "16", "--max-sessions", "100")
+    code, out, _ = run(*flags, "--script-timeout", "60", *paths)
+    errors = {record["name"]: record["error"] for record in map(json.loads, out.splitlines())}
+    memory = "script exceeded its memory limit of 16 MiB"
+    assert (code, errors) == (1, {"a.lua": f"a.lua:4: {memory}", "b.lua": f"b.lua:4: {memory}"})
+    # What both scripts may hold (2 x 16 MiB) above a worker's own, with room to spare.
+    assert max(flood.rss) < 110 * MiB
