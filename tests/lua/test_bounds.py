@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import LoopThread, Run
+from tests.conftest import LoopThread, Run, Servers
 
 pytestmark = pytest.mark.slow
 
@@ -104,3 +106,91 @@ def test_unread_data_counts_against_the_scripts_memory(run: Run, flood: Flood) -
     assert (code, errors) == (1, {"a.lua": f"a.lua:4: {memory}", "b.lua": f"b.lua:4: {memory}"})
     # What both scripts may hold (2 x 16 MiB) above a worker's own, with room to spare.
     assert max(flood.rss) < 110 * MiB
+
+
+class Gates:
+    """``/full`` (the greedy script) is answered once the neighbour says ``/done``;
+    ``/wait`` (the neighbour) once the greedy script said ``/full``."""
+
+    def __init__(self, loop: LoopThread) -> None:
+        self.full = asyncio.Event()
+        self.done = asyncio.Event()
+        self._loop = loop
+
+        async def start() -> Server:
+            return await serve(self._handle, "127.0.0.1", 0)
+
+        self._server = loop.run(start())
+        self.url = f"ws://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def _handle(self, conn: ServerConnection) -> None:
+        assert conn.request is not None
+        path = conn.request.path
+        message = await conn.recv()
+        if path == "/full":
+            self.full.set()
+            await self.done.wait()
+        elif path == "/wait":
+            await self.full.wait()
+        elif path == "/done":
+            self.done.set()
+        await conn.send(message)
+
+    def close(self) -> None:
+        # Nothing waits on a gate once the test is over, whatever it saw.
+        self._loop.loop.call_soon_threadsafe(self.full.set)
+        self._loop.loop.call_soon_threadsafe(self.done.set)
+        self._server.close()
+        self._loop.run(self._server.wait_closed())
+
+
+@pytest.fixture
+def gates(loop_thread: LoopThread) -> Iterator[Gates]:
+    server = Gates(loop_thread)
+    yield server
+    server.close()
+
+
+def test_a_script_opening_every_descriptor_starves_no_neighbour(
+    run: Run, servers: Servers, gates: Gates
+) -> None:
+    greedy = run.script(
+        "local sessions = {}\n"
+        "local ok, err = pcall(function()\n"
+        f'  for i = 1, 1000 do sessions[i] = ws.connect("{servers.ws}/") end\nend)\n'
+        "sessions[1]:close() -- room for the next call, in its own share\n"
+        f'ws.send_recv("{gates.url}/full", "full", {{timeout = 60}})\n'
+        'return #sessions .. " " .. err',
+        "greedy.lua",
+    )
+    neighbour = run.script(
+        f'ws.send_recv("{gates.url}/wait", "waiting", {{timeout = 60}})\n'
+        f'local reply = ws.send_recv("{servers.ws}/", "still served")\n'
+        f'ws.send_recv("{gates.url}/done", "done")\n'
+        "return reply",
+        "neighbour.lua",
+    )
+    # The run's processes get 256 descriptors: 192 for scripts, half for one script
+    # while another holds any.
+    limited = (
+        "import os, resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))\n"
+        "os.execv(sys.executable, [sys.executable, '-m', 'wsprobe', 'run', *sys.argv[1:]])"
+    )
+    flags = ("--json", "--workers", "1", "--max-sessions", "1000", "--script-timeout", "60")
+    process = subprocess.run(
+        [sys.executable, "-c", limited, *flags, greedy, neighbour],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    found = {record["name"]: record for record in map(json.loads, process.stdout.splitlines())}
+    assert (found["neighbour.lua"]["error"], found["neighbour.lua"]["result"]) == (
+        None,
+        "still served",
+    )
+    assert found["greedy.lua"]["result"] == (
+        "96 too many open files: the script's share is 96 of the 192 its worker may open"
+    )
+    assert process.returncode == 0, process.stderr

@@ -17,9 +17,10 @@ prelude, and document it in the README's table of what a script sees.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -119,8 +120,23 @@ class ScriptContext:
         if len(self._open) >= self._max_sessions:
             raise ScriptCallError(f"script exceeded its session limit of {self._max_sessions}")
         self._charge(len(self._open) + 1)
+        self.services.descriptors.take(self)
         session_id, self._next_session = self._next_session, self._next_session + 1
         return session_id
+
+    def abandon_session(self, session_id: int) -> None:
+        """The session :meth:`reserve_session` made room for did not open."""
+        self.services.descriptors.give(self)
+        self.hold(session_id, 0)
+
+    @contextlib.contextmanager
+    def descriptor(self) -> Iterator[None]:
+        """Hold one of the worker's descriptors for a call (or raise the error)."""
+        self.services.descriptors.take(self)
+        try:
+            yield
+        finally:
+            self.services.descriptors.give(self)
 
     def hold(self, session_id: int, held: int) -> None:
         """Session ``session_id`` keeps ``held`` bytes unread; raise the memory
@@ -153,7 +169,9 @@ class ScriptContext:
 
     def release_session(self, session_id: int) -> None:
         """The script closed a session: it no longer counts against its limits."""
-        self._open.discard(session_id)
+        if session_id in self._open:
+            self._open.remove(session_id)
+            self.services.descriptors.give(self)
         self._charge(len(self._open))
 
     def _charge(self, sessions: int) -> None:
@@ -164,6 +182,7 @@ class ScriptContext:
         sessions, self.sessions = self.sessions, {}
         self._open.clear()
         await asyncio.gather(*(session.close() for session in sessions.values()))
+        self.services.descriptors.release(self)
 
 
 class Argument(NamedTuple):
@@ -307,7 +326,7 @@ async def _connect(context: ScriptContext, url: bytes, options: Any) -> int:
             hold=functools.partial(context.hold, session_id),
         )
     except BaseException:
-        context.hold(session_id, 0)
+        context.abandon_session(session_id)
         raise
     context.add_session(session_id, session)
     return session_id
@@ -374,7 +393,8 @@ async def _probe_call(context: ScriptContext, url: bytes, data: bytes, options: 
 
     values = await _option_values(context, options)
     merged = await _merged(context, values)
-    result = await probe_with_async(_argument(url, "url"), _argument(data, "data"), merged)
+    with context.descriptor():
+        result = await probe_with_async(_argument(url, "url"), _argument(data, "data"), merged)
     if len(context.calls) < MAX_TIMED_CALLS:
         context.calls.append(result.timings)
     return result
@@ -494,14 +514,17 @@ async def _http_request(
     headers: Any,
     options: Any,
 ) -> dict[str, Any]:
-    response = await context.services.http.request(
-        _argument(method, "method"),
-        _argument(url, "url"),
-        body,
-        await _option_values(context, headers, "headers"),
-        await _option_values(context, options),
-        defaults=context.options,
-    )
+    headers_values = await _option_values(context, headers, "headers")
+    option_values = await _option_values(context, options)
+    with context.descriptor():
+        response = await context.services.http.request(
+            _argument(method, "method"),
+            _argument(url, "url"),
+            body,
+            headers_values,
+            option_values,
+            defaults=context.options,
+        )
     return {"status": response.status, "body": response.body, "headers": response.headers}
 
 
