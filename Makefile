@@ -5,8 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 NODE_DIR := .cache/node
-# Debian's chromium renders the agent's status page in the tests.
-CHROMIUM := /usr/bin/chromium
+# Debian's peers for the tests: chromium renders the agent's pages, Prometheus (and promtool)
+# check deploy/ against real agents, Alertmanager receives the agent's alerts.
+PEERS := /usr/bin/chromium /usr/bin/prometheus /usr/bin/prometheus-alertmanager
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test test-fast bench conformance clean
@@ -41,11 +42,11 @@ $(NODE_DIR)/node_modules/wscat/package.json: $(NODE_DIR)/node_modules/ws/package
 demo: $(VENV)/.demo
 	$(BIN)/python examples/demo.py
 
-$(CHROMIUM):
+$(PEERS) &:
 	$(SUDO) apt-get update
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium prometheus prometheus-alertmanager
 
-test: $(VENV)/.dev $(NODE_DIR)/node_modules/ws/package.json $(CHROMIUM)
+test: $(VENV)/.dev $(NODE_DIR)/node_modules/ws/package.json $(PEERS)
 	$(BIN)/ruff format --check src tests examples bench
 	$(BIN)/ruff check src tests examples bench
 	$(BIN)/mypy

@@ -99,6 +99,8 @@ class Pattern(Protocol):
 
     def search(self, text: str) -> object: ...
 
+    def fullmatch(self, text: str) -> object: ...
+
 
 def compile_regex(text: str) -> Pattern:
     """Compile ``--expect-regex`` with RE2 (no backtracking: ``(a*)*b`` cannot hang).
@@ -216,6 +218,17 @@ def _mismatches(reply: str, expect: Expectations) -> list[str]:
         document = json.loads(reply)
     except ValueError:
         return [*found, f"reply is not JSON: {shown}"]
+    except RecursionError:
+        # Python's own bound on nesting (about a thousand levels), met in C code.
+        return [*found, f"reply is JSON nested too deeply to judge: {shown}"]
+    try:
+        return found + _json_mismatches(document, expect, shown)
+    except RecursionError:
+        return [*found, f"reply is JSON nested too deeply to judge: {shown}"]
+
+
+def _json_mismatches(document: Any, expect: Expectations, shown: str) -> list[str]:
+    found: list[str] = []
     for path, wanted in expect.json_fields:
         present, value = _lookup(document, path)
         if not present:

@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
 from .errors import InvalidURL
-from .redaction import redact
+from .redaction import TOKEN, redact, redact_header
 
 __all__ = ["TOKEN", "Target", "parse_http_url", "parse_url", "redact", "redact_header"]
 
 _WS_PORTS = {"ws": 80, "wss": 443}
 _HTTP_PORTS = {"http": 80, "https": 443}
 _SECURE = frozenset({"wss", "https"})
-#: An HTTP token (RFC 9110): what a header name or a subprotocol name is made of.
-TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,17 +36,6 @@ class Target:
     password: str | None
     ip: str | None
     display: str
-
-
-def redact_header(text: str) -> str:
-    """What a message may show of a header a caller got wrong: its name, never a value.
-
-    ``Authorization Bearer TOKEN`` (a forgotten colon) shows as ``Authorization …``:
-    the leading token, if any, then an ellipsis for whatever follows.
-    """
-    name = TOKEN.match(text)
-    shown = name.group() if name else ""
-    return shown if shown == text else f"{shown}…"
 
 
 @functools.lru_cache(maxsize=512)

@@ -20,6 +20,12 @@ from wsprobe.agent.sharding import Shard, ShardError, shard_of
 URL = "ws://127.0.0.1:9/"
 
 
+CREDENTIALS = (
+    "a module that sends credentials needs targets: (the URLs a caller may name), "
+    "or send_credentials_to_any_target: true"
+)
+
+
 def monitor(extra: str = "", name: str = "a") -> str:
     return f"monitors:\n  - {{name: {name}, url: '{URL}'{extra}}}\n"
 
@@ -84,7 +90,7 @@ def monitor(extra: str = "", name: str = "a") -> str:
         (monitor(", send: [1]"), "monitors[0].send: expected text, got [1]"),
         (
             monitor(", expect: {regex: '('}"),
-            "monitors[0].expect.regex: invalid regular expression: missing ), unterminated subpattern at position 0",
+            "monitors[0].expect.regex: invalid regular expression: missing ): (",
         ),
         (monitor(", expect: {contains: 5}"), "monitors[0].expect.contains: expected text, got 5"),
         (monitor(", expect: {within: 5}"), "monitors[0].expect.within: unknown field"),
@@ -138,14 +144,79 @@ def monitor(extra: str = "", name: str = "a") -> str:
         ("listen: 9814\n", "listen: expected HOST:PORT, got 9814"),
         ("listen: 'localhost'\n", 'listen: expected HOST:PORT, got "localhost"'),
         ("listen: 'localhost:70000'\n", 'listen: expected HOST:PORT, got "localhost:70000"'),
-        ("concurrency: 0\n", "concurrency: expected a positive whole number, got 0"),
-        ("workers: 0\n", "workers: expected a positive whole number, got 0"),
-        ("workers: two\n", 'workers: expected a positive whole number, got "two"'),
-        ("workers: true\n", "workers: expected a positive whole number, got true"),
+        ("concurrency: 0\n", "concurrency: expected a whole number from 1 to 10000, got 0"),
+        (
+            "concurrency: 10001\n",
+            "concurrency: expected a whole number from 1 to 10000, got 10001",
+        ),
+        ("workers: 0\n", "workers: expected a whole number from 1 to 64, got 0"),
+        ("workers: 65\n", "workers: expected a whole number from 1 to 64, got 65"),
+        ("workers: two\n", 'workers: expected a whole number from 1 to 64, got "two"'),
+        ("workers: true\n", "workers: expected a whole number from 1 to 64, got true"),
+        (monitor(", interval: 5ms"), 'monitors[0].interval: expected 10ms to 7d, got "5ms"'),
+        (monitor(", interval: 8d"), 'monitors[0].interval: expected 10ms to 7d, got "8d"'),
+        (
+            monitor(", interval: " + "9" * 5000 + "s"),
+            'monitors[0].interval: expected a duration like 30s, got "' + "9" * 99 + "…",
+        ),
+        (
+            "defaults: {interval: 0.001}\n",
+            "defaults.interval: expected 10ms to 7d, got 0.001",
+        ),
+        (
+            monitor(", expect: {regex: '(?=a)'}"),
+            "monitors[0].expect.regex: invalid regular expression: invalid perl operator: (?=",
+        ),
+        (
+            'monitors:\n  - {name: "web\\n", url: "ws://x/"}\n',
+            "monitors[0].name: expected letters, digits, '.', '_' or '-' (at most 128), "
+            'got "web\\n"',
+        ),
+        (
+            monitor(', labels: {team: "core\\n"}'),
+            "monitors[0].labels.team: expected one line of printable text (at most 1024), "
+            'got "core\\n"',
+        ),
+        (
+            monitor(', labels: {"team\\n": core}'),
+            'monitors[0].labels: "team\\n" is not a Prometheus label name',
+        ),
+        (
+            monitor(", interval: 1s, interval: 2s"),
+            'invalid YAML at line 2 column 55: duplicate key "interval"',
+        ),
+        ("workers: 1\nworkers: 2\n", 'invalid YAML at line 2 column 1: duplicate key "workers"'),
+        (
+            "modules:\n  m: {headers: {Authorization: Bearer x}}\n",
+            f"modules.m.headers: {CREDENTIALS}",
+        ),
+        ("modules:\n  m: {script: ok.lua, env: [API_TOKEN]}\n", f"modules.m.env: {CREDENTIALS}"),
+        (
+            "modules:\n  m: {targets: '('}\n",
+            "modules.m.targets: invalid regular expression: missing ): (",
+        ),
+        (
+            "modules:\n  m: {targets: []}\n",
+            "modules.m.targets: expected a pattern or a list of 1 to 100, got []",
+        ),
+        (
+            "modules:\n  m: {targets: ['ws://a/.*', 5]}\n",
+            "modules.m.targets[1]: expected text, got 5",
+        ),
+        (
+            "modules:\n  m: {send_credentials_to_any_target: yes please}\n",
+            'modules.m.send_credentials_to_any_target: expected true or false, got "yes please"',
+        ),
+        (
+            "modules:\n  m: {concurrency: 101}\n",
+            "modules.m.concurrency: expected a whole number from 1 to 100, got 101",
+        ),
+        ("redact_query: sig\n", 'redact_query: expected a list of parameter names, got "sig"'),
+        ("redact_query: ['']\n", 'redact_query: expected a list of parameter names, got [""]'),
         ("retention: forever\n", 'retention: expected a duration like 30s, got "forever"'),
         (
             "monitors: [\n",
-            "invalid YAML at line 2 column 1: expected the node content, but found '<stream end>'",
+            "invalid YAML at line 2 column 1: did not find expected node content",
         ),
         (
             "a: !!python/object:os.system x\n",
@@ -155,7 +226,7 @@ def monitor(extra: str = "", name: str = "a") -> str:
         ("a: " + "[" * 60 + "]" * 60 + "\n", "invalid YAML: nested deeper than 50 levels"),
         pytest.param(
             "a: " + "[" * 5000 + "]" * 5000 + "\n",
-            "invalid YAML: nested deeper than 50 levels",
+            "invalid YAML at line 1 column 1003: exceeded maximum nesting depth",
             marks=pytest.mark.slow,
         ),
         (
@@ -213,7 +284,7 @@ modules:
     assert not echo.probe.expect.critical.alerts(0.4)
     assert login.probe.script == str(tmp_path / "monitors" / "login.lua")
     assert (login.interval, login.probe.env) == (60, ("API_TOKEN",))
-    assert config.modules["ws_echo"].timeout == 5
+    assert config.modules["ws_echo"].probe.timeout == 5
     assert config.retention == 86400
     assert config.workers == min(2, os.cpu_count() or 1)
     assert parse_config("workers: 3\n", base=tmp_path).workers == 3
@@ -261,7 +332,11 @@ def test_shards_are_stable_and_consistent() -> None:
     ("text", "message"),
     [
         ("3/3", 'invalid --shard "3/3": I must be 0 to N-1'),
-        ("0/0", 'invalid --shard "0/0": I must be 0 to N-1'),
+        ("0/0", 'invalid --shard "0/0": N must be 1 to 1024'),
+        ("0/1025", 'invalid --shard "0/1025": N must be 1 to 1024'),
+        ("0/" + "9" * 5000, 'invalid --shard "0/999999999999999999…": N must be 1 to 1024'),
+        ("9" * 5000 + "/2", 'invalid --shard "99999999999999999999…": I must be 0 to N-1'),
+        ("0002/0002", 'invalid --shard "0002/0002": I must be 0 to N-1'),
         ("1", 'invalid --shard "1": expected I/N, like 0/2'),
         ("-1/2", 'invalid --shard "-1/2": expected I/N, like 0/2'),
     ],

@@ -341,8 +341,10 @@ def test_the_last_lines_a_script_wrote(tmp_path: Path, agents: list[AgentProcess
     assert shown["name"] == "noisy"
     assert shown["last"]["value"] == 1
     lines = [entry["line"] for entry in shown["output"]]
-    assert len(lines) == OUTPUT_LINES
+    assert len(lines) == OUTPUT_LINES, lines
     assert lines[-3:] == ["line 25", "x" * OUTPUT_LINE_LENGTH + "…", "WARN done"]
+    # Cut where the script ran: 27 lines, the last 19 kept.
+    assert lines[0] == "… 8 earlier lines"
     assert all(isinstance(entry["time"], float) for entry in shown["output"])
     # The listing stays light: no lines there.
     assert "output" not in agent.json("/api/monitors")["monitors"][0]

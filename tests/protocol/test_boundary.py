@@ -41,6 +41,15 @@ Capture = pytest.CaptureFixture[str]
         ("ws://127.0.0.1:1?w@host/", "ws://…@host/"),
         ("ws://host/\nx", "ws://host/\\nx"),
         ("ws://u:pw@host/\x00", "ws://host/\\x00"),
+        # An @ in a query parameter's value is no password's end.
+        ("ws://a/?x=@b", "ws://a/?x=@b"),
+        ("ws://a:80/p?mail=me@example.org&y=2", "ws://a:80/p?mail=me@example.org&y=2"),
+        ("ws://user:p?x=1@host/", "ws://…@host/"),
+        # Secret parameters keep their names, never their values.
+        ("ws://u:pw@host/?access_token=S&x=1", "ws://host/?access_token=…&x=1"),
+        ("ws://host/?Api_Key=S;PASSWORD=P#f", "ws://host/?Api_Key=…;PASSWORD=…#f"),
+        ("ws://host/?x%5Ftoken=S", "ws://host/?x%5Ftoken=…"),
+        ("ws://host/?token=&token", "ws://host/?token=&token"),
     ],
 )
 def test_redact(url: str, shown: str) -> None:
@@ -51,7 +60,9 @@ def test_redact(url: str, shown: str) -> None:
     ("header", "shown"),
     [
         ("Authorization Bearer TOKEN", "Authorization…"),
-        ("X-Token", "X-Token"),
+        # One token alone may be the value itself (-H TOKEN).
+        ("X-Token", "…"),
+        ("SECRET-TOKEN", "…"),
         ("é secret", "…"),
         ("", ""),
     ],

@@ -112,6 +112,14 @@ def test_a_close_between_fragments_is_answered_normally() -> None:
             "server rejected WebSocket upgrade: HTTP 403 Forbidden",
         ),
         (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", "protocol", "the server's reply is not HTTP"),
+        # A status is three digits: no absurd number reaches a result or a database.
+        (b"HTTP/1.1 99999999999999999999 X\r\n\r\n", "protocol", "the server's reply is not HTTP"),
+        (b"HTTP/1.1 -101 X\r\n\r\n", "protocol", "the server's reply is not HTTP"),
+        (
+            "HTTP/1.1 \u0661\u0660\u0661 X\r\n\r\n".encode(),
+            "protocol",
+            "the server's reply is not HTTP",
+        ),
     ],
 )
 def test_refused_upgrades(reply: bytes, kind: str, message: str) -> None:
@@ -160,3 +168,34 @@ def test_eof_without_a_close_frame_is_no_response() -> None:
     core.receive_eof()
     assert isinstance(core.error, NoResponse)
     assert core.error.close_code is None
+
+
+@pytest.mark.parametrize(
+    ("flood", "message"),
+    [
+        (frame(0x0, b"a", fin=False), "too many small frames: 1093 frames for 1093 bytes of data"),
+        (frame(0x9, b"p"), "too many small frames: 1025 frames for 1 bytes of data"),
+        (frame(0xA, b""), "too many small frames: 1025 frames for 1 bytes of data"),
+    ],
+    ids=["continuation", "ping", "pong"],
+)
+def test_a_flood_of_small_frames_fails_the_connection(flood: bytes, message: str) -> None:
+    core = upgraded()
+    core.receive_data(frame(0x1, b"a", fin=False))
+    core.receive_data(flood * 100_000)
+    assert isinstance(core.error, ProtocolViolation)
+    assert str(core.error).endswith(f": protocol error: {message}")
+    # The pongs owed before the flood was cut, no more.
+    assert len(b"".join(core.data_to_send())) < 1100 * 16
+
+
+def test_small_frames_within_the_allowance_and_a_reset_per_message() -> None:
+    core = upgraded(max_size=4 << 20)
+    # Autobahn 9.3.1: 4 MiB in 64-byte fragments, then the same again.
+    chunk = b"x" * 64
+    message = frame(0x1, chunk, fin=False) + frame(0x0, chunk, fin=False) * 65534
+    message += frame(0x0, chunk)
+    for _ in range(2):
+        core.receive_data(frame(0x9, b"p") * 1000 + message)
+    assert core.error is None
+    assert [len(text) for _, text in core.messages] == [4 << 20, 4 << 20]

@@ -12,7 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,7 +25,8 @@ _LISTENING = re.compile(r"listening on (http://\S+/)")
 class AgentProcess:
     """``python -m wsprobe agent CONFIG --listen 127.0.0.1:0``, its stderr collected.
 
-    ``state_dir`` ``None``: no ``--state-dir``; ``env``: the whole environment."""
+    ``state_dir`` ``None``: no ``--state-dir``; ``env``: the whole environment; ``under``:
+    a command that runs the agent in its place (``prlimit --nofile=…``), keeping its PID."""
 
     def __init__(
         self,
@@ -33,10 +34,12 @@ class AgentProcess:
         state_dir: Path | None,
         *extra: str,
         env: Mapping[str, str] | None = None,
+        under: Sequence[str] = (),
     ) -> None:
         state = ["--state-dir", str(state_dir)] if state_dir is not None else []
         self.process = subprocess.Popen(
             [
+                *under,
                 sys.executable,
                 "-m",
                 "wsprobe",

@@ -17,6 +17,8 @@ __all__ = ["OUTPUT_LINES", "OUTPUT_LINE_LENGTH", "RECENT", "Board", "Entry"]
 RECENT = 60
 #: Lines a scripted monitor printed or logged that are kept in memory, the last ones,
 #: each cut at :data:`OUTPUT_LINE_LENGTH` characters: about 10 KiB per monitor at most.
+#: A run's output is cut where its script runs: ``… N earlier lines``, then its last
+#: lines, as many as the board keeps.
 OUTPUT_LINES = 20
 OUTPUT_LINE_LENGTH = 500
 

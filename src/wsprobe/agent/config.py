@@ -7,6 +7,7 @@ same validation runs on start and on every reload.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -18,12 +19,19 @@ from typing import Any
 
 from ..errors import Error
 from ..options import OPTION_NAMES, Options, make_options
-from ..plugin import Expectations, Range
+from ..plugin import Expectations, Pattern, Range, compile_regex
+from ..redaction import redact, redact_query
 
 __all__ = [
     "DEFAULT_LISTEN",
+    "DEFAULT_MAX_SIZE",
+    "MAX_CONCURRENCY",
+    "MAX_INTERVAL",
+    "MAX_WORKERS",
+    "MIN_INTERVAL",
     "AgentConfig",
     "ConfigError",
+    "Module",
     "Monitor",
     "Probe",
     "default_workers",
@@ -34,17 +42,29 @@ __all__ = [
 ]
 
 DEFAULT_LISTEN = "127.0.0.1:9814"
+#: The largest reply a declarative check reads unless it sets ``max_size``: a check
+#: judges a status, and a thousand checks in flight must not hold 16 MiB each.
+DEFAULT_MAX_SIZE = 1024 * 1024
+#: Bounds on what one agent is asked to do.
+MIN_INTERVAL = 0.01
+MAX_INTERVAL = 7 * 86400.0
+MAX_WORKERS = 64
+MAX_CONCURRENCY = 10_000
+#: Longest monitor name, label value and ``/probe`` target pattern list.
+_MAX_LABEL_VALUE = 1024
+_MAX_TARGETS = 100
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
+_DURATION = re.compile(r"(\d{1,15}(?:\.\d{1,15})?)(ms|s|m|h|d)")
 # A monitor's name is a metric label and a path segment of the API.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 # Labels the agent sets itself; a monitor may not shadow them.
 _RESERVED_LABELS = frozenset({"monitor", "phase", "result"})
 _CALL_OPTIONS = frozenset(OPTION_NAMES) - {"timeout"}
 _PROBE_FIELDS = frozenset({"send", "expect", "script", "env", "timeout"}) | _CALL_OPTIONS
 _MONITOR_FIELDS = _PROBE_FIELDS | {"name", "url", "interval", "labels"}
+_MODULE_FIELDS = _PROBE_FIELDS | {"targets", "send_credentials_to_any_target", "concurrency"}
 _EXPECT_FIELDS = frozenset(
     {
         "contains",
@@ -60,7 +80,16 @@ _EXPECT_FIELDS = frozenset(
 _MAX_DEPTH = 50
 _MAX_VALUES = 1_000_000
 _TOP_FIELDS = frozenset(
-    {"listen", "defaults", "monitors", "modules", "concurrency", "retention", "workers"}
+    {
+        "listen",
+        "defaults",
+        "monitors",
+        "modules",
+        "concurrency",
+        "retention",
+        "workers",
+        "redact_query",
+    }
 )
 
 
@@ -85,6 +114,19 @@ class Probe:
     expect: Expectations = field(default_factory=Expectations)
     script: str | None = None
     env: tuple[str, ...] = ()
+    #: Query parameters whose values this check's messages hide, beyond
+    #: :data:`~wsprobe.redaction.SECRET_WORDS` (the configuration's ``redact_query``).
+    secret_words: tuple[str, ...] = ()
+
+    @property
+    def credentials(self) -> bool:
+        """True when the check sends what the configuration holds: headers (an
+        ``Authorization``, a cookie), or variables of the agent's environment."""
+        return bool(self.options.headers or self.env)
+
+    def shown(self, text: str) -> str:
+        """``text`` (an error, a log line) without the values of secret query parameters."""
+        return redact_query(text, self.secret_words)
 
     @property
     def timeout(self) -> float:
@@ -115,10 +157,24 @@ class Monitor:
 
     @property
     def shown_url(self) -> str | None:
-        """``url`` without ``user:password@``, for anything people or programs read."""
-        from ..url import redact
+        """``url`` without ``user:password@`` nor secret query values, for anything
+        people or programs read."""
+        return None if self.url is None else redact(self.url, self.probe.secret_words)
 
-        return None if self.url is None else redact(self.url)
+
+@dataclass(frozen=True, slots=True)
+class Module:
+    """A ``/probe`` module: its check, the targets a caller may name (RE2 patterns,
+    each matching a whole target; ``None``: any), and how many of its probes may run
+    at once."""
+
+    probe: Probe
+    targets: tuple[Pattern, ...] | None
+    concurrency: int
+
+    def allows(self, target: str) -> bool:
+        """True when a caller may probe ``target`` with this module."""
+        return self.targets is None or any(p.fullmatch(target) for p in self.targets)
 
 
 def default_workers() -> int:
@@ -133,7 +189,7 @@ class AgentConfig:
 
     listen: str = DEFAULT_LISTEN
     monitors: tuple[Monitor, ...] = ()
-    modules: Mapping[str, Probe] = field(default_factory=dict)
+    modules: Mapping[str, Module] = field(default_factory=dict)
     concurrency: int = 100
     retention: float = 86400.0
     workers: int = field(default_factory=default_workers)
@@ -156,7 +212,7 @@ def parse_config(text: str, *, base: Path) -> AgentConfig:
     import yaml
 
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_loader())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or "not valid YAML"
@@ -169,17 +225,19 @@ def parse_config(text: str, *, base: Path) -> AgentConfig:
         document = {}
     top = _mapping("", document)
     _known_fields("", top, _TOP_FIELDS)
+    words = _words("redact_query", top.get("redact_query", []))
     defaults = _mapping("defaults", top.get("defaults", {}))
     _known_fields("defaults", defaults, frozenset({"interval", "timeout"}))
-    default_interval = _duration("defaults.interval", defaults.get("interval", "30s"))
+    default_interval = _interval("defaults.interval", defaults.get("interval", "30s"))
     default_timeout = _duration("defaults.timeout", defaults.get("timeout", "10s"))
-    monitors = _monitors(top.get("monitors", []), base, default_interval, default_timeout)
+    common = _Common(base, default_interval, default_timeout, words)
+    monitors = _monitors(top.get("monitors", []), common)
+    concurrency = _bounded_int("concurrency", top.get("concurrency", 100), MAX_CONCURRENCY)
     modules_field = _mapping("modules", top.get("modules", {}))
-    modules = {}
-    for name, raw in modules_field.items():
-        entry = _mapping(f"modules.{name}", raw)
-        _known_fields(f"modules.{name}", entry, _PROBE_FIELDS)
-        modules[name] = _probe(f"modules.{name}", entry, base, default_timeout)
+    modules = {
+        name: _module(f"modules.{name}", raw, common, concurrency)
+        for name, raw in modules_field.items()
+    }
     listen = top.get("listen", DEFAULT_LISTEN)
     if not isinstance(listen, str):
         raise ConfigError("listen", f"expected HOST:PORT, got {_shown(listen)}")
@@ -188,12 +246,56 @@ def parse_config(text: str, *, base: Path) -> AgentConfig:
         listen=listen,
         monitors=monitors,
         modules=modules,
-        concurrency=_positive_int("concurrency", top.get("concurrency", 100)),
+        concurrency=concurrency,
         retention=_duration("retention", top.get("retention", "1d")),
-        workers=_positive_int("workers", top["workers"])
+        workers=_bounded_int("workers", top["workers"], MAX_WORKERS)
         if "workers" in top
         else default_workers(),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Common:
+    """What every entry is read against: the scripts' directory, the defaults, the
+    secret words of ``redact_query``."""
+
+    base: Path
+    interval: float
+    timeout: float
+    words: tuple[str, ...]
+
+
+@functools.cache
+def _loader() -> type[Any]:
+    """PyYAML's safe loader (the C one where built), refusing a key given twice in one
+    mapping (``<<`` merges may still be overridden)."""
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class Loader(base):  # type: ignore[misc,valid-type]
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            if isinstance(node, yaml.MappingNode):
+                seen: set[Any] = set()
+                for key_node, _ in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge":
+                        continue
+                    key = self.construct_object(key_node, deep=False)
+                    try:
+                        duplicate = key in seen
+                        seen.add(key)
+                    except TypeError:  # an unhashable key: refused as such below
+                        continue
+                    if duplicate:
+                        raise yaml.constructor.ConstructorError(
+                            None,
+                            None,
+                            f"duplicate key {_shown(key)}",
+                            key_node.start_mark,
+                        )
+            return super().construct_mapping(node, deep=deep)
+
+    return Loader
 
 
 def _check_size(value: Any, sizes: dict[int, int], path: set[int]) -> int:
@@ -222,7 +324,7 @@ def parse_duration(value: Any) -> float:
     """``30s``, ``1m``, ``500ms``, ``2h``, ``7d``, or a number of seconds; else ``ValueError``."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value.strip())):
+    elif isinstance(value, str) and (match := _DURATION.fullmatch(value.strip())):
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
     else:
         raise ValueError(f"expected a duration like 30s, got {_shown(value)}")
@@ -240,9 +342,7 @@ def parse_listen(text: str, *, where: str = "--listen") -> tuple[str, int]:
     return host, int(port)
 
 
-def _monitors(
-    value: Any, base: Path, default_interval: float, default_timeout: float
-) -> tuple[Monitor, ...]:
+def _monitors(value: Any, common: _Common) -> tuple[Monitor, ...]:
     if not isinstance(value, list):
         raise ConfigError("monitors", f"expected a list, got {_kind(value)}")
     seen: dict[str, int] = {}
@@ -254,7 +354,7 @@ def _monitors(
         if "name" not in entry:
             raise ConfigError(f"{where}.name", "required")
         name = entry["name"]
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ConfigError(
                 f"{where}.name",
                 f"expected letters, digits, '.', '_' or '-' (at most 128), got {_shown(name)}",
@@ -267,8 +367,8 @@ def _monitors(
             raise ConfigError(where, "needs exactly one of url and script")
         if url is not None:
             url = _url(f"{where}.url", url)
-        probe = _probe(where, entry, base, default_timeout)
-        interval = _duration(f"{where}.interval", entry.get("interval", default_interval))
+        probe = _probe(where, entry, common)
+        interval = _interval(f"{where}.interval", entry.get("interval", common.interval))
         labels = _labels(f"{where}.labels", entry.get("labels", {}))
         fingerprint = json.dumps(
             {"entry": entry, "interval": interval, "timeout": probe.timeout},
@@ -279,9 +379,46 @@ def _monitors(
     return tuple(monitors)
 
 
-def _probe(where: str, entry: Mapping[str, Any], base: Path, default_timeout: float) -> Probe:
-    timeout = _duration(f"{where}.timeout", entry.get("timeout", default_timeout))
+def _module(where: str, value: Any, common: _Common, concurrency: int) -> Module:
+    entry = _mapping(where, value)
+    _known_fields(where, entry, _MODULE_FIELDS)
+    probe = _probe(where, entry, common)
+    targets = None
+    if "targets" in entry:
+        raw = entry["targets"]
+        patterns = [raw] if isinstance(raw, str) else raw
+        if not isinstance(patterns, list) or not patterns or len(patterns) > _MAX_TARGETS:
+            raise ConfigError(
+                f"{where}.targets",
+                f"expected a pattern or a list of 1 to {_MAX_TARGETS}, got {_shown(raw)}",
+            )
+        targets = tuple(
+            _regex(f"{where}.targets[{index}]" if len(patterns) > 1 else f"{where}.targets", p)
+            for index, p in enumerate(patterns)
+        )
+    anywhere = entry.get("send_credentials_to_any_target", False)
+    if not isinstance(anywhere, bool):
+        raise ConfigError(
+            f"{where}.send_credentials_to_any_target",
+            f"expected true or false, got {_shown(anywhere)}",
+        )
+    if probe.credentials and targets is None and not anywhere:
+        field_name = "headers" if probe.options.headers else "env"
+        raise ConfigError(
+            f"{where}.{field_name}",
+            "a module that sends credentials needs targets: (the URLs a caller may name), "
+            "or send_credentials_to_any_target: true",
+        )
+    limit = _bounded_int(
+        f"{where}.concurrency", entry.get("concurrency", max(1, concurrency // 2)), concurrency
+    )
+    return Module(probe, targets, limit)
+
+
+def _probe(where: str, entry: Mapping[str, Any], common: _Common) -> Probe:
+    timeout = _duration(f"{where}.timeout", entry.get("timeout", common.timeout))
     options = _options(where, entry, timeout)
+    base = common.base
     script = entry.get("script")
     if script is not None:
         if not isinstance(script, str) or not script:
@@ -292,18 +429,24 @@ def _probe(where: str, entry: Mapping[str, Any], base: Path, default_timeout: fl
         path = (base / script).resolve()
         if not path.is_file():
             raise ConfigError(f"{where}.script", f"no such file: {path}")
-        return Probe(options=options, script=str(path), env=_env(f"{where}.env", entry))
+        return Probe(
+            options=options,
+            script=str(path),
+            env=_env(f"{where}.env", entry),
+            secret_words=common.words,
+        )
     if "env" in entry:
         raise ConfigError(f"{where}.env", "only a scripted check reads the environment")
     send = entry.get("send", "ping")
     if not isinstance(send, str):
         raise ConfigError(f"{where}.send", f"expected text, got {_shown(send)}")
     expect = _expect(f"{where}.expect", entry.get("expect", {}))
-    return Probe(options=options, send=send, expect=expect)
+    return Probe(options=options, send=send, expect=expect, secret_words=common.words)
 
 
 def _options(where: str, entry: Mapping[str, Any], timeout: float) -> Options:
     values = {name: entry[name] for name in _CALL_OPTIONS if name in entry}
+    values.setdefault("max_size", DEFAULT_MAX_SIZE)
     try:
         return make_options(timeout=timeout, **values)
     except Error as exc:
@@ -322,12 +465,7 @@ def _expect(where: str, value: Any) -> Expectations:
     regex = None
     if "regex" in entry:
         pattern = entry["regex"]
-        if not isinstance(pattern, str):
-            raise ConfigError(f"{where}.regex", f"expected text, got {_shown(pattern)}")
-        try:
-            regex = re.compile(pattern)
-        except re.error as exc:
-            raise ConfigError(f"{where}.regex", f"invalid regular expression: {exc}") from None
+        regex = _regex(f"{where}.regex", pattern)
     fields = _mapping(f"{where}.json", entry.get("json", {}))
     json_fields = tuple(_json_fields(fields, ""))
     return Expectations(
@@ -380,13 +518,20 @@ def _labels(where: str, value: Any) -> tuple[tuple[str, str], ...]:
     labels = _mapping(where, value)
     pairs = []
     for name, text in labels.items():
-        if not isinstance(name, str) or not _LABEL.match(name) or name.startswith("__"):
+        if not isinstance(name, str) or not _LABEL.fullmatch(name) or name.startswith("__"):
             raise ConfigError(where, f"{_shown(name)} is not a Prometheus label name")
         if name in _RESERVED_LABELS:
             raise ConfigError(f"{where}.{name}", "reserved by the agent")
         if not isinstance(text, str | int | float) or isinstance(text, bool):
             raise ConfigError(f"{where}.{name}", f"expected text, got {_shown(text)}")
-        pairs.append((name, str(text)))
+        shown = str(text)
+        if not shown.isprintable() or len(shown) > _MAX_LABEL_VALUE:
+            raise ConfigError(
+                f"{where}.{name}",
+                f"expected one line of printable text (at most {_MAX_LABEL_VALUE}), "
+                f"got {_shown(shown)}",
+            )
+        pairs.append((name, shown))
     return tuple(sorted(pairs))
 
 
@@ -409,10 +554,40 @@ def _duration(where: str, value: Any) -> float:
         raise ConfigError(where, str(exc)) from None
 
 
-def _positive_int(where: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(where, f"expected a positive whole number, got {_shown(value)}")
+def _interval(where: str, value: Any) -> float:
+    seconds = _duration(where, value)
+    if not MIN_INTERVAL <= seconds <= MAX_INTERVAL:
+        raise ConfigError(where, f"expected 10ms to 7d, got {_shown(value)}")
+    return seconds
+
+
+def _regex(where: str, value: Any) -> Pattern:
+    from ..errors import InvalidOption
+
+    if not isinstance(value, str):
+        raise ConfigError(where, f"expected text, got {_shown(value)}")
+    try:
+        return compile_regex(value)
+    except InvalidOption as exc:
+        raise ConfigError(where, f"invalid regular expression: {exc.reason}") from None
+
+
+def _words(where: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(word, str) and word and word.isprintable() for word in value
+    ):
+        raise ConfigError(where, f"expected a list of parameter names, got {_shown(value)}")
+    return tuple(value)
+
+
+def _bounded_int(where: str, value: Any, most: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+        raise ConfigError(where, f"expected a whole number from 1 to {most}, got {_shown(value)}")
     return value
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _mapping(where: str, value: Any) -> dict[str, Any]:
@@ -441,7 +616,9 @@ def _kind(value: Any) -> str:
 
 
 def _shown(value: Any) -> str:
+    # One line, and short: a message quotes what was wrong, not all of it.
     try:
-        return json.dumps(value, ensure_ascii=False, default=str)
+        shown = json.dumps(value, ensure_ascii=False, default=str)
     except ValueError:
-        return repr(value)
+        shown = repr(value)
+    return _cut(shown, 100)

@@ -2,7 +2,9 @@
 
 ``/probe`` follows blackbox_exporter: ``target`` and ``module`` parameters, the
 ``X-Prometheus-Scrape-Timeout-Seconds`` header, ``debug=true`` for a readable log;
-a request it cannot run is HTTP 400 with a one-line reason.
+a request it cannot run is HTTP 400 with a one-line reason, a target the module does
+not allow 403, a probe beyond the agent's or the module's ``concurrency`` 503. Every
+refusal is one line; nothing a caller sends leaves a traceback in the log.
 
 The handlers see the agent only through an :class:`AgentView`: what they read (the
 board, the history, the metrics' snapshot) and the one thing they ask (a probe).
@@ -24,12 +26,14 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
 from ..errors import Error
+from ..redaction import one_line
 from ..url import parse_url, redact
 from .board import Entry
-from .config import Probe
+from .config import Module
 from .metrics import AgentFacts, MonitorRow, ResultsCollector, probe_registry, render
 from .outcome import Outcome
 from .page import render_page
+from .prober import Busy
 
 __all__ = ["SCRAPE_TIMEOUT_OFFSET", "AgentView", "make_app"]
 
@@ -46,16 +50,17 @@ class AgentView:
     ``results(name, since, limit)`` the history; ``module`` a ``/probe`` module by
     name; ``probe(module, target, timeout, log)`` runs one check now;
     ``snapshot`` the rows and facts ``/metrics`` shows; ``shard`` is ``"I/N"`` when
-    sharded.
+    sharded; ``log`` takes the one line said of a request that failed unexpectedly.
     """
 
     entries: Callable[[], list[Entry]]
     entry: Callable[[str], Entry | None]
     results: Callable[[str, float, int], list[Outcome]]
-    module: Callable[[str], Probe | None]
+    module: Callable[[str], Module | None]
     probe: Callable[[str, str, float | None, Callable[[str], None] | None], Awaitable[Outcome]]
     snapshot: Callable[[], tuple[list[MonitorRow], AgentFacts]]
     shard: Callable[[], str | None]
+    log: Callable[[str], None]
 
 
 _VIEW = web.AppKey("agent", AgentView)
@@ -63,6 +68,10 @@ _VIEW = web.AppKey("agent", AgentView)
 
 class _BadRequest(Exception):
     """A request the agent cannot serve; the text is the one-line reason."""
+
+
+class _Forbidden(_BadRequest):
+    """A request the configuration does not allow."""
 
 
 def make_app(view: AgentView) -> web.Application:
@@ -82,8 +91,18 @@ def make_app(view: AgentView) -> web.Application:
 async def _bad_requests(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         response: web.StreamResponse = await handler(request)
+    except _Forbidden as exc:
+        return web.Response(status=403, text=f"{exc}\n")
     except _BadRequest as exc:
         return web.Response(status=400, text=f"{exc}\n")
+    except Busy as exc:
+        return web.Response(status=503, text=f"{exc}\n", headers={"Retry-After": "1"})
+    except web.HTTPException:
+        raise
+    except Exception as exc:  # a bug of ours: one line in the log, one line to the caller
+        text = one_line(f"internal error: {type(exc).__name__}: {exc}")[:500]
+        _view(request).log(f"{request.method} {one_line(request.path)[:200]}: {text}")
+        return web.Response(status=500, text=f"{text}\n")
     return response
 
 
@@ -114,13 +133,16 @@ async def _probe(request: web.Request) -> web.Response:
     module = view.module(name)
     if module is None:
         raise _BadRequest(f'unknown module "{_clip(name)}"')
-    if module.script is None:
+    probe = module.probe
+    if probe.script is None:
         try:
             parse_url(target)
         except Error as exc:
             raise _BadRequest(str(exc)) from None
     elif any(ord(char) < 32 or ord(char) == 127 for char in target) or len(target) > 4096:
         raise _BadRequest("invalid target: control characters, or longer than 4096")
+    if not module.allows(target):
+        raise _Forbidden(f'target not allowed by module "{_clip(name)}" (its targets)')
     timeout = _scrape_timeout(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds"))
     debug = query.get("debug", "").lower() == "true"
     lines: list[str] = []
@@ -134,10 +156,12 @@ async def _probe(request: web.Request) -> web.Response:
     if not debug:
         body, content_type = render(registry, request.headers.get("Accept"))
         return _exposition(body, content_type)
-    shown_timeout = module.timeout if timeout is None else min(timeout, module.timeout)
+    shown_timeout = probe.timeout if timeout is None else min(timeout, probe.timeout)
+    # What the module sends (its message, its headers) is the configuration's, not
+    # the caller's: the caller sees its kind, never its content.
     text = "\n".join(
         [
-            f"Logs for the probe of {redact(target)} with module {name}:",
+            f"Logs for the probe of {redact(target, probe.secret_words)} with module {name}:",
             *lines,
             f"Probe {'succeeded' if outcome.success else 'failed'}: "
             f"{outcome.status.name}{f' - {outcome.error}' if outcome.error else ''}",
@@ -146,7 +170,7 @@ async def _probe(request: web.Request) -> web.Response:
             generate_latest(registry).decode(),
             "Module configuration:",
             f"timeout: {shown_timeout:g}s",
-            f"script: {module.script}" if module.script else f"send: {module.send!r}",
+            f"prober: {probe.prober}",
         ]
     )
     return web.Response(text=text + "\n", content_type="text/plain")
@@ -251,7 +275,9 @@ def _since(text: str | None) -> float:
 def _limit(text: str | None) -> int:
     if text is None:
         return 1000
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= _RESULTS_LIMIT:
+    # The length first: int() refuses (ValueError) beyond 4,300 digits.
+    digits = len(text) <= len(str(_RESULTS_LIMIT)) and text.isascii() and text.isdigit()
+    if not digits or not 1 <= int(text) <= _RESULTS_LIMIT:
         raise _BadRequest(f'invalid limit "{_clip(text)}": expected 1 to {_RESULTS_LIMIT}')
     return int(text)
 

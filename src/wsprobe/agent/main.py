@@ -43,6 +43,7 @@ def view_of(agent: Agent) -> AgentView:
         ),
         snapshot=lambda: (agent.monitor_rows(), agent.facts()),
         shard=lambda: agent.shard_text,
+        log=agent.log,
     )
 
 

@@ -9,10 +9,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from ..errors import Error
 from .config import Probe
 from .outcome import Outcome
 
-__all__ = ["Check", "Prober"]
+__all__ = ["Busy", "Check", "Prober"]
+
+
+class Busy(Error):
+    """No room for one more check now (``/probe`` answers 503); the text says which
+    bound is reached."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Callable, Mapping
@@ -17,7 +18,11 @@ from .websocket_prober import probe_websocket
 if TYPE_CHECKING:
     from ..lua.supervisor import Supervisor
 
-__all__ = ["Probers", "make_probers"]
+__all__ = ["MAX_TEXT", "Probers", "make_probers"]
+
+#: The most characters of a result's value or error kept (history, page, API, log):
+#: what is cut is said, ``… (N more characters)``.
+MAX_TEXT = 4096
 
 
 class Probers:
@@ -40,18 +45,31 @@ class Probers:
 
         Never raises for what the server or the script did: that is the outcome.
         ``log`` receives a readable account of the check; ``output`` what a script
-        printed or logged, with the time of each line (default: to ``log``).
+        printed or logged, with the time of each line (default: to ``log``). None of
+        them shows a secret query parameter's value (:meth:`.config.Probe.shown`); the
+        outcome's value and error are cut at :data:`MAX_TEXT` characters.
         """
-        say = log or _quiet
+        tell = log or _quiet
+        write = output or (lambda line, _at: tell(line))
+
+        def say(line: str) -> None:
+            tell(probe.shown(line))
+
         check = Check(
             name,
             probe,
             target,
             started=time.time(),
             say=say,
-            output=output or (lambda line, _at: say(line)),
+            output=lambda line, at: write(probe.shown(line), at),
         )
-        return await self._table[probe.prober](check)
+        outcome = await self._table[probe.prober](check)
+        error, value = outcome.error, outcome.value
+        return dataclasses.replace(
+            outcome,
+            error=None if error is None else _bounded(probe.shown(error)),
+            value=_bounded(value) if isinstance(value, str) else value,
+        )
 
 
 def make_probers(supervisor: Supervisor) -> Probers:
@@ -66,3 +84,10 @@ def make_probers(supervisor: Supervisor) -> Probers:
 
 def _quiet(_line: str) -> None:
     pass
+
+
+def _bounded(text: str) -> str:
+    if len(text) <= MAX_TEXT:
+        return text
+    kept = MAX_TEXT - 32
+    return f"{text[:kept]}… ({len(text) - kept} more characters)"

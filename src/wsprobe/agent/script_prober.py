@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..lua.job import Job
+from .board import OUTPUT_LINE_LENGTH, OUTPUT_LINES
 from .outcome import Outcome
 from .prober import Check
 
@@ -31,7 +32,8 @@ async def probe_script(supervisor: Supervisor, check: Check) -> Outcome:
     the supervisor the one cache of all the agent's scripts. ``os.getenv`` sees the
     variables named in ``probe.env`` and, for ``/probe``, ``TARGET``. What the script
     printed and logged (``LEVEL text`` for logs) goes to ``check.output`` once it
-    ended, each line with the Unix time it was written.
+    ended, each line with the Unix time it was written: what the board shows, cut
+    where the script runs (``… N earlier lines``, then the last lines, each cut).
     """
     probe, say = check.probe, check.say
     assert probe.script is not None
@@ -45,6 +47,7 @@ async def probe_script(supervisor: Supervisor, check: Check) -> Outcome:
         environment=environment,
         script_timeout=probe.timeout,
         options=probe.options,
+        output_limit=(OUTPUT_LINES - 1, OUTPUT_LINE_LENGTH),
     )
     clock = time.monotonic()
     ran, lines = await supervisor.run(job)

@@ -20,10 +20,11 @@ from ..lua.job import RunSettings
 from ..lua.supervisor import Supervisor
 from ..options import Options
 from .board import RECENT, Board
-from .config import AgentConfig, ConfigError, Monitor, Probe, load_config
+from .config import AgentConfig, ConfigError, Module, Monitor, load_config
 from .history import History
 from .metrics import AgentFacts, MonitorRow
 from .outcome import Outcome
+from .prober import Busy
 from .probers import make_probers
 from .scheduler import Scheduler
 from .sharding import Shard
@@ -72,6 +73,8 @@ class Agent:
         self.board = Board()
         self.reloads: Counter[str] = Counter()
         self.last_reload_ok = True
+        # /probe's checks in flight, by module.
+        self._probing: Counter[str] = Counter()
         self.scheduler = Scheduler(
             run=self._run,
             record=self._record,
@@ -133,7 +136,7 @@ class Agent:
             last_reload_ok=self.last_reload_ok,
         )
 
-    def module(self, name: str) -> Probe | None:
+    def module(self, name: str) -> Module | None:
         """The ``/probe`` module ``name`` of the running configuration, if any."""
         return self.config.modules.get(name)
 
@@ -145,12 +148,34 @@ class Agent:
         timeout: float | None,
         log: Callable[[str], None] | None = None,
     ) -> Outcome:
-        """One check of ``target`` with the module ``name`` now, within ``timeout`` when given."""
-        module = self.config.modules[name]
-        if timeout is not None and timeout < module.timeout:
-            options = dataclasses.replace(module.options, timeout=timeout)
-            module = dataclasses.replace(module, options=options)
-        return await self.probers.run(module, name=name, target=target, log=log)
+        """One check of ``target`` with the module ``name`` now, within ``timeout`` when given.
+
+        It takes a slot the scheduled checks leave free, and never waits for one: with
+        ``concurrency`` checks in flight, or the module's own ``concurrency`` of probes,
+        it raises :class:`~.prober.Busy`.
+        """
+        config = self.config
+        module = config.modules[name]
+        in_flight = self.scheduler.in_flight + sum(self._probing.values())
+        if in_flight >= config.concurrency:
+            raise Busy(f"busy: {config.concurrency} checks in flight (concurrency), try later")
+        if self._probing[name] >= module.concurrency:
+            raise Busy(
+                f'busy: {module.concurrency} probes of module "{name}" in flight '
+                "(its concurrency), try later"
+            )
+        probe = module.probe
+        if timeout is not None and timeout < probe.timeout:
+            probe = dataclasses.replace(
+                probe, options=dataclasses.replace(probe.options, timeout=timeout)
+            )
+        self._probing[name] += 1
+        try:
+            return await self.probers.run(probe, name=name, target=target, log=log)
+        finally:
+            self._probing[name] -= 1
+            if not self._probing[name]:
+                del self._probing[name]
 
     async def start(self) -> None:
         """Start the script workers (a script due before waits for them)."""

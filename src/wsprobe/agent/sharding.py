@@ -13,7 +13,11 @@ from dataclasses import dataclass
 
 from ..errors import Error
 
-__all__ = ["Shard", "ShardError", "shard_of"]
+__all__ = ["MAX_SHARDS", "Shard", "ShardError", "shard_of"]
+
+#: The most agents one configuration may be split across: each monitor's owner is
+#: found by hashing its name once per shard.
+MAX_SHARDS = 1024
 
 
 class ShardError(Error):
@@ -30,13 +34,18 @@ class Shard:
     @classmethod
     def parse(cls, text: str) -> Shard:
         """``"1/3"`` → ``Shard(1, 3)``; raises :class:`ShardError` with the reason."""
+        from ..redaction import one_line
+
+        shown = one_line(text if len(text) <= 20 else text[:20] + "…")
         index, sep, count = text.partition("/")
         if not (sep and (index + count).isascii() and index.isdigit() and count.isdigit()):
-            raise ShardError(f'invalid --shard "{text}": expected I/N, like 0/2')
-        shard = cls(int(index), int(count))
-        if shard.count < 1 or shard.index >= shard.count:
-            raise ShardError(f'invalid --shard "{text}": I must be 0 to N-1')
-        return shard
+            raise ShardError(f'invalid --shard "{shown}": expected I/N, like 0/2')
+        # Counted in digits first: int() of thousands of digits is slow, then refused.
+        if len(count.lstrip("0")) > len(str(MAX_SHARDS)) or not 1 <= int(count) <= MAX_SHARDS:
+            raise ShardError(f'invalid --shard "{shown}": N must be 1 to {MAX_SHARDS}')
+        if len(index.lstrip("0")) > len(str(MAX_SHARDS)) or int(index) >= int(count):
+            raise ShardError(f'invalid --shard "{shown}": I must be 0 to N-1')
+        return cls(int(index), int(count))
 
     def owns(self, name: str) -> bool:
         """True when the monitor called ``name`` belongs to this shard."""

@@ -3,6 +3,7 @@ the judgement of ``wsprobe check URL``."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 import time
@@ -17,13 +18,18 @@ from .prober import Check
 
 __all__ = ["probe_websocket"]
 
+#: Replies longer than this are judged on a thread: parsing a large JSON reply
+#: must not hold the event loop that every other check and ``/metrics`` share.
+JUDGE_ON_THREAD = 64 * 1024
+
 
 async def probe_websocket(check: Check) -> Outcome:
     """Send ``check.probe.send`` to ``check.target`` and judge the reply."""
     probe, target, say, started = check.probe, check.target, check.say, check.started
     assert target is not None  # a declarative check always has a URL
     clock = time.monotonic()
-    say(f"sending {json.dumps(probe.send)} to {redact(target)} (timeout {probe.timeout:g}s)")
+    # The message is the configuration's (it may hold a secret): its size only.
+    say(f"sending {len(probe.send)} characters to {redact(target)} (timeout {probe.timeout:g}s)")
     try:
         result = await probe_with_async(target, probe.send, probe.options)
     except (InvalidURL, InvalidOption) as exc:
@@ -40,7 +46,11 @@ async def probe_websocket(check: Check) -> Outcome:
             error=verdict.text,
             status_code=status_code,
         )
-    verdict = judge(result, probe.expect, datetime.datetime.now(datetime.UTC))
+    now = datetime.datetime.now(datetime.UTC)
+    if len(result.reply) > JUDGE_ON_THREAD:
+        verdict = await asyncio.to_thread(judge, result, probe.expect, now)
+    else:
+        verdict = judge(result, probe.expect, now)
     say(f"reply {_excerpt(result.reply)} from {result.peer}")
     say(f"{verdict.state.name}: {verdict.text}")
     return _outcome(started, result, verdict.state, verdict.text)
@@ -67,5 +77,6 @@ def _outcome(started: float, result: Result, state: State, text: str) -> Outcome
     )
 
 
-def _excerpt(text: str, limit: int = 200) -> str:
+def _excerpt(text: str, limit: int = 1000) -> str:
+    # debug=true's view of the reply: enough of a JSON document to read, never all of it.
     return json.dumps(text if len(text) <= limit else text[:limit] + "…", ensure_ascii=False)

@@ -12,6 +12,7 @@ script run in-process, without a worker.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import os
 import time
@@ -78,16 +79,27 @@ async def run_collected(
 ) -> tuple[ScriptOutcome, list[Line]]:
     """:func:`run_one`, keeping what the script printed and logged until it ends: its
     outcome and its lines, in order. The lines count against its memory limit; an
-    error of ours still gives the script its outcome (``internal error: ...``)."""
-    lines: list[Line] = []
+    error of ours still gives the script its outcome (``internal error: ...``).
+
+    With the job's ``output_limit``, only the last lines are kept (each cut), after
+    one line counting the earlier ones: a script printing in a loop costs nothing more."""
+    lines_kept, characters = job.output_limit or (None, None)
+    lines: collections.deque[Line] = collections.deque(maxlen=lines_kept)
+    dropped = 0
     limits = run.limits_of(job)
     budget = [limits.memory]
 
     def keep(kind: str, text: str) -> None:
+        nonlocal dropped
+        if characters is not None and len(text) > characters:
+            text = text[:characters] + "…"
         # Buffered output counts against the memory limit like the rest.
         budget[0] -= len(text)
         if budget[0] < 0:
             raise ScriptCallError(limits.memory_message)
+        if len(lines) == lines.maxlen:
+            budget[0] += len(lines[0].text)
+            dropped += 1
         lines.append(Line(kind, text, time.time()))
 
     try:
@@ -103,7 +115,8 @@ async def run_collected(
     except Exception as exc:  # a bug of ours: the script still gets its record
         error = f"internal error: {type(exc).__name__}: {exc}"
         outcome = ScriptOutcome(job.name, ok=False, error=error, status="critical")
-    return outcome, lines
+    said = [Line("print", f"… {dropped} earlier lines", lines[0].at)] if dropped else []
+    return outcome, [*said, *lines]
 
 
 async def run_one(

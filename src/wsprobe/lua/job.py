@@ -102,7 +102,10 @@ class Job:
     The other fields, when given, replace the run's settings for this script alone
     (the agent's monitors each have their own): ``environment`` what ``os.getenv``
     sees, ``script_timeout`` its time limit in seconds, ``options`` its call
-    defaults (``timeout``, ``cafile``, ``insecure``, ...) for ``ws`` and ``http``."""
+    defaults (``timeout``, ``cafile``, ``insecure``, ...) for ``ws`` and ``http``;
+    ``output_limit`` ``(lines, characters)``: the last lines it prints or logs that
+    are kept, each cut at ``characters``, after one line saying how many earlier
+    ones were not (default: all, within its memory limit)."""
 
     name: str
     path: str | None = None
@@ -110,6 +113,7 @@ class Job:
     environment: Mapping[str, str] | None = None
     script_timeout: float | None = None
     options: Options | None = None
+    output_limit: tuple[int, int] | None = None
 
 
 def read_script(path: str, limits: ScriptLimits, deadline: float) -> bytes | Failed:

@@ -66,18 +66,46 @@ Message = tuple[str, str | bytes]
 """A whole data message: ``("text", str)`` or ``("binary", bytes)``."""
 
 
+#: Frames one data message may take beyond one per :data:`FRAME_BYTES` of its payload,
+#: pings and pongs included: a server sending 1-byte frames or pings costs the client
+#: a few microseconds each, and must not make it spend a whole timeout parsing them.
+FRAME_ALLOWANCE = 1024
+FRAME_BYTES = 16
+
+
 class _ClientProtocol(ClientProtocol):
-    """``ClientProtocol``, answering a close frame that interrupts a fragmented message.
+    """``ClientProtocol``, answering a close frame that interrupts a fragmented message,
+    and failing a connection that floods it with small frames.
 
     websockets fails the connection (1002, "incomplete fragmented message") when a
     close frame arrives between the fragments of a message; RFC 6455 §5.4 allows
     control frames there, and Autobahn case 7.1.5 expects the close to be echoed
     with 1000. The incomplete message is dropped, as the closing handshake implies.
+
+    Between two whole data messages, a server may send :data:`FRAME_ALLOWANCE` frames
+    plus one per :data:`FRAME_BYTES` bytes of data; beyond, the connection fails
+    (1002) with a protocol error. Autobahn's smallest fragments (64 bytes) stay far
+    within it.
     """
 
+    frames = 0
+    data_bytes = 0
+
     def recv_frame(self, frame: Frame) -> None:
-        if frame.opcode is Opcode.CLOSE:
+        opcode = frame.opcode
+        if opcode is Opcode.CLOSE:
             self.current_size = None
+        else:
+            self.frames += 1
+            if opcode is Opcode.TEXT or opcode is Opcode.BINARY or opcode is Opcode.CONT:
+                self.data_bytes += len(frame.data)
+            if self.frames > FRAME_ALLOWANCE + self.data_bytes // FRAME_BYTES:
+                raise ProtocolError(
+                    f"too many small frames: {self.frames} frames for {self.data_bytes} "
+                    "bytes of data"
+                )
+            if frame.fin and opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+                self.frames = self.data_bytes = 0
         super().recv_frame(frame)
 
 
@@ -98,7 +126,6 @@ class ClientCore:
         "_fragments",
         "_head",
         "_max_size",
-        "_partial",
         "_protocol",
         "display",
         "error",
@@ -142,13 +169,13 @@ class ClientCore:
         self.status: int | None = None
         self.upgraded = False
         self.messages: list[Message] = []
-        # Sizes of what is kept unread: whole messages (text in characters), and the
-        # fragments of the message being received.
+        # The size of the whole messages kept unread (text in characters).
         self.queued = 0
-        self._partial = 0
         self.pongs: set[bytes] = set()
         self.error: Error | None = None
-        self._fragments: list[bytes | bytearray | memoryview] = []
+        # One buffer, not a list of fragments: a message in a million 1-byte frames
+        # costs a megabyte, not a million objects.
+        self._fragments = bytearray()
         self._fragment_kind = ""
         # Kept only until the upgrade: an HTTP/1.0 refusal is reported by websockets
         # without its status, which we read back from the status line.
@@ -194,13 +221,13 @@ class ClientCore:
     def unread(self) -> int:
         """About how many bytes of received data wait to be read: whole messages,
         a message's fragments, and bytes not yet parsed into frames."""
-        return self.queued + self._partial + len(self._protocol.reader.buffer)
+        return self.queued + len(self._fragments) + len(self._protocol.reader.buffer)
 
     def drop_unread(self) -> None:
         """Forget what was received and not read: the connection failed."""
         self.messages.clear()
-        self._fragments = []
-        self.queued = self._partial = 0
+        self._fragments = bytearray()
+        self.queued = 0
         self._protocol.reader.buffer.clear()
 
     def take_message(self) -> Message:
@@ -282,20 +309,22 @@ class ClientCore:
         opcode = frame.opcode
         if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
             self._fragment_kind = "text" if opcode is Opcode.TEXT else "binary"
-            self._fragments = [frame.data]
-            self._partial = len(frame.data)
+            if frame.fin:  # the common case: one frame, no copy
+                self._message(bytes(frame.data))
+                return
+            self._fragments = bytearray(frame.data)
         elif opcode is Opcode.CONT:
-            self._fragments.append(frame.data)
-            self._partial += len(frame.data)
+            self._fragments += frame.data
         else:
             if opcode is Opcode.PONG:
                 self.pongs.add(bytes(frame.data))
             return
-        if not frame.fin:
-            return
-        payload = b"".join(self._fragments)
-        self._fragments = []
-        self._partial = 0
+        if frame.fin:
+            payload = bytes(self._fragments)
+            self._fragments = bytearray()
+            self._message(payload)
+
+    def _message(self, payload: bytes) -> None:
         if self._fragment_kind == "binary":
             self.messages.append(("binary", payload))
             self.queued += len(payload)
@@ -319,7 +348,9 @@ class ClientCore:
             version, _, rest = status_line.partition(" ")
             code, _, phrase = rest.partition(" ")
             # A 101 cut short is an upgrade that broke, not a refusal.
-            if version.startswith("HTTP/") and code.isascii() and code.isdigit() and code != "101":
+            # Three digits, as RFC 9110 has it: "99999999999999999999" is no status.
+            status = code.isascii() and code.isdigit() and len(code) == 3
+            if version.startswith("HTTP/") and status and code != "101":
                 return self._rejected(int(code), phrase)
             if isinstance(exc.__cause__, EOFError):
                 return ConnectError(
