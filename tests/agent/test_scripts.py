@@ -417,14 +417,14 @@ def test_a_crashed_worker_does_not_take_the_agent_down(
     )
     (worker,) = wait_for_workers(agent.process.pid, 1)
     wait_for(lambda: results_of(agent, "healthy") or None, 60, "a healthy run")
-    # The stuck script is in its one long step: the only one with a 60 s deadline.
-    wait_for(
-        lambda: (
-            any(deadline > time.monotonic() + 30 for _, deadline in steps_running(worker)) or None
-        ),
-        60,
-        "the stuck script in its step",
-    )
+
+    # The stuck script is in its one long step (the only one with a 60 s deadline),
+    # and no healthy step runs beside it.
+    def stuck_alone() -> bool:
+        deadlines = [deadline for _, deadline in steps_running(worker)]
+        return bool(deadlines) and min(deadlines) > time.monotonic() + 30
+
+    wait_for(stuck_alone, 60, "the stuck script alone in its step")
     os.kill(worker, signal.SIGSEGV)
     crashed = time.time()
     stuck = wait_for(lambda: results_of(agent, "stuck") or None, 60, "the stuck script's record")
