@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -382,6 +383,7 @@ def test_scheduler_never_overlaps_a_monitor_and_counts_skips() -> None:
                 monitor.name, skips.get(monitor.name, 0) + count
             ),
             concurrency=2,
+            unit=lambda _component: contextlib.nullcontext(),
         )
         scheduler.update(config.monitors)
         deadline = time.monotonic() + 30

@@ -55,7 +55,7 @@ class AgentView:
 
     entries: Callable[[], list[Entry]]
     entry: Callable[[str], Entry | None]
-    results: Callable[[str, float, int], list[Outcome]]
+    results: Callable[[str, float, int], Awaitable[list[Outcome]]]
     module: Callable[[str], Module | None]
     probe: Callable[[str, str, float | None, Callable[[str], None] | None], Awaitable[Outcome]]
     snapshot: Callable[[], tuple[list[MonitorRow], AgentFacts]]
@@ -214,7 +214,10 @@ async def _results(request: web.Request) -> web.Response:
         return web.Response(status=404, text=f'no monitor "{_clip(name)}"\n')
     since = _since(request.query.get("since"))
     limit = _limit(request.query.get("limit"))
-    results = view.results(name, since, limit)
+    try:
+        results = await view.results(name, since, limit)
+    except Error as exc:
+        return web.Response(status=503, text=f"{_clip(str(exc), 1000)}\n")
     return web.json_response(
         {"monitor": name, "results": [outcome.as_json() for outcome in results]}
     )

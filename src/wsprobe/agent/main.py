@@ -1,7 +1,8 @@
 """``wsprobe agent``'s wiring: the agent, its HTTP interface, its signals, its flushes.
 
-SIGHUP reloads the configuration; SIGTERM and SIGINT stop scheduling, give checks
-in flight a few seconds, write the history, stop the script workers and return.
+SIGHUP reloads the configuration (signals during a reload make one more); SIGTERM
+and SIGINT stop scheduling, give checks in flight a few seconds, write the history
+(a bounded wait), stop the script workers and return.
 The parts know nothing of each other: the :class:`~.service.Agent` (monitors,
 probers, board, history) is shown to :mod:`.http` as an :class:`~.http.AgentView`
 made here.
@@ -10,7 +11,6 @@ made here.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 from collections.abc import Callable
@@ -28,7 +28,6 @@ __all__ = ["STOP_GRACE", "serve", "view_of"]
 
 #: Seconds SIGTERM leaves checks in flight before cutting them.
 STOP_GRACE = 5.0
-_FLUSH_EVERY = 1.0
 
 
 def view_of(agent: Agent) -> AgentView:
@@ -61,11 +60,13 @@ async def serve(
     the agent cannot listen or open its state.
     """
     host, port = parse_listen(listen) if listen else (None, None)
+    agent = Agent(config_path, state_dir=state_dir, shard=shard, log=log)
     try:
-        agent = Agent(config_path, state_dir=state_dir, shard=shard, log=log)
+        await agent.start()
     except HistoryError as exc:
+        await agent.close(0)
         raise AgentError(str(exc)) from exc
-    await agent.start()
+    log = agent.log
     if host is None:
         host, port = parse_listen(agent.config.listen, where="listen")
     runner = web.AppRunner(make_app(view_of(agent)), access_log=None, handle_signals=False)
@@ -84,40 +85,20 @@ async def serve(
     where = f", shard {agent.shard_text}" if agent.shard_text else ""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGHUP, agent.reload)
+    loop.add_signal_handler(signal.SIGHUP, agent.request_reload)
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     # Said once the signals are ours: from this line on, SIGHUP reloads and never kills.
     log(f"listening on {url} ({len(agent.board)} of {total} monitors{where})")
-    flusher = asyncio.create_task(_flush_forever(agent))
     try:
         await stop.wait()
         log("stopping")
     finally:
         for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
-        flusher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await flusher
         await agent.close(STOP_GRACE)
         await runner.cleanup()
     log("stopped")
-
-
-async def _flush_forever(agent: Agent) -> None:
-    failing = False
-    while True:
-        await asyncio.sleep(_FLUSH_EVERY)
-        try:
-            agent.history.flush()
-        except HistoryError as exc:
-            if not failing:
-                agent.log(str(exc))
-            failing = True
-        else:
-            if failing:
-                agent.log("history is written again")
-            failing = False
 
 
 def _bound_port(runner: web.AppRunner, asked: int | None) -> int:

@@ -39,6 +39,9 @@ class AgentFacts:
     in_flight: int
     reloads: Mapping[str, int]
     last_reload_ok: bool
+    internal_errors: Mapping[str, int] = field(default_factory=dict)
+    history_queued: int = 0
+    history_dropped: int = 0
 
 
 class ResultsCollector(Collector):
@@ -146,4 +149,22 @@ def _agent_families(facts: AgentFacts) -> Iterator[Metric]:
         "wsprobe_agent_config_last_reload_successful",
         "1 when the last (re)load of the configuration was applied",
         value=1.0 if facts.last_reload_ok else 0.0,
+    )
+    errors = CounterMetricFamily(
+        "wsprobe_agent_internal_errors",
+        "Unexpected exceptions, each of which failed one unit of work, by component",
+        labels=["component"],
+    )
+    for component, count in sorted(facts.internal_errors.items()):
+        errors.add_metric([component], count)
+    yield errors
+    yield GaugeMetricFamily(
+        "wsprobe_history_queued_results",
+        "Results waiting to be written to the history",
+        value=facts.history_queued,
+    )
+    yield CounterMetricFamily(
+        "wsprobe_history_dropped_results",
+        "Results lost because the queue of results waiting to be written was full",
+        value=facts.history_dropped,
     )

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from .config import Probe
-from .outcome import Outcome
+from .outcome import Outcome, State
 from .prober import Check, Prober
 from .script_prober import probe_script
 from .websocket_prober import probe_websocket
@@ -27,10 +27,15 @@ MAX_TEXT = 4096
 
 class Probers:
     """The agent's probers, each ready to run a check: ``websocket`` (a declarative
-    exchange) and ``script`` (a Lua script on ``supervisor``'s workers)."""
+    exchange) and ``script`` (a Lua script on ``supervisor``'s workers).
 
-    def __init__(self, table: Mapping[str, Prober]) -> None:
+    ``failed`` is told a prober's unexpected exception and returns its one-line text:
+    the check is then UNKNOWN with that text, and whatever runs it goes on.
+    """
+
+    def __init__(self, table: Mapping[str, Prober], failed: Callable[[Exception], str]) -> None:
         self._table = dict(table)
+        self._failed = failed
 
     async def run(
         self,
@@ -63,7 +68,15 @@ class Probers:
             say=say,
             output=lambda line, at: write(probe.shown(line), at),
         )
-        outcome = await self._table[probe.prober](check)
+        try:
+            outcome = await self._table[probe.prober](check)
+        except Exception as exc:  # a check that raises is UNKNOWN, not a dead monitor
+            outcome = Outcome(
+                check.started,
+                State.UNKNOWN,
+                time.time() - check.started,
+                error=f"internal error: {self._failed(exc)}",
+            )
         error, value = outcome.error, outcome.value
         return dataclasses.replace(
             outcome,
@@ -72,13 +85,15 @@ class Probers:
         )
 
 
-def make_probers(supervisor: Supervisor) -> Probers:
-    """The table of probers; scripts run on ``supervisor``'s workers."""
+def make_probers(supervisor: Supervisor, failed: Callable[[Exception], str]) -> Probers:
+    """The table of probers; scripts run on ``supervisor``'s workers; ``failed`` is told
+    what a prober raised."""
     return Probers(
         {
             "websocket": probe_websocket,
             "script": functools.partial(probe_script, supervisor),
-        }
+        },
+        failed,
     )
 
 

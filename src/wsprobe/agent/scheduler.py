@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import math
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractContextManager
 
 from .config import Monitor
 from .outcome import Outcome
@@ -32,6 +33,8 @@ class Scheduler:
 
     ``run`` performs one check; ``record`` receives each outcome; ``skipped`` is told
     each missed slot. ``concurrency`` bounds the checks in flight across monitors.
+    ``unit(component)`` wraps each run: an unexpected exception fails that run, and
+    the monitor goes on to its next slot.
     """
 
     def __init__(
@@ -41,11 +44,13 @@ class Scheduler:
         record: Callable[[Monitor, Outcome], None],
         skipped: Callable[[Monitor, int], None],
         concurrency: int,
+        unit: Callable[[str], AbstractContextManager[None]],
         clock: Callable[[], float] | None = None,
     ) -> None:
         self._run = run
         self._record = record
         self._skipped = skipped
+        self._unit = unit
         self._slots = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
         self._tasks: dict[str, tuple[Monitor, asyncio.Task[None]]] = {}
@@ -116,16 +121,21 @@ class Scheduler:
             await asyncio.sleep(max(0.0, due - self._clock()))
             if self._stopping:
                 return
-            async with self._slots:
-                self._running.add(monitor.name)
-                try:
-                    outcome = await self._run(monitor)
-                finally:
-                    self._running.discard(monitor.name)
-            self._record(monitor, outcome)
+            with self._unit("monitor"):
+                await self._once(monitor)
             due += interval
             late = self._clock() - due
             if late > 0:
                 missed = math.floor(late / interval) + 1
-                self._skipped(monitor, missed)
                 due += missed * interval
+                with self._unit("monitor"):
+                    self._skipped(monitor, missed)
+
+    async def _once(self, monitor: Monitor) -> None:
+        async with self._slots:
+            self._running.add(monitor.name)
+            try:
+                outcome = await self._run(monitor)
+            finally:
+                self._running.discard(monitor.name)
+        self._record(monitor, outcome)

@@ -9,6 +9,8 @@ signals: :mod:`.main` wires it to them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import functools
 from collections import Counter
@@ -21,7 +23,8 @@ from ..lua.supervisor import Supervisor
 from ..options import Options
 from .board import RECENT, Board
 from .config import AgentConfig, ConfigError, Module, Monitor, load_config
-from .history import History
+from .faults import Faults
+from .history import History, HistoryError
 from .metrics import AgentFacts, MonitorRow
 from .outcome import Outcome
 from .prober import Busy
@@ -29,7 +32,10 @@ from .probers import make_probers
 from .scheduler import Scheduler
 from .sharding import Shard
 
-__all__ = ["Agent", "AgentError"]
+__all__ = ["HISTORY_WAIT", "Agent", "AgentError"]
+
+#: Seconds a stop leaves the history to write what is queued (a held lock, a full disk).
+HISTORY_WAIT = 10.0
 
 
 class AgentError(Error):
@@ -38,13 +44,16 @@ class AgentError(Error):
 
 class Agent:
     """The monitors of one configuration file (this shard's share), their results and
-    the reloads. ``log`` receives one line per event worth telling an operator.
+    the reloads. ``log`` receives one line per event worth telling an operator; an
+    unexpected exception in any of the agent's work fails that unit alone
+    (:class:`~.faults.Faults`), and a check that raises is UNKNOWN.
 
     Scripts run in the worker processes of one :class:`~wsprobe.lua.supervisor.Supervisor`
     for the agent's life (the configuration's ``workers``; a reload keeps them), as
     ``wsprobe run``'s do: a script stuck in C code or crashing its worker fails alone.
     The workers keep the scripts' store in ``state_dir``; the supervisor holds their one
-    cache. :meth:`start` starts the workers, :meth:`close` stops them.
+    cache. :meth:`start` opens the history, starts the workers and the monitors,
+    :meth:`close` stops them.
     """
 
     def __init__(
@@ -57,9 +66,10 @@ class Agent:
     ) -> None:
         self.config_path = config_path
         self.shard = shard
-        self.log = log
+        self.faults = Faults(log)
+        self.log = self.faults.log
         self.config = load_config(config_path)
-        self.history = History(state_dir, retention=self.config.retention)
+        self.history = History(state_dir, retention=self.config.retention, faults=self.faults)
         # Each script brings its own time limit, environment and call options (its
         # Job's); these settings hold what the agent's scripts share.
         settings = RunSettings(
@@ -69,7 +79,9 @@ class Agent:
             workers=self.config.workers,
         )
         self.supervisor = Supervisor(settings)
-        self.probers = make_probers(self.supervisor)
+        self.probers = make_probers(
+            self.supervisor, functools.partial(self.faults.failed, "check")
+        )
         self.board = Board()
         self.reloads: Counter[str] = Counter()
         self.last_reload_ok = True
@@ -80,35 +92,43 @@ class Agent:
             record=self._record,
             skipped=lambda monitor, count: self.board.skip(monitor.name, count),
             concurrency=self.config.concurrency,
+            unit=self.faults.unit,
         )
-        self._apply(self.config)
+        self._reload_wanted = asyncio.Event()
+        self._reloading: asyncio.Task[None] | None = None
 
     @property
     def shard_text(self) -> str | None:
         """``"I/N"`` when sharded."""
         return f"{self.shard.index}/{self.shard.count}" if self.shard.count > 1 else None
 
-    def reload(self) -> bool:
-        """Read the configuration again; keep the running one when it is broken."""
+    def request_reload(self) -> None:
+        """Reload soon (SIGHUP): requests made while a reload runs make one more, not many."""
+        self._reload_wanted.set()
+
+    async def reload(self) -> bool:
+        """Read the configuration again (on a thread); keep the running one when it is
+        broken or cannot be applied (say why, count a failure)."""
         try:
-            config = load_config(self.config_path)
-        except ConfigError as exc:
-            self.reloads["failure"] += 1
-            self.last_reload_ok = False
+            config = await asyncio.to_thread(load_config, self.config_path)
+            if config.workers != self.config.workers:
+                config = dataclasses.replace(config, workers=self.config.workers)
+                self.log("reload: a new number of workers applies only after a restart")
+            if config.listen != self.config.listen:
+                self.log("reload: a new listen address applies only after a restart")
+            started, stopped = await self._apply(config)
+        except (ConfigError, HistoryError) as exc:
+            self._reloaded(False)
             self.log(f"reload failed, keeping the running configuration: {exc}")
             return False
-        if config.listen != self.config.listen:
-            self.log("reload: a new listen address applies only after a restart")
-        if config.workers != self.config.workers:
-            self.log("reload: a new number of workers applies only after a restart")
-            config = dataclasses.replace(config, workers=self.config.workers)
-        self.history.retention = config.retention
-        self.scheduler.set_concurrency(config.concurrency)
-        self.supervisor.set_concurrency(config.concurrency)
-        self.config = config
-        started, stopped = self._apply(config)
-        self.reloads["success"] += 1
-        self.last_reload_ok = True
+        except Exception as exc:  # a failed reload, told once, never a dead agent
+            self._reloaded(False)
+            self.log(
+                "reload failed, keeping the running configuration: internal error: "
+                + self.faults.failed("reload", exc, tell=False)
+            )
+            return False
+        self._reloaded(True)
         self.log(
             f"reloaded: {len(self.board)} monitors "
             f"({len(started)} started, {len(stopped)} stopped)"
@@ -134,6 +154,9 @@ class Agent:
             in_flight=self.scheduler.in_flight,
             reloads=dict(self.reloads),
             last_reload_ok=self.last_reload_ok,
+            internal_errors=dict(self.faults.counts),
+            history_queued=self.history.queued,
+            history_dropped=self.history.dropped,
         )
 
     def module(self, name: str) -> Module | None:
@@ -178,28 +201,50 @@ class Agent:
                 del self._probing[name]
 
     async def start(self) -> None:
-        """Start the script workers (a script due before waits for them)."""
+        """Open the history, start the script workers (a script due before waits for
+        them), the monitors and the reloads; raise :class:`HistoryError` when the
+        history cannot be opened."""
+        await self.history.open()
+        self.history.start()
         await self.supervisor.start()
+        await self._apply(self.config)
+        self._reloading = asyncio.create_task(self._reload_forever(), name="reload")
 
     async def close(self, grace: float) -> None:
         """Stop the monitors (``grace`` seconds for checks in flight), write the history
         and stop the workers (a script still running ends ``interrupted``)."""
+        if self._reloading is not None:
+            self._reloading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reloading
         cut = await self.scheduler.stop(grace)
         if cut:
             self.log(f"stopped {cut} checks still running after {grace:g}s")
         try:
-            self.history.close()
+            await self.history.close(HISTORY_WAIT)
         finally:
             await self.supervisor.close()
 
-    def _apply(self, config: AgentConfig) -> tuple[list[str], list[str]]:
+    async def _reload_forever(self) -> None:
+        while True:
+            await self._reload_wanted.wait()
+            self._reload_wanted.clear()
+            await self.reload()
+
+    def _reloaded(self, ok: bool) -> None:
+        self.reloads["success" if ok else "failure"] += 1
+        self.last_reload_ok = ok
+
+    async def _apply(self, config: AgentConfig) -> tuple[list[str], list[str]]:
+        # What can fail (reading the history) comes first: a failed apply changes nothing.
         mine = [monitor for monitor in config.monitors if self.shard.owns(monitor.name)]
-        known = {
-            monitor.name: self.history.results(monitor.name, limit=RECENT)
-            for monitor in mine
-            if self.board.get(monitor.name) is None
-        }
-        self.board.configure(mine, known)
+        new = [monitor.name for monitor in mine if self.board.get(monitor.name) is None]
+        recent = [await self.history.results(name, limit=RECENT) for name in new]
+        self.history.retention = config.retention
+        self.scheduler.set_concurrency(config.concurrency)
+        self.supervisor.set_concurrency(config.concurrency)
+        self.config = config
+        self.board.configure(mine, dict(zip(new, recent, strict=True)))
         return self.scheduler.update(mine)
 
     async def _run(self, monitor: Monitor) -> Outcome:

@@ -28,18 +28,17 @@ what SQLite can do to the loop: nothing.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import StoreError
+from .database import Database
 from .jsontext import encode
 
 __all__ = [
@@ -119,10 +118,10 @@ class Store:
         owner_bytes: int = MAX_OWNER_BYTES,
     ) -> None:
         self.path = state_dir / DATABASE_NAME
-        self._busy_seconds = busy_seconds
         self._owner_bytes = owner_bytes
-        self._executor: ThreadPoolExecutor | None = None
-        self._connection: sqlite3.Connection | None = None
+        self._database = Database(
+            self.path, busy_seconds=busy_seconds, schema=_SCHEMA, name="wsprobe-store"
+        )
 
     async def put(
         self,
@@ -196,48 +195,16 @@ class Store:
 
     async def close(self) -> None:
         """Close the database and stop the thread; the store can be used again after."""
-        executor, self._executor = self._executor, None
-        if executor is None:
-            return
-        await asyncio.get_running_loop().run_in_executor(executor, self._close_connection)
-        executor.shutdown(wait=True)
+        await self._database.close()
 
     async def _run(self, operation: str, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        if self._executor is None:
-            # One thread owns the connection: sqlite3 objects stay on their thread.
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wsprobe-store")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._call, operation, work)
-
-    def _call(self, operation: str, work: Callable[[sqlite3.Connection], _T]) -> _T:
         try:
-            if self._connection is None:
-                self._connection = self._open()
-            return work(self._connection)
+            return await self._database.call(work)
         except sqlite3.Error as exc:
             raise StoreError(operation, _sqlite_reason(exc, self.path)) from exc
         except OSError as exc:
             reason = (exc.strerror or str(exc)).lower()
             raise StoreError(operation, f"cannot open {self.path}: {reason}") from exc
-
-    def _open(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # Autocommit: each statement is its own transaction, the lock held only for it.
-        connection = sqlite3.connect(self.path, isolation_level=None, timeout=self._busy_seconds)
-        try:
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = NORMAL")
-            for statement in _SCHEMA:
-                connection.execute(statement)
-        except sqlite3.Error:
-            connection.close()
-            raise
-        return connection
-
-    def _close_connection(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            connection.close()
 
 
 def _stored_key(operation: str, key: str, namespace: str | None) -> str:
