@@ -271,6 +271,18 @@ def wait_for_workers(pid: int, count: int) -> list[int]:
     raise AssertionError("the workers did not start")
 
 
+def steps_running(worker: int) -> list[tuple[int, float]]:
+    """The script number and deadline (``time.monotonic()``) of each Lua step worker
+    ``worker`` runs now, read from the board it shares with its supervisor (its
+    descriptor and slots are its arguments)."""
+    from wsprobe.lua.wire import Board
+
+    fd, slots = Path(f"/proc/{worker}/cmdline").read_bytes().split(b"\0")[-3:-1]
+    with open(f"/proc/{worker}/fd/{int(fd)}", "rb") as shared:
+        memory = shared.read(Board.size(int(slots)))
+    return Board(memory, int(slots)).running()
+
+
 def descriptors_settle_to(limit: int) -> bool:
     """True once this process has at most ``limit`` descriptors open.
 

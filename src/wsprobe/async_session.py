@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from types import TracebackType
 from typing import Any
 
@@ -58,11 +58,18 @@ class AsyncSession(SessionBase[AsyncConnection]):
         await self.close()
 
 
-async def open_session_async(url: str, options: Options, *, binary: Any = False) -> AsyncSession:
-    """Open an asyncio session with validated options."""
+async def open_session_async(
+    url: str,
+    options: Options,
+    *,
+    binary: Any = False,
+    hold: Callable[[int], None] | None = None,
+) -> AsyncSession:
+    """Open an asyncio session with validated options (``hold``: as
+    :meth:`AsyncConnection.open <wsprobe.protocol.asyncio.AsyncConnection.open>`)."""
     target = parse_url(url)
     flag = boolean("binary", binary)
-    connection = await AsyncConnection.open(target, options, Deadline(options.timeout))
+    connection = await AsyncConnection.open(target, options, Deadline(options.timeout), hold=hold)
     return AsyncSession(connection, options, flag)
 
 

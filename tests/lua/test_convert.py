@@ -10,7 +10,8 @@ import pytest
 
 from wsprobe.errors import ScriptCallError
 from wsprobe.lua import jsoncodec
-from wsprobe.lua.convert import ConversionError, Converter
+from wsprobe.lua.convert import MAX_DEPTH, ConversionError, Converter
+from wsprobe.lua.runtime import Failed, LuaScript, Request, ScriptLimits
 
 
 class Lua:
@@ -139,3 +140,29 @@ def test_json_decode_keeps_nulls_and_integers(lua: Lua) -> None:
     assert lua.convert.to_python(value) == {"a": [1, None, 2.5], "b": None}
     assert lua.eval("math.type")(value[b"a"][1]) == b"integer"
     assert math.isclose(value[b"a"][3], 2.5)
+
+
+def nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+UNREPRESENTABLE = [
+    ("\ud800", "string holds a lone surrogate \\ud800 (not valid UTF-8)"),
+    ({"a": ["\udfff"]}, "string holds a lone surrogate \\udfff (not valid UTF-8)"),
+    (nested(MAX_DEPTH + 5), f"nesting deeper than {MAX_DEPTH} levels"),
+]
+
+
+@pytest.mark.parametrize(("value", "reason"), UNREPRESENTABLE)
+def test_a_reply_lua_cannot_hold_is_the_calls_error(value: Any, reason: str) -> None:
+    # Not the memory limit's message: the script is told what is wrong, and may catch it.
+    limits = ScriptLimits(64 << 20, 10**8, 60, "memory", "cpu", "time")
+    source = b'local ok, err = pcall(store.get, "k")\nreturn err .. " | " .. store.get("k")'
+    script = LuaScript("get.lua", source, limits=limits, environment={}, host={})
+    assert isinstance(script.start(), Request)
+    message = f"value not representable in Lua: {reason}"
+    assert script.resume(True, value) == Request("store_get", (b"k", False))
+    assert script.resume(True, value) == Failed(f"get.lua:2: {message}")

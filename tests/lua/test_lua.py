@@ -228,6 +228,41 @@ def test_bad_arguments(run: Run) -> None:
     assert code == 0
 
 
+FORGED = [
+    "999",
+    "0",
+    "-1",
+    "1.5",
+    "1 << 62",
+    "true",
+    "'1'",
+    "{}",
+    "print",
+    "coroutine.create(print)",
+]
+
+
+@pytest.mark.parametrize("forged", FORGED)
+@pytest.mark.parametrize("method", ["send('x')", "recv(0.1)", "ping(0.1)", "close()"])
+def test_a_forged_session_handle_is_the_scripts_error(
+    servers: Servers, forged: str, method: str
+) -> None:
+    # next() finds the private key of a real session: a table with it is a forgery.
+    name = method.partition("(")[0]
+    ran = run_lua(
+        f'local s = ws.connect("{servers.ws}/")\nlocal key = next(s)\n'
+        f"local forged = setmetatable({{[key] = {forged}}}, {{__index = function(_, k)\n"
+        f"  return function(self, ...) return s[k](self, ...) end end}})\n"
+        f"local ok, err = pcall(function() return forged:{method} end)\n"
+        "assert(s:ping(5) >= 0, 'the real session still works')\n"
+        "return err"
+    )
+    assert (ran.outcome.error, ran.outcome.result) == (
+        None,
+        f"bad argument #1 to 'session:{name}' (ws session expected, got a forged handle)",
+    )
+
+
 def test_probe_returns_a_table(run: Run, servers: Servers) -> None:
     source = f"""
 local r = ws.probe("{servers.wss}/", "hi", {{cafile = "{servers.ca_file}"}})
@@ -421,11 +456,12 @@ def test_memory_bomb_is_stopped_and_others_finish(run: Run, servers: Servers) ->
 
 
 def test_wall_clock_limit_while_waiting(run: Run, servers: Servers) -> None:
-    slow = run.script(f'ws.send_recv("{servers.ws}/silent", "x")', "slow.lua")
+    # The call would wait a minute: only the script's limit can end it.
+    slow = run.script(f'ws.send_recv("{servers.ws}/silent", "x", {{timeout = 60}})', "slow.lua")
     healthy = run.script("return 'ok'", "healthy.lua")
-    code, out, err = run("--script-timeout", "0.5", slow, healthy)
+    code, out, err = run("--script-timeout", "1", slow, healthy)
     assert (code, out) == (1, "[healthy.lua] ok\n")
-    assert err == "slow.lua: script exceeded its time limit of 0.5s\n"
+    assert err == "slow.lua: script exceeded its time limit of 1s\n"
 
 
 def test_wall_clock_limit_while_computing(run: Run) -> None:

@@ -394,3 +394,35 @@ def test_non_ascii_path(servers: Servers, capsys: Capture) -> None:
 )
 def test_digits_that_are_not_ascii(capsys: Capture, argv: list[str], err: str) -> None:
     assert cli(capsys, *argv) == (2, "", err)
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+@pytest.mark.parametrize("when", ["upgrade", "message"])
+def test_an_exception_handling_received_data_fails_the_call_at_once(
+    servers: Servers, monkeypatch: pytest.MonkeyPatch, loop: str, when: str
+) -> None:
+    from wsprobe.lua.eventloop import run_event_loop
+    from wsprobe.protocol.core import ClientCore
+
+    receive_data = ClientCore.receive_data
+
+    def failing(core: ClientCore, data: bytes) -> None:
+        if when == "upgrade" or core.upgraded:
+            raise LookupError("injected")
+        receive_data(core, data)
+
+    async def scenario() -> str:
+        # Deadlines of a minute: the injected error must end the call, not the clock.
+        if when == "upgrade":
+            monkeypatch.setattr(ClientCore, "receive_data", failing)
+        session = await wsprobe.connect_async(f"{servers.ws}/", timeout=60)
+        monkeypatch.setattr(ClientCore, "receive_data", failing)
+        session.send("x")
+        try:
+            await session.recv()
+        finally:
+            await session.close()
+        return "no error"
+
+    with pytest.raises(LookupError, match=r"^injected$"):
+        run_event_loop(scenario()) if loop == "uvloop" else asyncio.run(scenario())

@@ -17,8 +17,10 @@ prelude, and document it in docs/lua-api.md's table of what a script sees.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -95,6 +97,8 @@ class ScriptContext:
         self._open: set[int] = set()
         self._max_sessions = max_sessions
         self._session_bytes = session_bytes
+        self._unread: dict[int, int] = {}
+        self._unread_total = 0
 
     @property
     def lua(self) -> LuaScript:
@@ -107,32 +111,79 @@ class ScriptContext:
         step: Step = await self.run_step(self.lua.resume, ok, value)
         return step
 
-    def reserve_session(self) -> None:
-        """Make room for one more open session, or raise the limit's error.
+    def reserve_session(self) -> int:
+        """Make room for one more open session, or raise the limit's error; return
+        the id the prelude will know it by.
 
-        Each open session is charged ``session_bytes`` against the script's memory
-        limit: what Python holds for it counts like the Lua state's own memory."""
+        What Python holds for the script's sessions counts against its memory limit
+        like the Lua state's own memory: ``session_bytes`` for each open one, and
+        the data each keeps unread (:meth:`hold`)."""
         if len(self._open) >= self._max_sessions:
             raise ScriptCallError(f"script exceeded its session limit of {self._max_sessions}")
-        self.lua.reserve(self._session_bytes * (len(self._open) + 1))
-
-    def add_session(self, session: AsyncSession) -> int:
-        """Keep ``session`` for the script; return the id the prelude knows it by."""
+        self._charge(len(self._open) + 1)
+        self.services.descriptors.take(self)
         session_id, self._next_session = self._next_session, self._next_session + 1
+        return session_id
+
+    def abandon_session(self, session_id: int) -> None:
+        """The session :meth:`reserve_session` made room for did not open."""
+        self.services.descriptors.give(self)
+        self.hold(session_id, 0)
+
+    @contextlib.contextmanager
+    def descriptor(self) -> Iterator[None]:
+        """Hold one of the worker's descriptors for a call (or raise the error)."""
+        self.services.descriptors.take(self)
+        try:
+            yield
+        finally:
+            self.services.descriptors.give(self)
+
+    def hold(self, session_id: int, held: int) -> None:
+        """Session ``session_id`` keeps ``held`` bytes unread; raise the memory
+        limit's error when they do not fit (its connection is then dropped, with
+        what it kept)."""
+        self._unread_total += held - self._unread.pop(session_id, 0)
+        if held:
+            self._unread[session_id] = held
+        try:
+            self._charge(len(self._open))
+        except ScriptCallError:
+            del self._unread[session_id]
+            self._unread_total -= held
+            raise
+
+    def add_session(self, session_id: int, session: AsyncSession) -> None:
+        """Keep ``session``, opened under the id :meth:`reserve_session` gave."""
         self.sessions[session_id] = session
         self._open.add(session_id)
-        return session_id
+
+    def session(self, session_id: object, method: str) -> AsyncSession:
+        """The script's open or closed session ``session_id``; a handle the script
+        forged (``next`` finds the private key of a real one) is its own error."""
+        session = self.sessions.get(session_id) if type(session_id) is int else None
+        if session is None:
+            raise ScriptCallError(
+                f"bad argument #1 to '{method}' (ws session expected, got a forged handle)"
+            )
+        return session
 
     def release_session(self, session_id: int) -> None:
         """The script closed a session: it no longer counts against its limits."""
-        self._open.discard(session_id)
-        self.lua.reserve(self._session_bytes * len(self._open))
+        if session_id in self._open:
+            self._open.remove(session_id)
+            self.services.descriptors.give(self)
+        self._charge(len(self._open))
+
+    def _charge(self, sessions: int) -> None:
+        self.lua.reserve(self._session_bytes * sessions + self._unread_total)
 
     async def close_sessions(self) -> None:
         """Close what the script left open (whatever its outcome), all at once."""
         sessions, self.sessions = self.sessions, {}
         self._open.clear()
         await asyncio.gather(*(session.close() for session in sessions.values()))
+        self.services.descriptors.release(self)
 
 
 class Argument(NamedTuple):
@@ -264,12 +315,22 @@ async def _probe(context: ScriptContext, url: bytes, data: bytes, options: Any) 
 async def _connect(context: ScriptContext, url: bytes, options: Any) -> int:
     from ..async_session import open_session_async
 
-    context.reserve_session()
-    values = await _option_values(context, options)
-    binary = values.pop("binary", False)
-    merged = await _merged(context, values)
-    session = await open_session_async(_argument(url, "url"), merged, binary=binary)
-    return context.add_session(session)
+    session_id = context.reserve_session()
+    try:
+        values = await _option_values(context, options)
+        binary = values.pop("binary", False)
+        merged = await _merged(context, values)
+        session = await open_session_async(
+            _argument(url, "url"),
+            merged,
+            binary=binary,
+            hold=functools.partial(context.hold, session_id),
+        )
+    except BaseException:
+        context.abandon_session(session_id)
+        raise
+    context.add_session(session_id, session)
+    return session_id
 
 
 @_in_place(
@@ -279,7 +340,7 @@ async def _connect(context: ScriptContext, url: bytes, options: Any) -> int:
     returns="value|nil",
 )
 def _session_fact(context: ScriptContext, session_id: int, name: bytes) -> Any:
-    session = context.sessions[session_id]
+    session = context.session(session_id, "session." + _text(name))
     if name == b"subprotocol":
         return session.subprotocol
     if session.close_code is None:  # nil until the server closed, as in ws.probe
@@ -289,7 +350,7 @@ def _session_fact(context: ScriptContext, session_id: int, name: bytes) -> Any:
 
 @_request("session_send", session_id="number", data="string", kind='"text"|"binary"')
 async def _session_send(context: ScriptContext, session_id: int, data: bytes, kind: bytes) -> None:
-    session = context.sessions[session_id]
+    session = context.session(session_id, "session:send")
     if kind == b"binary":
         session.send_binary(data)
     else:
@@ -308,13 +369,13 @@ async def _session_send(context: ScriptContext, session_id: int, data: bytes, ki
 async def _session_recv(
     context: ScriptContext, session_id: int, timeout: float | None
 ) -> tuple[str | bytes, str]:
-    payload = await context.sessions[session_id].recv(timeout)
+    payload = await context.session(session_id, "session:recv").recv(timeout)
     return payload, "binary" if isinstance(payload, bytes) else "text"
 
 
 @_request("session_ping", session_id="number", timeout="number|nil", returns="seconds")
 async def _session_ping(context: ScriptContext, session_id: int, timeout: float | None) -> float:
-    return await context.sessions[session_id].ping(timeout)
+    return await context.session(session_id, "session:ping").ping(timeout)
 
 
 @_request("session_close", session_id="number", code="number|nil", reason="string|nil")
@@ -322,7 +383,7 @@ async def _session_close(
     context: ScriptContext, session_id: int, code: Any, reason: bytes | None
 ) -> None:
     # Kept after closing: using it again says which connection is closed.
-    await context.sessions[session_id].close(
+    await context.session(session_id, "session:close").close(
         1000 if code is None else code, "" if reason is None else _argument(reason, "reason")
     )
     context.release_session(session_id)
@@ -333,7 +394,8 @@ async def _probe_call(context: ScriptContext, url: bytes, data: bytes, options: 
 
     values = await _option_values(context, options)
     merged = await _merged(context, values)
-    result = await probe_with_async(_argument(url, "url"), _argument(data, "data"), merged)
+    with context.descriptor():
+        result = await probe_with_async(_argument(url, "url"), _argument(data, "data"), merged)
     if len(context.calls) < MAX_TIMED_CALLS:
         context.calls.append(result.timings)
     return result
@@ -453,14 +515,17 @@ async def _http_request(
     headers: Any,
     options: Any,
 ) -> dict[str, Any]:
-    response = await context.services.http.request(
-        _argument(method, "method"),
-        _argument(url, "url"),
-        body,
-        await _option_values(context, headers, "headers"),
-        await _option_values(context, options),
-        defaults=context.options,
-    )
+    headers_values = await _option_values(context, headers, "headers")
+    option_values = await _option_values(context, options)
+    with context.descriptor():
+        response = await context.services.http.request(
+            _argument(method, "method"),
+            _argument(url, "url"),
+            body,
+            headers_values,
+            option_values,
+            defaults=context.options,
+        )
     return {"status": response.status, "body": response.body, "headers": response.headers}
 
 

@@ -8,9 +8,11 @@ the runner drives it. lupa's exceptions stay here.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any, cast
@@ -158,6 +160,8 @@ class LuaScript:
         self._show = driver[b"show"]
         self._tables_made = 0
         self._held = 0
+        self._allocating = False
+        self._limit_lock = threading.Lock()
         self.convert = Converter(
             lua_type=driver[b"type"],
             identity=driver[b"identity"],
@@ -175,14 +179,15 @@ class LuaScript:
         if not ok:
             return self._call(self._step, False, str(value).encode())
         values = value if isinstance(value, tuple) else (value,)
-        # Building the values lifts the state's limit, as in _in_place.
-        self._lua.set_max_memory(0)
         try:
-            converted = [self.convert.to_lua(item) for item in values]
+            with self._python_allocates():
+                converted = [self.convert.to_lua(item) for item in values]
+        except ConversionError as exc:
+            # A value no Lua state can hold (a stored lone surrogate, nesting too
+            # deep): the call's error, which the script may catch.
+            return self._call(self._step, False, f"value not representable in Lua: {exc}".encode())
         except ScriptCallError:
             return Failed(self._limits.memory_message)
-        finally:
-            self._lua.set_max_memory(self._limits.memory - self._held)
         return self._call(self._step, True, *converted)
 
     def reserve(self, held: int) -> None:
@@ -190,8 +195,13 @@ class LuaScript:
         its memory limit; raise the limit's error when they do not fit."""
         if held > self._held and self.memory_used() + held > self._limits.memory:
             raise ScriptCallError(self._limits.memory_message)
-        self._held = held
-        self._lua.set_max_memory(self._limits.memory - held)
+        # A session's unread data is counted from the event loop, maybe while a step
+        # runs: never lower the limit while Python builds Lua values (see below).
+        with self._limit_lock:
+            self._held = held
+            # After close() (a session's last bytes counted late) there is no state left.
+            if not self._allocating and self._lua is not None:
+                self._lua.set_max_memory(self._limits.memory - held)
 
     def compact(self) -> None:
         """Collect the state's garbage: the source, the prelude's bytecode and what
@@ -214,20 +224,29 @@ class LuaScript:
 
     def _in_place(self, name: bytes, *args: Any) -> tuple[bool, Any]:
         # The prelude unwraps (ok, value): an Error becomes a plain string error
-        # without a position, as the contract wants. lupa deadlocks when the state's
-        # memory limit is hit while Python builds Lua values (json.decode's tables):
-        # while Python builds, the limit is lifted and _new_table enforces it
-        # instead, as an Error.
-        lua = self._lua
-        lua.set_max_memory(0)
+        # without a position, as the contract wants.
         try:
-            value = self._host[name](self._subject, *args)
-            # A value already in this state (json.decode's tables) passes as is.
-            return True, value if lupa.lua_type(value) else self.convert.to_lua(value)
+            with self._python_allocates():
+                value = self._host[name](self._subject, *args)
+                # A value already in this state (json.decode's tables) passes as is.
+                return True, value if lupa.lua_type(value) else self.convert.to_lua(value)
         except Error as exc:
             return False, str(exc).encode()
+
+    @contextlib.contextmanager
+    def _python_allocates(self) -> Iterator[None]:
+        # lupa deadlocks when the state's memory limit is hit while Python builds
+        # Lua values (inside a call from Lua, json.decode's tables): while Python
+        # builds, the limit is lifted and _new_table enforces it instead, as an Error.
+        with self._limit_lock:
+            self._allocating = True
+            self._lua.set_max_memory(0)
+        try:
+            yield
         finally:
-            lua.set_max_memory(self._limits.memory - self._held)
+            with self._limit_lock:
+                self._allocating = False
+                self._lua.set_max_memory(self._limits.memory - self._held)
 
     def _new_table(self) -> Any:
         self._tables_made += 1

@@ -75,13 +75,24 @@ class AsyncConnection:
         self.opening = opening
 
     @classmethod
-    async def open(cls, target: Target, options: Options, deadline: Deadline) -> AsyncConnection:
+    async def open(
+        cls,
+        target: Target,
+        options: Options,
+        deadline: Deadline,
+        *,
+        hold: Callable[[int], None] | None = None,
+    ) -> AsyncConnection:
         """Resolve, connect, TLS, upgrade: all before ``deadline`` (the TLS context
-        is ready before the clock starts, as in :mod:`.sync`)."""
+        is ready before the clock starts, as in :mod:`.sync`).
+
+        ``hold``, when given, is told how many bytes of received data the connection
+        keeps unread (in steps of :data:`HOLD_STEP`) as that changes; when it raises,
+        the connection is dropped with what it kept, and its next call raises that."""
         loop = asyncio.get_running_loop()
         context = tls_context(options.cafile, options.insecure) if target.secure else None
         started = time.perf_counter()
-        stream = _Stream(ClientCore(target, options), loop)
+        stream = _Stream(ClientCore(target, options), loop, hold)
         facts: dict[str, Any] = {"phase": "dns"}
         with map_connect_errors(target, options.timeout, facts):
             try:
@@ -102,6 +113,7 @@ class AsyncConnection:
                     while not stream.core.upgraded and stream.core.error is None:
                         if not await stream.wait(deadline):
                             raise TimeoutError
+                        stream.raise_if_failed()
                 if not stream.core.upgraded:
                     # A connection lost before any HTTP reply is the network's doing.
                     if stream.error is not None and stream.core.status is None:
@@ -139,6 +151,7 @@ class AsyncConnection:
         stream = self._stream
         while stream.writing_paused and not stream.lost.done():
             await stream.wait(Deadline(_DRAIN_WAIT))
+        stream.raise_if_failed()
 
     async def recv(self, deadline: Deadline) -> Message:
         """The next whole data message.
@@ -185,6 +198,7 @@ class AsyncConnection:
         stream = self._stream
         stream.flush()
         while not ready():
+            stream.raise_if_failed()
             self.core.raise_if_ended()
             if not await stream.wait(deadline):
                 raise NoResponse(timed_out=True)
@@ -196,6 +210,9 @@ class _Stream(asyncio.Protocol):
     __slots__ = (
         "core",
         "error",
+        "failure",
+        "held",
+        "hold",
         "loop",
         "lost",
         "paused",
@@ -204,13 +221,21 @@ class _Stream(asyncio.Protocol):
         "writing_paused",
     )
 
-    def __init__(self, core: ClientCore, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        core: ClientCore,
+        loop: asyncio.AbstractEventLoop,
+        hold: Callable[[int], None] | None = None,
+    ) -> None:
         self.core = core
         self.loop = loop
+        self.hold = hold
+        self.held = 0
         self.transport: asyncio.Transport | None = None
         self.waiter: asyncio.Future[bool] | None = None
         self.lost: asyncio.Future[None] = loop.create_future()
         self.error: OSError | None = None
+        self.failure: Exception | None = None
         self.paused = False
         self.writing_paused = False
 
@@ -219,14 +244,28 @@ class _Stream(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
-        self.core.receive_data(data)
-        self.flush()
+        try:
+            self.core.receive_data(data)
+            self.flush()
+            self.tell_held()
+            if self.transport is not None and _read_ahead_full(self.core):
+                # Messages nobody reads must not pile up in memory: stop reading, and
+                # let the kernel's buffers and TCP's window hold the server back.
+                self.transport.pause_reading()
+                self.paused = True
+        except Exception as exc:
+            # Raised here, it would only reach the loop's exception handler while the
+            # caller waits for its deadline: the connection is dropped and the call
+            # waiting on it (or the next) raises it.
+            self.failure = exc
+            self.abort()
+            self.core.drop_unread()
         self._wake()
-        if self.transport is not None and _read_ahead_full(self.core):
-            # Messages nobody reads must not pile up in memory: stop reading, and
-            # let the kernel's buffers and TCP's window hold the server back.
-            self.transport.pause_reading()
-            self.paused = True
+
+    def raise_if_failed(self) -> None:
+        """Raise what failed while handling received data, if anything did."""
+        if self.failure is not None:
+            raise self.failure
 
     def pause_writing(self) -> None:
         self.writing_paused = True
@@ -235,8 +274,17 @@ class _Stream(asyncio.Protocol):
         self.writing_paused = False
         self._wake()
 
+    def tell_held(self) -> None:
+        """Tell ``hold`` what is kept unread now, when that changed by a step."""
+        if self.hold is not None:
+            held = -(-self.core.unread // HOLD_STEP) * HOLD_STEP
+            if held != self.held:
+                self.hold(held)
+                self.held = held
+
     def read_more(self) -> None:
         """A message was taken: read from the socket again if reading was paused."""
+        self.tell_held()
         if self.paused and self.transport is not None and not _read_ahead_full(self.core):
             self.paused = False
             self.transport.resume_reading()
@@ -297,12 +345,15 @@ _DRAIN_WAIT = 60.0
 READ_AHEAD_MESSAGES = 1024
 READ_AHEAD_BYTES = 1 << 20
 
+#: ``hold`` hears of the unread data in steps of this many bytes.
+HOLD_STEP = 16 << 10
+
 
 def _read_ahead_full(core: ClientCore) -> bool:
     messages = core.messages
-    if len(messages) >= READ_AHEAD_MESSAGES:
-        return True
-    return bool(messages) and sum(len(payload) for _, payload in messages) >= READ_AHEAD_BYTES
+    return len(messages) >= READ_AHEAD_MESSAGES or (
+        bool(messages) and core.queued >= READ_AHEAD_BYTES
+    )
 
 
 def _complete(waiter: asyncio.Future[bool], value: bool) -> None:

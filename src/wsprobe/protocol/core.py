@@ -131,6 +131,7 @@ class ClientCore:
         "error",
         "messages",
         "pongs",
+        "queued",
         "status",
         "upgraded",
     )
@@ -168,6 +169,8 @@ class ClientCore:
         self.status: int | None = None
         self.upgraded = False
         self.messages: list[Message] = []
+        # The size of the whole messages kept unread (text in characters).
+        self.queued = 0
         self.pongs: set[bytes] = set()
         self.error: Error | None = None
         # One buffer, not a list of fragments: a message in a million 1-byte frames
@@ -214,9 +217,24 @@ class ClientCore:
         """The bytes to write now, in order; an empty chunk means half-close."""
         return self._protocol.data_to_send()
 
+    @property
+    def unread(self) -> int:
+        """About how many bytes of received data wait to be read: whole messages,
+        a message's fragments, and bytes not yet parsed into frames."""
+        return self.queued + len(self._fragments) + len(self._protocol.reader.buffer)
+
+    def drop_unread(self) -> None:
+        """Forget what was received and not read: the connection failed."""
+        self.messages.clear()
+        self._fragments = bytearray()
+        self.queued = 0
+        self._protocol.reader.buffer.clear()
+
     def take_message(self) -> Message:
         """Remove and return the oldest received data message (there must be one)."""
-        return self.messages.pop(0)
+        message = self.messages.pop(0)
+        self.queued -= len(message[1])
+        return message
 
     def send_text(self, text: str) -> None:
         """Queue one text message; raise :class:`SessionClosed` once closing."""
@@ -309,12 +327,16 @@ class ClientCore:
     def _message(self, payload: bytes) -> None:
         if self._fragment_kind == "binary":
             self.messages.append(("binary", payload))
+            self.queued += len(payload)
             return
         try:
-            self.messages.append(("text", payload.decode()))
+            text = payload.decode()
         except UnicodeDecodeError:
             self._protocol.fail(1007, "invalid UTF-8")
             self.error = ProtocolViolation(self.display, "invalid UTF-8 in text message")
+            return
+        self.messages.append(("text", text))
+        self.queued += len(text)
 
     def _handshake_error(self, exc: Exception) -> Error:
         if isinstance(exc, InvalidStatus):

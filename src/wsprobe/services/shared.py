@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .cache import Cache, SharedCache
+from .descriptors import Descriptors
 
 if TYPE_CHECKING:
     from ..options import Options
@@ -17,7 +18,8 @@ __all__ = ["RunServices"]
 
 class RunServices:
     """The run's :class:`~.store.Store`, :class:`~.cache.Cache` and
-    :class:`~.http.HttpClient`, each made on first use (a run that never calls
+    :class:`~.http.HttpClient`, each made on first use, and the
+    :class:`~.descriptors.Descriptors` its scripts may open (a run that never calls
     ``http`` never imports aiohttp; one that never calls ``store`` opens no file).
 
     ``options`` are the run's call defaults (``timeout``, ``cafile``, ``insecure``);
@@ -37,6 +39,7 @@ class RunServices:
         self._options = options
         self._state_dir = state_dir
         self.cache: SharedCache = Cache() if cache is None else cache
+        self.descriptors = Descriptors()
         self._store: Store | None = None
         self._http: HttpClient | None = None
 
