@@ -57,7 +57,9 @@ def test_no_secret_parameter_survives(
     for name, value in params:
         if value.startswith("S3CR3T"):
             assert "S3CR3T" not in redacted, (url, redacted)
-            assert f"{name}=…" in redacted
+            # Shown hidden, or dropped with what precedes an @ (after a #, an @ may
+            # end a password: ws://user:p#ss@host).
+            assert f"{name}=…" in redacted or "…@" in redacted, (url, redacted)
 
 
 @given(
