@@ -24,8 +24,9 @@ HIDDEN = "…"
 _NAME = re.compile(rf"({TOKEN.pattern})\s")
 # A scheme followed by at least one slash: what precedes an authority.
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/+|/+")
-# One query parameter: what follows ?, & or ; up to the next of them (or # or a space).
-_PARAMETER = re.compile(r"(?<=[?&;])([^=&;#\s]*)=([^&;#\s]*)")
+# One parameter: what follows ?, &, ; or # up to the next of them (or a space). After a
+# #, a fragment's parameters: OAuth's implicit flow sends an access_token there.
+_PARAMETER = re.compile(r"(?<=[?&;#])([^=&;#\s]*)=([^&;#\s]*)")
 # A host with an optional port: an authority that holds no user:password.
 _HOST_PORT = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[^:@\[\]]+)(?::[0-9]*)?")
 
@@ -80,9 +81,10 @@ def _authority_end(url: str, start: int) -> int:
 
 
 def redact_query(text: str, words: Iterable[str] = ()) -> str:
-    """``text`` with the value of every query parameter whose name holds a secret word
-    (:data:`SECRET_WORDS`, and ``words``; any case, also percent-encoded) shown as
-    ``…``. Works on a URL, or on any text quoting URLs (an error message, a log line)."""
+    """``text`` with the value of every query (or fragment) parameter whose name holds
+    a secret word (:data:`SECRET_WORDS`, and ``words``; any case, also percent-encoded)
+    shown as ``…``. Works on a URL, or on any text quoting URLs (an error message, a
+    log line)."""
     secret = tuple(word.lower() for word in (*SECRET_WORDS, *words) if word)
 
     def hide(match: re.Match[str]) -> str:

@@ -142,6 +142,10 @@ ERRORS = [
         'notifiers: {"a b": {urls: []}}',
         "notifiers.a b: a notifier's name is letters, digits, '.', '_' or '-' (at most 64)",
     ),
+    (
+        'notifiers: {"a\\n": {urls: ["json://127.0.0.1/"]}}',
+        "notifiers.a\\n: a notifier's name is letters, digits, '.', '_' or '-' (at most 64)",
+    ),
     ("notifiers: {a: {url: [x]}}", "notifiers.a.url: unknown field"),
     ('notifiers: {a: {urls: "json://x"}}', "notifiers.a.urls: expected a list of URLs, got text"),
     ("notifiers: {a: {urls: [1]}}", "notifiers.a.urls: expected a list of URLs, got a list"),
@@ -287,6 +291,10 @@ ERRORS = [
     (
         "maintenance: [{every: [mon], at: '24:00', duration: 1h}]",
         'maintenance[0].at: expected HH:MM (00:00 to 23:59), got "24:00"',
+    ),
+    (
+        'maintenance: [{every: [mon], at: "03:00\\n", duration: 1h}]',
+        'maintenance[0].at: expected HH:MM (00:00 to 23:59), got "03:00\\n"',
     ),
     (
         "maintenance: [{every: [mon], at: '3:00', duration: 1h}]",

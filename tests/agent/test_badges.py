@@ -111,6 +111,8 @@ def test_a_colour_must_be_known_or_hex() -> None:
     assert read(badge("a", "b", "#123abc"))[2][1] == "#123abc"
     with pytest.raises(ValueError, match=re.escape('invalid badge colour "red;stroke:url(http:"')):
         badge("a", "b", "red;stroke:url(http://x)")
+    with pytest.raises(ValueError, match=re.escape('invalid badge colour "#fff\n"')):
+        badge("a", "b", "#fff\n")
 
 
 @given(label=st.text(max_size=80), value=st.text(max_size=80))

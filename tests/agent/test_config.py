@@ -497,3 +497,32 @@ def test_any_document_is_valid_or_a_config_error(document: dict[str, object]) ->
 def test_every_name_has_exactly_one_shard(name: str, count: int) -> None:
     owners = [index for index in range(count) if Shard(index, count).owns(name)]
     assert owners == [shard_of(name, count)]
+
+
+SUBDOMAINS = r"ws://[^/]*\.ok\.example(:\d+)?/.*"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "target", "allowed"),
+    [
+        (SUBDOMAINS, "ws://a.ok.example/", True),
+        (SUBDOMAINS, "ws://a.ok.example:8080/x?y=1", True),
+        (SUBDOMAINS, "ws://evil.test/", False),
+        # A query right after the authority cannot stand in for the host's end.
+        (SUBDOMAINS, "ws://evil.test?.ok.example/", False),
+        (SUBDOMAINS, "ws://evil.test:80?.ok.example:1/", False),
+        (SUBDOMAINS, "ws://evil.test/?.ok.example/", False),
+        (SUBDOMAINS, "ws://a.ok.example@evil.test/", False),
+        (r"ws://10\.0\.0\.1:8080", "ws://10.0.0.1:8080", True),
+        (r"ws://10\.0\.0\.1:8080/\?x=1", "ws://10.0.0.1:8080?x=1", True),
+        (r"ws://10\.0\.0\.1:8080\?x=1", "ws://10.0.0.1:8080?x=1", False),
+        (r"ws://h/.*", "WS://h/", False),
+        (r"[a-z]+", "plain", True),
+    ],
+)
+def test_a_modules_targets_match_where_the_target_points(
+    pattern: str, target: str, allowed: bool
+) -> None:
+    text = f"modules:\n  m:\n    targets: '{pattern}'\n"
+    module = parse_config(text, base=Path(".")).modules["m"]
+    assert module.allows(target) is allowed

@@ -199,3 +199,23 @@ def test_small_frames_within_the_allowance_and_a_reset_per_message() -> None:
         core.receive_data(frame(0x9, b"p") * 1000 + message)
     assert core.error is None
     assert [len(text) for _, text in core.messages] == [4 << 20, 4 << 20]
+
+
+def test_pongs_owed_while_backlogged_are_held_the_latest_one_sent_after() -> None:
+    # A server that pings and never reads: each pong would wait in the write buffer.
+    core = upgraded()
+    core.set_backlogged(True)
+    for round_ in range(50):
+        pings = b"".join(frame(0x9, f"{round_}-{i}".encode()) for i in range(1000))
+        core.receive_data(pings + frame(0x1, b"x"))
+    assert core.error is None
+    assert len(core.messages) == 50
+    assert b"".join(core.data_to_send()) == b""
+    core.set_backlogged(False)
+    sent = b"".join(core.data_to_send())
+    # One masked pong (2 + 4 + 6 bytes) carrying the latest ping's payload, unmasked here.
+    assert sent[:2] == b"\x8a\x86"
+    mask, payload = sent[2:6], sent[6:]
+    assert bytes(b ^ mask[i % 4] for i, b in enumerate(payload)) == b"49-999"
+    core.set_backlogged(False)
+    assert b"".join(core.data_to_send()) == b""

@@ -38,7 +38,7 @@ COLORS = {
 _FONT_SIZE = 11
 _PADDING = 10
 _MAX_TEXT = 64
-_HEX = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")
+_HEX = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
 # DejaVu Sans' advance widths for " " to "~", in units of 1/2048 em (as Chromium lays
 # them out); Verdana's are within a few percent.
 _ADVANCES = [
@@ -189,7 +189,7 @@ def badge(label: str, value: str, color: str) -> str:
     """A badge reading ``label | value``, the value on ``color`` (a name of :data:`COLORS`
     or ``#rgb``/``#rrggbb``); text is cut at 64 characters and escaped."""
     fill = COLORS.get(color, color)
-    if not _HEX.match(fill):
+    if not _HEX.fullmatch(fill):
         raise ValueError(f'invalid badge colour "{color[:20]}"')
     label, value = _clean(label), _clean(value)
     label_text, value_text = text_width(label), text_width(value)

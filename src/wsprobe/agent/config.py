@@ -181,8 +181,21 @@ class Module:
     concurrency: int
 
     def allows(self, target: str) -> bool:
-        """True when a caller may probe ``target`` with this module."""
-        return self.targets is None or any(p.fullmatch(target) for p in self.targets)
+        """True when a caller may probe ``target`` with this module.
+
+        A query right after the authority (``ws://evil?.ok.example/``) is matched as
+        ``ws://evil/?.ok.example/``: else a pattern for "any host ending in
+        ``.ok.example``", ``ws://[^/]*\\.ok\\.example/.*``, would match a host it
+        does not name.
+        """
+        if self.targets is None:
+            return True
+        authority = target.find("://") + 3 if "://" in target else 0
+        ends = [i for i in (target.find(c, authority) for c in "/?#") if i >= 0]
+        end = min(ends, default=len(target))
+        if end < len(target) and target[end] == "?":
+            target = f"{target[:end]}/{target[end:]}"
+        return any(p.fullmatch(target) for p in self.targets)
 
 
 def default_workers() -> int:

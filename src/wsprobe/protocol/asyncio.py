@@ -269,9 +269,12 @@ class _Stream(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.writing_paused = True
+        self.core.set_backlogged(True)
 
     def resume_writing(self) -> None:
         self.writing_paused = False
+        self.core.set_backlogged(False)
+        self.flush()
         self._wake()
 
     def tell_held(self) -> None:

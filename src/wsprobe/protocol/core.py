@@ -86,27 +86,49 @@ class _ClientProtocol(ClientProtocol):
     plus one per :data:`FRAME_BYTES` bytes of data; beyond, the connection fails
     (1002) with a protocol error. Autobahn's smallest fragments (64 bytes) stay far
     within it.
+
+    While ``backlogged`` (what was written waits unsent: a server that pings and never
+    reads), a ping's pong is held instead of queued, only the latest one, as RFC 6455
+    §5.5.3 allows: else each ping would add its pong to a write buffer without bound.
     """
 
     frames = 0
     data_bytes = 0
+    backlogged = False
+    held_pong: bytes | None = None
 
     def recv_frame(self, frame: Frame) -> None:
         opcode = frame.opcode
+        if opcode is Opcode.PING and self.backlogged:
+            self._count(frame)
+            self.held_pong = bytes(frame.data)
+            return
         if opcode is Opcode.CLOSE:
             self.current_size = None
         else:
-            self.frames += 1
-            if opcode is Opcode.TEXT or opcode is Opcode.BINARY or opcode is Opcode.CONT:
-                self.data_bytes += len(frame.data)
-            if self.frames > FRAME_ALLOWANCE + self.data_bytes // FRAME_BYTES:
-                raise ProtocolError(
-                    f"too many small frames: {self.frames} frames for {self.data_bytes} "
-                    "bytes of data"
-                )
-            if frame.fin and opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
-                self.frames = self.data_bytes = 0
+            self._count(frame)
         super().recv_frame(frame)
+
+    def _count(self, frame: Frame) -> None:
+        opcode = frame.opcode
+        self.frames += 1
+        if opcode is Opcode.TEXT or opcode is Opcode.BINARY or opcode is Opcode.CONT:
+            self.data_bytes += len(frame.data)
+        if self.frames > FRAME_ALLOWANCE + self.data_bytes // FRAME_BYTES:
+            raise ProtocolError(
+                f"too many small frames: {self.frames} frames for {self.data_bytes} bytes of data"
+            )
+        if frame.fin and opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+            self.frames = self.data_bytes = 0
+
+    def set_backlogged(self, backlogged: bool) -> None:
+        """Hold pongs while ``backlogged``; when no longer, send the one held, if any."""
+        self.backlogged = backlogged
+        held = self.held_pong
+        if not backlogged and held is not None:
+            self.held_pong = None
+            if self.state is State.OPEN:
+                self.send_pong(held)
 
 
 class ClientCore:
@@ -245,6 +267,11 @@ class ClientCore:
         """Queue one binary message; raise :class:`SessionClosed` once closing."""
         self._check_open()
         self._protocol.send_binary(data)
+
+    def set_backlogged(self, backlogged: bool) -> None:
+        """Say whether what was written waits unsent (the transport's write buffer is
+        over its high-water mark): meanwhile pongs are held, only the latest one."""
+        self._protocol.set_backlogged(backlogged)
 
     def send_ping(self, payload: bytes) -> None:
         """Queue a ping; its pong's payload will appear in :attr:`pongs`."""

@@ -47,9 +47,9 @@ MAX_ONE_OFF = 366 * 86400.0
 MAX_WEEKLY = 7 * 86400.0
 MAX_DEPENDENCIES = 100
 
-_NOTIFIER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NOTIFIER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_AT = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_AT = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 _ALERTING_FIELDS = frozenset(
     {
         "notify",
@@ -190,7 +190,7 @@ def _notifiers(value: Any, environ: Mapping[str, str]) -> dict[str, Notifier]:
     notifiers = {}
     for name, entry_value in raw.items():
         where = f"notifiers.{name}"
-        if not _NOTIFIER_NAME.match(name):
+        if not _NOTIFIER_NAME.fullmatch(name):
             raise ConfigError(
                 where, "a notifier's name is letters, digits, '.', '_' or '-' (at most 64)"
             )
@@ -434,7 +434,7 @@ def _window(where: str, value: Any, names: set[str]) -> Window:
     if "at" not in entry:
         raise ConfigError(f"{where}.at", "required")
     at = entry["at"]
-    match = _AT.match(at) if isinstance(at, str) else None
+    match = _AT.fullmatch(at) if isinstance(at, str) else None
     if match is None:
         raise ConfigError(f"{where}.at", f"expected HH:MM (00:00 to 23:59), got {_shown(at)}")
     if duration > MAX_WEEKLY:
