@@ -193,14 +193,15 @@ class LuaScript:
     def reserve(self, held: int) -> None:
         """Count ``held`` bytes that Python holds for the script (its sessions) against
         its memory limit; raise the limit's error when they do not fit."""
+        if self._lua is None:  # after close(): a session's last bytes counted late
+            return
         if held > self._held and self.memory_used() + held > self._limits.memory:
             raise ScriptCallError(self._limits.memory_message)
         # A session's unread data is counted from the event loop, maybe while a step
         # runs: never lower the limit while Python builds Lua values (see below).
         with self._limit_lock:
             self._held = held
-            # After close() (a session's last bytes counted late) there is no state left.
-            if not self._allocating and self._lua is not None:
+            if not self._allocating:
                 self._lua.set_max_memory(self._limits.memory - held)
 
     def compact(self) -> None:
