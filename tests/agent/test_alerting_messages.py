@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from wsprobe.agent.alerting.notice import Notice
+from wsprobe.agent.alerting.renderer import render_bounded
 from wsprobe.agent.alerting.send import alertmanager_alerts, notify_type, title_text
 from wsprobe.agent.alerting.template import compile_template, render
 
@@ -74,6 +77,37 @@ def test_templates_run_in_the_sandbox(template: str, text: str, problem: str | N
         assert why is not None
     else:
         assert why is None
+
+
+@pytest.mark.parametrize(
+    ("template", "text", "problem"),
+    [
+        ("{{ monitor }} is {{ state }}", "api is critical", None),
+        ("{{ 1/0 }}", "DEFAULT", "ZeroDivisionError: division by zero"),
+        # What the sandbox lets through but would freeze or exhaust the agent: bounded.
+        (
+            "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+            "DEFAULT",
+            "template used more than 2s of CPU",
+        ),
+        (
+            "{{ lipsum(100000, min=1000000, max=1000001) }}",
+            "DEFAULT",
+            "template used more than 2s of CPU",
+        ),
+        (
+            "{{ 'x'.ljust(2000000000) }}",
+            "DEFAULT",
+            "MemoryError: ",
+        ),
+    ],
+)
+def test_templates_render_in_a_bounded_process(
+    template: str, text: str, problem: str | None
+) -> None:
+    jobs = [(compile_template(template), lambda _: "DEFAULT", 100), (None, lambda _: "PLAIN", 100)]
+    got = asyncio.run(render_bounded(jobs, FIRING.fields()))
+    assert got == [(text, problem), ("PLAIN", None)]
 
 
 def test_alertmanager_body() -> None:

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import Template, TemplateSyntaxError
+from jinja2 import TemplateSyntaxError
 
 from ...plugin import State
 from ..fields import ConfigError, _duration, _kind, _known_fields, _mapping, _shown
-from .template import compile_template
+from .template import Template, compile_template
 from .windows import WEEKDAYS, OneOff, Weekly, Window
 
 __all__ = [

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from ...errors import Error
 from .config import Destination, Notifier
 from .notice import FIRING, REMINDER, RESOLVED, TEST, Notice
-from .template import MAX_BODY, MAX_TITLE, render, when
+from .renderer import render_bounded
+from .template import MAX_BODY, MAX_TITLE, when
 
 if TYPE_CHECKING:
     import aiohttp
@@ -104,8 +105,9 @@ async def send_apprise(
 ) -> None:
     """Send ``notice`` through Apprise to ``destination`` within ``timeout`` seconds."""
     fields = notice.fields()
-    title, title_problem = render(notifier.title, fields, title_text, MAX_TITLE)
-    body, body_problem = render(notifier.body, fields, body_text, MAX_BODY)
+    (title, title_problem), (body, body_problem) = await render_bounded(
+        [(notifier.title, title_text, MAX_TITLE), (notifier.body, body_text, MAX_BODY)], fields
+    )
     for field, problem in (("title", title_problem), ("body", body_problem)):
         if problem is not None:
             body += f"\n(the notifier's {field} template failed: {problem})"

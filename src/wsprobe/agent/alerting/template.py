@@ -5,6 +5,11 @@ A template sees the notice's fields (``monitor``, ``kind``, ``state``, ``severit
 ``error``, ``value``, ``since``, ``at``, ``labels``, ``link``) and nothing of the
 process; what it renders is cut at :data:`MAX_TITLE` and :data:`MAX_BODY`
 characters, and its arithmetic cannot build a huge text.
+
+The sandbox keeps a template from the process's objects, not from its time and memory:
+a loop over ``range(100000)`` twice, ``'x'.ljust(10**9)`` or ``lipsum(10**5)`` would
+freeze or exhaust the agent. So the agent renders templates in a child process
+bounded in CPU, memory and wall-clock time (:func:`.renderer.render_bounded`).
 """
 
 from __future__ import annotations
@@ -12,13 +17,21 @@ from __future__ import annotations
 import datetime
 import operator
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import Template
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-__all__ = ["MAX_BODY", "MAX_TEMPLATE", "MAX_TITLE", "compile_template", "render", "when"]
+__all__ = [
+    "MAX_BODY",
+    "MAX_TEMPLATE",
+    "MAX_TITLE",
+    "Template",
+    "compile_template",
+    "render",
+    "when",
+]
 
 MAX_TEMPLATE = 10_000
 MAX_TITLE = 250
@@ -46,11 +59,20 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return operator.mul(left, right)
 
 
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A notifier's template, checked: its source, compiled again where it is rendered."""
+
+    source: str
+
+
 def compile_template(text: str) -> Template:
-    """A sandboxed template, or ``TemplateSyntaxError``; ``ValueError`` when too long."""
+    """``text`` checked as a sandboxed template, or ``TemplateSyntaxError``;
+    ``ValueError`` when too long."""
     if len(text) > MAX_TEMPLATE:
         raise ValueError(f"a template is at most {MAX_TEMPLATE} characters")
-    return _ENVIRONMENT.from_string(text)
+    _ENVIRONMENT.from_string(text)
+    return Template(text)
 
 
 def when(value: Any) -> str:
@@ -73,13 +95,16 @@ def render(
 ) -> tuple[str, str | None]:
     """``template`` filled with ``fields`` (``default(fields)`` without one), cut at
     ``limit`` characters, and ``None``; when the template fails, the default text and
-    why it failed, in one line: a broken template must not lose a notification."""
+    why it failed, in one line: a broken template must not lose a notification.
+
+    In this process, unbounded in time and memory: the agent calls
+    :func:`.renderer.render_bounded`."""
     problem = None
     if template is None:
         text = default(fields)
     else:
         try:
-            text = template.render(**fields)
+            text = _ENVIRONMENT.from_string(template.source).render(**fields)
         except Exception as exc:  # a template's errors are as many as Python's
             text = default(fields)
             problem = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
