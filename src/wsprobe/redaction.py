@@ -10,7 +10,15 @@ import re
 from collections.abc import Iterable
 from urllib.parse import unquote_plus
 
-__all__ = ["SECRET_WORDS", "TOKEN", "one_line", "redact", "redact_header", "redact_query"]
+__all__ = [
+    "SECRET_WORDS",
+    "TOKEN",
+    "cut",
+    "one_line",
+    "redact",
+    "redact_header",
+    "redact_query",
+]
 
 #: An HTTP token (RFC 9110): what a header name or a subprotocol name is made of.
 TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -29,6 +37,15 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/+|/+")
 _PARAMETER = re.compile(r"(?<=[?&;#])([^=&;#\s]*)=([^&;#\s]*)")
 # A host with an optional port: an authority that holds no user:password.
 _HOST_PORT = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[^:@\[\]]+)(?::[0-9]*)?")
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` as shown where at most ``limit`` characters fit: what is cut is said,
+    ``… (N more characters)``."""
+    if len(text) <= limit:
+        return text
+    kept = limit - 32
+    return f"{text[:kept]}… ({len(text) - kept} more characters)"
 
 
 def one_line(text: str) -> str:

@@ -9,7 +9,11 @@ from typing import Any
 from ..lua.result import REPEAT_PREVIOUS
 from ..plugin import State
 
-__all__ = ["PHASES", "REPEAT", "RESULTS", "Outcome", "State"]
+__all__ = ["MAX_TEXT", "PHASES", "REPEAT", "RESULTS", "Outcome", "State"]
+
+#: The most characters of a result's value or error kept (history, page, API, log):
+#: what is cut is said, ``… (N more characters)``.
+MAX_TEXT = 4096
 
 #: The connection phases reported, in order, with the names Prometheus users know.
 PHASES = ("resolve", "connect", "tls", "upgrade", "reply")

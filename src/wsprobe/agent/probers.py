@@ -9,8 +9,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from ..redaction import cut
 from .config import Probe
-from .outcome import Outcome, State
+from .outcome import MAX_TEXT, Outcome, State
 from .prober import Check, Prober
 from .script_prober import probe_script
 from .websocket_prober import probe_websocket
@@ -19,10 +20,6 @@ if TYPE_CHECKING:
     from ..lua.supervisor import Supervisor
 
 __all__ = ["MAX_TEXT", "Probers", "make_probers"]
-
-#: The most characters of a result's value or error kept (history, page, API, log):
-#: what is cut is said, ``… (N more characters)``.
-MAX_TEXT = 4096
 
 
 class Probers:
@@ -80,8 +77,8 @@ class Probers:
         error, value = outcome.error, outcome.value
         return dataclasses.replace(
             outcome,
-            error=None if error is None else _bounded(probe.shown(error)),
-            value=_bounded(value) if isinstance(value, str) else value,
+            error=None if error is None else cut(probe.shown(error), MAX_TEXT),
+            value=cut(value, MAX_TEXT) if isinstance(value, str) else value,
         )
 
 
@@ -99,10 +96,3 @@ def make_probers(supervisor: Supervisor, failed: Callable[[Exception], str]) -> 
 
 def _quiet(_line: str) -> None:
     pass
-
-
-def _bounded(text: str) -> str:
-    if len(text) <= MAX_TEXT:
-        return text
-    kept = MAX_TEXT - 32
-    return f"{text[:kept]}… ({len(text) - kept} more characters)"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..lua.job import Job
 from .board import OUTPUT_LINE_LENGTH, OUTPUT_LINES
-from .outcome import Outcome
+from .outcome import MAX_TEXT, Outcome
 from .prober import Check
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ async def probe_script(supervisor: Supervisor, check: Check) -> Outcome:
         script_timeout=probe.timeout,
         options=probe.options,
         output_limit=(OUTPUT_LINES - 1, OUTPUT_LINE_LENGTH),
+        value_limit=MAX_TEXT,
     )
     clock = time.monotonic()
     ran, lines = await supervisor.run(job)

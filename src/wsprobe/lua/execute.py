@@ -19,6 +19,7 @@ from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ScriptCallError
+from ..redaction import cut
 from . import result as verdicts
 from .job import Job, RunSettings, named, read_script
 from .output import Line, ScriptOutcome
@@ -182,14 +183,20 @@ async def run_one(
         else:
             result = step.values[0] if step.values else None
             verdict = verdicts.of_return(result)
+    value, error = verdict.value, verdict.error
+    if job.value_limit is not None:
+        # Cut here, in the worker: what is cut never crosses a pipe.
+        result = None
+        value = cut(value, job.value_limit) if isinstance(value, str) else value
+        error = None if error is None else cut(error, job.value_limit)
     return ScriptOutcome(
         name,
         ok=verdict.error is None,
         result=result,
-        error=verdict.error,
+        error=error,
         duration=duration,
         status=verdict.status,
-        value=verdict.value,
+        value=value,
         signal=verdict.signal,
         calls=context.calls,
     )

@@ -106,7 +106,9 @@ class Job:
     defaults (``timeout``, ``cafile``, ``insecure``, ...) for ``ws`` and ``http``;
     ``output_limit`` ``(lines, characters)``: the last lines it prints or logs that
     are kept, each cut at ``characters``, after one line saying how many earlier
-    ones were not (default: all, within its memory limit)."""
+    ones were not (default: all, within its memory limit); ``value_limit``: the most
+    characters of its value and error its record carries (what is cut is said), and
+    then no raw ``result`` — so a script returning 8 MiB sends no 8 MiB to anyone."""
 
     name: str
     path: str | None = None
@@ -115,6 +117,7 @@ class Job:
     script_timeout: float | None = None
     options: Options | None = None
     output_limit: tuple[int, int] | None = None
+    value_limit: int | None = None
 
     def __reduce__(self) -> tuple[type[Job], tuple[Any, ...]]:
         # Down a worker's pipe by position: a slotted dataclass otherwise pickles

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -62,6 +63,21 @@ class Database:
 
     def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Processes opening a new database at once race to turn it to WAL, and SQLite
+        # answers the losers "locked" at once, without waiting its busy timeout: they
+        # try again, within that timeout.
+        deadline = time.monotonic() + self._busy_seconds
+        pause = 0.005
+        while True:
+            try:
+                return self._connect()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)  # on the database's own thread, never the event loop's
+            pause = min(pause * 2, 0.1)
+
+    def _connect(self) -> sqlite3.Connection:
         # Autocommit: each statement is its own transaction unless a call says BEGIN.
         connection = sqlite3.connect(self.path, isolation_level=None, timeout=self._busy_seconds)
         try:
