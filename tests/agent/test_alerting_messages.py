@@ -85,15 +85,17 @@ def test_templates_run_in_the_sandbox(template: str, text: str, problem: str | N
         ("{{ monitor }} is {{ state }}", "api is critical", None),
         ("{{ 1/0 }}", "DEFAULT", "ZeroDivisionError: division by zero"),
         # What the sandbox lets through but would freeze or exhaust the agent: bounded.
-        (
+        pytest.param(
             "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
             "DEFAULT",
             "template used more than 2s of CPU",
+            marks=pytest.mark.slow,
         ),
-        (
+        pytest.param(
             "{{ lipsum(100000, min=1000000, max=1000001) }}",
             "DEFAULT",
             "template used more than 2s of CPU",
+            marks=pytest.mark.slow,
         ),
         (
             "{{ 'x'.ljust(2000000000) }}",

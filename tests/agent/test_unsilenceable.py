@@ -43,6 +43,9 @@ from tests.support.hostile import (
     upgrade_reply,
 )
 
+# Every case drives a real agent process for seconds: make test runs them, test-fast does not.
+pytestmark = pytest.mark.slow
+
 MiB = 1024 * 1024
 HEALTHY = ("healthy-1", "healthy-2")
 HEALTHY_INTERVAL = 0.25
