@@ -1148,9 +1148,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["workers", "processes", "connections", "pages"],
-        help="only the supervised-workers parts (7-9 and 6), the process per call (5), "
-        "the waiting connection (10), or the agent's pages (11)",
+        choices=["workers", "memory", "processes", "connections", "pages"],
+        help="only the supervised-workers parts (7-9 and 6), the waiting scripts' memory (6), "
+        "the process per call (5), the waiting connection (10), or the agent's pages (11)",
     )
     parser.add_argument(
         "--pages-monitors", type=int, default=1000, help="monitors of the pages' section"
@@ -1176,6 +1176,10 @@ def main() -> int:
             workers(port, 1000 if args.quick else 3000, 3, args.baseline_python)
             supervision_costs(port, 500, 3)
             starvation(3)
+            memory(port, 2000 if args.quick else 10000)
+            print_targets()
+            return 0
+        if args.only == "memory":
             memory(port, 2000 if args.quick else 10000)
             print_targets()
             return 0

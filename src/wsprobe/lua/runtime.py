@@ -2,7 +2,8 @@
 
 A :class:`LuaScript` loads the trusted prelude (``prelude/*.lua``, :data:`PRELUDE`)
 into a fresh state, hands it the host functions the registry defines, and runs the script as a
-coroutine, one :data:`Step` at a time. It knows nothing of asyncio or WebSockets:
+coroutine, one :data:`Step` at a time. The modules a script reads (``prelude/modules/*.lua``,
+:data:`MODULES`) are loaded into its state on first use. It knows nothing of asyncio or WebSockets:
 the runner drives it. lupa's exceptions stay here.
 """
 
@@ -23,6 +24,7 @@ from ..errors import Error, ScriptCallError
 from .convert import ConversionError, Converter
 
 __all__ = [
+    "MODULES",
     "PRELUDE",
     "Done",
     "Failed",
@@ -35,7 +37,12 @@ __all__ = [
 
 #: The prelude's parts, by concern, in the order they make its one chunk: each part
 #: sees the locals of the parts before it.
-PRELUDE = ("core.lua", "modules.lua", "extensions.lua", "sandbox.lua", "driver.lua")
+PRELUDE = ("core.lua", "globals.lua", "sandbox.lua", "driver.lua")
+
+#: The chunks of ``prelude/modules/``, each loaded into a state the first time its
+#: script uses it: a module each, and the libraries' extensions. Most scripts use one
+#: or two.
+MODULES = ("ws", "json", "log", "store", "cache", "http", "time", "uuid", "extensions")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +148,7 @@ class LuaScript:
         settings = self._table(
             {
                 b"host": self._in_place,
+                b"module_chunk": self._module_chunk,
                 b"monotonic": time.monotonic,
                 b"instruction_limit": limits.instructions,
                 b"wall_deadline": time.monotonic() + limits.seconds,
@@ -223,6 +231,16 @@ class LuaScript:
         self._host, self._subject = {}, None
         del self.convert
 
+    def _module_chunk(self, name: bytes) -> bytes | None:
+        # The bytecode of a module the script reads for the first time, or None when
+        # it would not fit: lupa cannot recover from the memory limit hit while it
+        # hands a value of Python's to Lua (the process deadlocks), so that must not
+        # happen here.
+        bytecode = _module_bytecode(name)
+        if self.memory_used() + self._held + len(bytecode) + 1024 > self._limits.memory:
+            return None
+        return bytecode
+
     def _in_place(self, name: bytes, *args: Any) -> tuple[bool, Any]:
         # The prelude unwraps (ok, value): an Error becomes a plain string error
         # without a position, as the contract wants.
@@ -298,16 +316,32 @@ class LuaScript:
 def _prelude_bytecode() -> bytes:
     # Compiling the prelude costs more than creating a Lua state: compile it once
     # per process and load its bytecode (ours, trusted) into every script's state.
+    return _compiled(prelude_source())
+
+
+@functools.cache
+def _module_bytecode(name: bytes) -> bytes:
+    return _compiled(module_source(name.decode()))
+
+
+def _compiled(source: bytes) -> bytes:
     compiler = cast(Any, lupa.LuaRuntime(encoding=None))  # type: ignore[call-arg]
     # Stripped of debug information: smaller in each of thousands of states, and
     # error locations only ever name the script's own lines.
-    return bytes(compiler.globals().string.dump(compiler.compile(prelude_source()), True))
+    return bytes(compiler.globals().string.dump(compiler.compile(source), True))
 
 
 def prelude_source() -> bytes:
     """The prelude's one chunk: its parts, in order."""
     folder = files("wsprobe.lua").joinpath("prelude")
     return b"\n".join(folder.joinpath(name).read_bytes() for name in PRELUDE)
+
+
+def module_source(name: str) -> bytes:
+    """The chunk of module ``name`` (one of :data:`MODULES`)."""
+    if name not in MODULES:
+        raise ValueError(f"no module {name!r}")
+    return files("wsprobe.lua").joinpath("prelude", "modules", f"{name}.lua").read_bytes()
 
 
 def _text(value: Any) -> str:

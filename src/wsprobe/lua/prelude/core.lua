@@ -1,7 +1,8 @@
--- The trusted prelude of every script's Lua state (see runtime.py), part 1 of 5:
--- the plumbing the other parts build on. The parts (core, modules, extensions,
--- sandbox, driver) are loaded in that order as ONE chunk, so each part sees the
--- locals of the parts before it.
+-- The trusted prelude of every script's Lua state (see runtime.py), part 1 of 4:
+-- the plumbing the other parts build on. The parts (core, globals, sandbox, driver)
+-- are loaded in that order as ONE chunk, so each part sees the locals of the parts
+-- before it. What only some scripts use (the modules, the libraries' extensions) is
+-- in chunks of its own, modules/*.lua, loaded on first use (sandbox.lua).
 --
 -- The chunk receives `settings`, whose `host` is the one Python function that runs
 -- the registry's operations in place, by name (each returns ok, value); it keeps it
@@ -25,7 +26,7 @@ local co_create, co_resume, co_status, co_yield = coroutine.create, coroutine.re
   coroutine.status, coroutine.yield
 local co_running, co_isyieldable, co_close = coroutine.running, coroutine.isyieldable,
   coroutine.close
-local sethook, getinfo = debug.sethook, debug.getinfo
+local sethook, getinfo, force_metatable = debug.sethook, debug.getinfo, debug.setmetatable
 local error, select, type, tostring, load = error, select, type, tostring, load
 local pack, unpack, concat = table.pack, table.unpack, table.concat
 local match, format = string.match, string.format
@@ -167,16 +168,6 @@ local function note_call_site()
   if info ~= nil and info.source == settings.chunk_name then call_site = info.currentline end
 end
 
-local function noting_call_site(functions)
-  return setmetatable({}, {
-    __index = function(_, key)
-      note_call_site()
-      return functions[key]
-    end,
-    __pairs = function() return next, functions, nil end,
-    __metatable = false,
-  })
-end
 
 -- What a message may echo of a script's argument: a short word, else nothing, so
 -- that every message stays one line of UTF-8.

@@ -1,4 +1,4 @@
--- The prelude, part 5 of 5: the driver, which the chunk returns.
+-- The prelude, part 4 of 4: the driver, which the chunk returns.
 -- The driver: Python compiles the script with `start`, then calls `step` until the
 -- script ends. `step` returns "yield", op, deadline, args... | "done", values... |
 -- "signal", name | "error", message; `start` may also return "invalid", message

@@ -1,4 +1,4 @@
--- The prelude, part 4 of 5: the sandbox. The script's globals are a whitelist; the
+-- The prelude, part 3 of 4: the sandbox. The script's globals are a whitelist; the
 -- libraries it sees are made safe in place; what no script may reach is freed.
 local function no_environments(name)
   return function()
@@ -20,18 +20,70 @@ local safe_os = {
 -- locals: the script may have the libraries themselves, made safe in place.
 -- string.dump only makes binary chunks, which load() refuses anyway.
 string.dump = nil
+
+-- The libraries' extensions are added the first time the script reads a name
+-- string, table or math lacks; then the libraries lose this metatable.
+local extended = { string, table, math }
+local extension_meta = { __metatable = false }
+function extension_meta.__index(library, key)
+  run_chunk("extensions")
+  for _, extended_library in ipairs(extended) do force_metatable(extended_library, nil) end
+  return rawget(library, key)
+end
+for _, library in ipairs(extended) do setmetatable(library, extension_meta) end
 coroutine.create, coroutine.resume, coroutine.wrap = guarded, resume, wrap
 
-ws, json, log = noting_call_site(ws), noting_call_site(json), noting_call_site(log)
-store, cache, http = noting_call_site(store), noting_call_site(cache), noting_call_site(http)
-time_module, uuid = noting_call_site(time_module), noting_call_site(uuid)
+-- The modules: each is a proxy that notes the call site (see core.lua) and builds
+-- the module the first time it is read, from its own precompiled chunk (modules/*.lua,
+-- whose bytecode Python hands over): a state holds only the modules its script uses.
+-- A module's chunk sees the kit (what the prelude shares with the modules, then the
+-- state's own globals) as its environment.
+local kit = setmetatable({
+  request = request, unwrap = unwrap, host = host, bad_argument = bad_argument,
+  check_string = check_string, optional_string = optional_string,
+  optional_number = optional_number, check_options = check_options, word = word,
+  note_call_site = note_call_site, joined = joined, json_null = json_null,
+  now = now, sleep = sleep, check_table = check_table, check_number = check_number,
+  find = string.find, sub = string.sub, gsub = string.gsub, gmatch = string.gmatch,
+  utf8_len = utf8.len, exp = math.exp, log_ = math.log, floor = math.floor, abs = math.abs,
+}, { __index = _G })
+local module_chunk = settings.module_chunk
 
-local modules = { ws = ws, json = json, log = log, store = store, cache = cache, http = http,
-  time = time_module, uuid = uuid }
+local function run_chunk(name)
+  -- nil when the chunk would not fit in the script's memory limit
+  local bytecode = module_chunk(name)
+  if bytecode == nil then error("not enough memory", 0) end
+  return load(bytecode, "=" .. name, "b", kit)()
+end
+
+local module_names, module_functions = {}, {}
+
+local function functions_of(proxy)
+  local functions = module_functions[proxy]
+  if functions == nil then
+    functions = run_chunk(module_names[proxy])
+    module_functions[proxy] = functions
+  end
+  return functions
+end
+
+local module_meta = {
+  __index = function(proxy, key)
+    note_call_site()
+    return functions_of(proxy)[key]
+  end,
+  __pairs = function(proxy) return next, functions_of(proxy), nil end,
+  __metatable = false,
+}
+local modules = {}
+for _, name in ipairs({ "ws", "json", "log", "store", "cache", "http", "time", "uuid" }) do
+  local proxy = setmetatable({}, module_meta)
+  module_names[proxy], modules[name] = name, proxy
+end
 
 env = {
-  ws = ws, json = json, log = log,
-  store = store, cache = cache, http = http, time = time_module, uuid = uuid,
+  ws = modules.ws, json = modules.json, log = modules.log, store = modules.store,
+  cache = modules.cache, http = modules.http, time = modules.time, uuid = modules.uuid,
   sleep = sleep, with_timeout = with_timeout, signal = signal, diff = diff,
   -- The time page writes await(time.sleep(5)): every call here already waits.
   await = function(...) return ... end,
