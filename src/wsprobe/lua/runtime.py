@@ -40,9 +40,9 @@ __all__ = [
 PRELUDE = ("core.lua", "globals.lua", "sandbox.lua", "driver.lua")
 
 #: The chunks of ``prelude/modules/``, each loaded into a state the first time its
-#: script uses it: a module each, and the libraries' extensions. Most scripts use one
+#: script uses it: a module each, ws sessions, the libraries' extensions. Most scripts use one
 #: or two.
-MODULES = ("ws", "json", "log", "store", "cache", "http", "time", "uuid", "extensions")
+MODULES = ("ws", "session", "json", "log", "store", "cache", "http", "time", "uuid", "extensions")
 
 
 @dataclass(frozen=True, slots=True)

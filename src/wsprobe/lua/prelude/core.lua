@@ -12,11 +12,15 @@
 -- runs the script with.
 local settings = ...
 local setmetatable, rawset = setmetatable, rawset
+-- What the parts read of the settings, as locals: once the chunk has run, nothing
+-- holds the settings table.
+local chunk_name, display_name = settings.chunk_name, settings.display_name
+local cpu_message, time_message = settings.cpu_message, settings.time_message
+local dispatch = settings.host
 
 -- Each of host's functions calls the registry's operation of its name: a Lua function
 -- made on first use, so that a state holds one Python callable, not one per operation.
 local host = setmetatable({}, { __index = function(functions, name)
-  local dispatch = settings.host
   local function call(...) return dispatch(name, ...) end
   rawset(functions, name, call)
   return call
@@ -118,13 +122,13 @@ local function guard()
   if tripped == nil then
     budget = budget - 1
     if budget < 0 then
-      tripped = settings.cpu_message
+      tripped = cpu_message
     else
       local spent = clock()
       if spent < next_wall_check then return end
       next_wall_check = spent + WALL_CHECK_EVERY
       if monotonic() <= wall_deadline then return end
-      tripped = settings.time_message
+      tripped = time_message
     end
   end
   sethook(guard, "", 1)
@@ -165,7 +169,7 @@ local call_site = nil
 
 local function note_call_site()
   local info = getinfo(3, "Sl")
-  if info ~= nil and info.source == settings.chunk_name then call_site = info.currentline end
+  if info ~= nil and info.source == chunk_name then call_site = info.currentline end
 end
 
 

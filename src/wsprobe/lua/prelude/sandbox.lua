@@ -55,6 +55,7 @@ local function run_chunk(name)
   if bytecode == nil then error("not enough memory", 0) end
   return load(bytecode, "=" .. name, "b", kit)()
 end
+kit.run_chunk = run_chunk
 
 local module_names, module_functions = {}, {}
 
@@ -129,9 +130,14 @@ env.loadstring = function(text, name)
 end
 env.now = now
 
--- No script can reach these; freeing them keeps thousands of states small.
+-- No script can reach these, nor does the prelude need them from the state's own
+-- globals (the kit of the modules reads what it lacks there): freeing them keeps
+-- thousands of states small (require holds the package library).
 local loaded = package.loaded
-for _, name in ipairs({ "io", "debug", "package", "python" }) do
+for _, name in ipairs({ "io", "debug", "package", "python", "os" }) do
   loaded[name] = nil
+  _G[name] = nil
+end
+for _, name in ipairs({ "require", "dofile", "loadfile", "load", "collectgarbage", "warn", "print" }) do
   _G[name] = nil
 end
