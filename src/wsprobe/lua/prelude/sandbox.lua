@@ -20,17 +20,6 @@ local safe_os = {
 -- locals: the script may have the libraries themselves, made safe in place.
 -- string.dump only makes binary chunks, which load() refuses anyway.
 string.dump = nil
-
--- The libraries' extensions are added the first time the script reads a name
--- string, table or math lacks; then the libraries lose this metatable.
-local extended = { string, table, math }
-local extension_meta = { __metatable = false }
-function extension_meta.__index(library, key)
-  run_chunk("extensions")
-  for _, extended_library in ipairs(extended) do force_metatable(extended_library, nil) end
-  return rawget(library, key)
-end
-for _, library in ipairs(extended) do setmetatable(library, extension_meta) end
 coroutine.create, coroutine.resume, coroutine.wrap = guarded, resume, wrap
 
 -- The modules: each is a proxy that notes the call site (see core.lua) and builds
@@ -46,6 +35,7 @@ local kit = setmetatable({
   now = now, sleep = sleep, check_table = check_table, check_number = check_number,
   find = string.find, sub = string.sub, gsub = string.gsub, gmatch = string.gmatch,
   utf8_len = utf8.len, exp = math.exp, log_ = math.log, floor = math.floor, abs = math.abs,
+  huge = math.huge,
 }, { __index = _G })
 local module_chunk = settings.module_chunk
 
@@ -56,6 +46,32 @@ local function run_chunk(name)
   return load(bytecode, "=" .. name, "b", kit)()
 end
 kit.run_chunk = run_chunk
+
+-- The libraries' extensions are added the first time the script reads a name
+-- string, table or math lacks (or lists one of them); then the libraries lose this
+-- metatable.
+local extended = { string, table, math }
+kit.kit_string, kit.kit_table, kit.kit_math = string, table, math
+local function extend()
+  for library, extensions in next, run_chunk("extensions") do
+    for name, extension in next, extensions do
+      if rawget(library, name) == nil then rawset(library, name, extension) end
+    end
+  end
+  for _, library in ipairs(extended) do force_metatable(library, nil) end
+end
+local extension_meta = {
+  __index = function(library, key)
+    extend()
+    return rawget(library, key)
+  end,
+  __pairs = function(library)
+    extend()
+    return next, library, nil
+  end,
+  __metatable = false,
+}
+for _, library in ipairs(extended) do setmetatable(library, extension_meta) end
 
 local module_names, module_functions = {}, {}
 

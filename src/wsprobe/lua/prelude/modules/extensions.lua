@@ -1,8 +1,11 @@
 -- Monsta's string and table extensions and the Lua 5.1 functions a ported script
 -- may call, added to the script's own libraries the first time it reads a name they
--- lack (see sandbox.lua). This chunk runs with the prelude's kit as its environment,
--- which holds the library functions as they were before the script ran.
+-- lack (see sandbox.lua), where it has not put a value of its own. This chunk runs
+-- with the prelude's kit as its environment, which holds the library functions as
+-- they were before the script ran; it returns each library's extensions.
 local find, sub, gsub, gmatch, utf8_len = find, sub, gsub, gmatch, utf8_len
+-- (the names of the libraries, here: where the extensions are gathered)
+local string, table, math = {}, {}, {}
 
 function string.split(s, sep)
   s, sep = check_string("split", 1, s), check_string("split", 2, sep)
@@ -65,7 +68,7 @@ function table.maxn(t)
   return largest
 end
 
-local exp, log_, floor, abs, huge = exp, log_, floor, abs, math.huge
+local exp, log_, floor, abs, huge = exp, log_, floor, abs, huge
 function math.pow(x, y) return check_number("pow", 1, x) ^ check_number("pow", 2, y) end
 function math.log10(x) return log_(check_number("log10", 1, x), 10) end
 function math.ldexp(m, e) return check_number("ldexp", 1, m) * 2.0 ^ check_number("ldexp", 2, e) end
@@ -87,3 +90,5 @@ function math.tanh(x)
   local e2 = exp(2 * x)
   return (e2 - 1) / (e2 + 1)
 end
+
+return { [kit_string] = string, [kit_table] = table, [kit_math] = math }
