@@ -3,6 +3,9 @@ libraries and modules (built on first use) no other script sees."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from tests.support.lua import run_lua, run_together
@@ -72,3 +75,48 @@ def test_an_extension_the_script_replaced_first_stays_replaced() -> None:
     source = "string.trim = 1; local n = 0; for _ in pairs(string) do n = n + 1 end\n"
     source += "return string.trim .. type(string.split) .. n"
     assert run_lua(source).outcome.result == "1function20"
+
+
+# A script whose sessions hold all but `room` bytes of its memory limit reads a
+# module for the first time, or has json.encode make a string: lupa cannot recover
+# from the limit hit while it hands a Python value to Lua (the process hangs).
+AT_THE_LIMIT = """
+import sys
+from wsprobe.lua import registry
+from wsprobe.lua.runtime import LuaScript, ScriptLimits
+
+class Context:
+    lua = None
+
+host = {op.name.encode(): op.handler for op in registry.IN_PLACE.values()}
+limits = ScriptLimits(1 << 20, 10**8, 60.0, "memory limit", "cpu", "time")
+source = sys.argv[1].encode()
+for room in range(300, 3000, 100):
+    context = Context()
+    script = context.lua = LuaScript("m.lua", source, limits=limits, environment={}, host=host,
+                                     subject=context)
+    script.start()
+    script.compact()
+    script.reserve(limits.memory - script.memory_used() - room)
+    print(script.resume(True, None).values[0], flush=True)
+"""
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "sleep(0)\nlocal ok, err = pcall(function() return http.get end)\nreturn err",
+        "local t, encode = {}, json.encode\nfor i = 1, 300 do t[i] = i end\nsleep(0)\n"
+        "local ok, err = pcall(encode, t)\nreturn ok and 'fits' or err",
+    ],
+)
+def test_what_lua_takes_from_python_at_the_memory_limit_is_the_limits_error(source: str) -> None:
+    shown = subprocess.run(
+        [sys.executable, "-c", AT_THE_LIMIT, source],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split("\n")
+    assert set(shown[:5]) == {"not enough memory"}
+    assert set(shown[:-1]) <= {"not enough memory", "fits"}

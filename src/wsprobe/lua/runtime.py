@@ -233,13 +233,9 @@ class LuaScript:
 
     def _module_chunk(self, name: bytes) -> bytes | None:
         # The bytecode of a module the script reads for the first time, or None when
-        # it would not fit: lupa cannot recover from the memory limit hit while it
-        # hands a value of Python's to Lua (the process deadlocks), so that must not
-        # happen here.
+        # it would not fit (see _fits).
         bytecode = _module_bytecode(name)
-        if self.memory_used() + self._held + len(bytecode) + 1024 > self._limits.memory:
-            return None
-        return bytecode
+        return bytecode if self._fits(bytecode) else None
 
     def _in_place(self, name: bytes, *args: Any) -> tuple[bool, Any]:
         # The prelude unwraps (ok, value): an Error becomes a plain string error
@@ -248,9 +244,20 @@ class LuaScript:
             with self._python_allocates():
                 value = self._host[name](self._subject, *args)
                 # A value already in this state (json.decode's tables) passes as is.
-                return True, value if lupa.lua_type(value) else self.convert.to_lua(value)
+                if lupa.lua_type(value):
+                    return True, value
+                value = self.convert.to_lua(value)
         except Error as exc:
             return False, str(exc).encode()
+        if isinstance(value, bytes) and not self._fits(value):
+            return False, b"not enough memory"
+        return True, value
+
+    def _fits(self, text: bytes) -> bool:
+        # Whether Lua can take ``text`` from a Python function it called: lupa
+        # cannot recover from the memory limit hit while it hands a value of
+        # Python's to Lua (the process hangs), so that must not happen.
+        return self.memory_used() + self._held + len(text) + 1024 <= self._limits.memory
 
     @contextlib.contextmanager
     def _python_allocates(self) -> Iterator[None]:

@@ -43,7 +43,10 @@ local function run_chunk(name)
   -- nil when the chunk would not fit in the script's memory limit
   local bytecode = module_chunk(name)
   if bytecode == nil then error("not enough memory", 0) end
-  return load(bytecode, "=" .. name, "b", kit)()
+  -- load fails only for want of memory: its message says so
+  local chunk, message = load(bytecode, "=" .. name, "b", kit)
+  if chunk == nil then error(message, 0) end
+  return chunk()
 end
 kit.run_chunk = run_chunk
 
