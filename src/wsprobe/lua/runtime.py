@@ -179,7 +179,8 @@ class LuaScript:
 
     def start(self) -> Step:
         """Compile and run the script until it first asks for something or ends."""
-        return self._call(self._start, self._source)
+        source, self._source = self._source, b""
+        return self._call(self._start, source)
 
     def resume(self, ok: bool, value: Any) -> Step:
         """Answer the pending request: ``ok`` and a Python value (a tuple for several
