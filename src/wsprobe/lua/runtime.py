@@ -2,9 +2,9 @@
 
 A :class:`LuaScript` loads the trusted prelude (``prelude/*.lua``, :data:`PRELUDE`)
 into a fresh state, hands it the host functions the registry defines, and runs the script as a
-coroutine, one :data:`Step` at a time. The modules a script reads (``prelude/modules/*.lua``,
-:data:`MODULES`) are loaded into its state on first use. It knows nothing of asyncio or WebSockets:
-the runner drives it. lupa's exceptions stay here.
+coroutine, one :data:`Step` at a time. What only some scripts use, the modules among it
+(``prelude/modules/*.lua``, :data:`CHUNKS`), is loaded into a state on first use. It knows
+nothing of asyncio or WebSockets: the runner drives it. lupa's exceptions stay here.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ..errors import Error, ScriptCallError
 from .convert import ConversionError, Converter
 
 __all__ = [
-    "MODULES",
+    "CHUNKS",
     "PRELUDE",
     "Done",
     "Failed",
@@ -40,9 +40,9 @@ __all__ = [
 PRELUDE = ("core.lua", "globals.lua", "sandbox.lua", "driver.lua")
 
 #: The chunks of ``prelude/modules/``, each loaded into a state the first time its
-#: script uses it: a module each, ws sessions, the libraries' extensions. Most scripts use one
-#: or two.
-MODULES = ("ws", "session", "json", "log", "store", "cache", "http", "time", "uuid", "extensions")
+#: script uses it: a module each, ws sessions, the libraries' extensions. Most scripts
+#: use one or two.
+CHUNKS = ("ws", "session", "json", "log", "store", "cache", "http", "time", "uuid", "extensions")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +148,7 @@ class LuaScript:
         settings = self._table(
             {
                 b"host": self._in_place,
-                b"module_chunk": self._module_chunk,
+                b"chunk": self._chunk,
                 b"monotonic": time.monotonic,
                 b"instruction_limit": limits.instructions,
                 b"wall_deadline": time.monotonic() + limits.seconds,
@@ -232,10 +232,10 @@ class LuaScript:
         self._host, self._subject = {}, None
         del self.convert
 
-    def _module_chunk(self, name: bytes) -> bytes | None:
-        # The bytecode of a module the script reads for the first time, or None when
+    def _chunk(self, name: bytes) -> bytes | None:
+        # The bytecode of a chunk the script uses for the first time, or None when
         # it would not fit (see _fits).
-        bytecode = _module_bytecode(name)
+        bytecode = _chunk_bytecode(name)
         return bytecode if self._fits(bytecode) else None
 
     def _in_place(self, name: bytes, *args: Any) -> tuple[bool, Any]:
@@ -328,8 +328,8 @@ def _prelude_bytecode() -> bytes:
 
 
 @functools.cache
-def _module_bytecode(name: bytes) -> bytes:
-    return _compiled(module_source(name.decode()))
+def _chunk_bytecode(name: bytes) -> bytes:
+    return _compiled(chunk_source(name.decode()))
 
 
 def _compiled(source: bytes) -> bytes:
@@ -345,10 +345,10 @@ def prelude_source() -> bytes:
     return b"\n".join(folder.joinpath(name).read_bytes() for name in PRELUDE)
 
 
-def module_source(name: str) -> bytes:
-    """The chunk of module ``name`` (one of :data:`MODULES`)."""
-    if name not in MODULES:
-        raise ValueError(f"no module {name!r}")
+def chunk_source(name: str) -> bytes:
+    """The source of chunk ``name`` (one of :data:`CHUNKS`)."""
+    if name not in CHUNKS:
+        raise ValueError(f"no chunk {name!r}")
     return files("wsprobe.lua").joinpath("prelude", "modules", f"{name}.lua").read_bytes()
 
 

@@ -37,11 +37,11 @@ local kit = setmetatable({
   utf8_len = utf8.len, exp = math.exp, log_ = math.log, floor = math.floor, abs = math.abs,
   huge = math.huge,
 }, { __index = _G })
-local module_chunk = settings.module_chunk
+local chunk_bytecode = settings.chunk
 
 local function run_chunk(name)
   -- nil when the chunk would not fit in the script's memory limit
-  local bytecode = module_chunk(name)
+  local bytecode = chunk_bytecode(name)
   if bytecode == nil then error("not enough memory", 0) end
   -- load fails only for want of memory: its message says so
   local chunk, message = load(bytecode, "=" .. name, "b", kit)
