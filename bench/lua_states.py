@@ -15,9 +15,9 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import lupa.lua54 as lupa
+from idle_connections import resident_bytes  # bench/idle_connections.py, beside this file
 
 from wsprobe.lua.registry import IN_PLACE
 from wsprobe.lua.runtime import LuaScript, ScriptLimits
@@ -26,13 +26,6 @@ SOURCE = b'local ok, err = pcall(ws.send_recv, "ws://127.0.0.1:9/silent", "x", {
 SOURCE += b"return err"
 LIMITS = ScriptLimits(64 << 20, 10**8, 60.0, "memory", "cpu", "time")
 HOST = {operation.name.encode(): operation.handler for operation in IN_PLACE.values()}
-
-
-def _rss() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
 
 
 def _waiting() -> LuaScript:
@@ -49,13 +42,13 @@ def main(count: int) -> None:
     for _ in range(50):
         _waiting().close()
     gc.collect()
-    before = _rss()
+    before = resident_bytes()
     kept = []
     for _ in range(count):
         script = _waiting()
         script.compact()
         kept.append(script)
-    resident = (_rss() - before) / count
+    resident = (resident_bytes() - before) / count
     lua = opened + statistics.mean(script.memory_used() for script in kept)
     for script in kept:
         script.close()
