@@ -172,7 +172,6 @@ local function note_call_site()
   if info ~= nil and info.source == chunk_name then call_site = info.currentline end
 end
 
-
 -- What a message may echo of a script's argument: a short word, else nothing, so
 -- that every message stays one line of UTF-8.
 local function word(value)

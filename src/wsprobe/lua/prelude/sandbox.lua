@@ -157,6 +157,7 @@ for _, name in ipairs({ "io", "debug", "package", "python", "os" }) do
   loaded[name] = nil
   _G[name] = nil
 end
-for _, name in ipairs({ "require", "dofile", "loadfile", "load", "collectgarbage", "warn", "print" }) do
+for _, name in ipairs({ "require", "dofile", "loadfile", "load", "collectgarbage", "warn",
+  "print" }) do
   _G[name] = nil
 end
