@@ -119,6 +119,24 @@ class LuaScript:
     :meth:`close` lets the state go once the script has ended.
     """
 
+    # Thousands wait at once in a worker: no instance dictionary each.
+    __slots__ = (
+        "_allocating",
+        "_held",
+        "_host",
+        "_limit_lock",
+        "_limits",
+        "_lua",
+        "_show",
+        "_source",
+        "_start",
+        "_step",
+        "_subject",
+        "_tables_made",
+        "convert",
+        "name",
+    )
+
     def __init__(
         self,
         name: str,
