@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import json
 import os
 import resource
 import shutil
@@ -553,15 +554,21 @@ def tree_rss(pid: int) -> int:
     return sum(int(_rss_mib(current) * 2**20) for current in tree_pids(pid))
 
 
-def memory(port: int, scripts: int) -> None:
+def memory(port: int, scripts: int, baseline_src: str | None = None) -> None:
     """Target 6: RSS of `wsprobe run` with many scripts waiting on a silent server,
-    summed over the supervisor and its workers, sampled every 0.1 s.
+    summed over the supervisor and its workers, sampled every 0.1 s; with
+    ``baseline_src`` (another tree's ``src``, same interpreter), its run after this
+    tree's, for a figure side by side.
 
     The calls' timeout is long enough for every connection to be established even
     when the kernel's SYN backlog overflows under 10,000 simultaneous connects
     (retransmissions after 1, 3 and 7 s), so every script really is waiting.
     """
     wait = 20
+    trees = {"wsprobe run (all processes)": None}
+    if baseline_src:
+        trees["baseline (all processes)"] = baseline_src
+    print(f"\n6. Memory: {scripts} scripts in flight, each waiting {wait} s on a silent server")
     with tempfile.TemporaryDirectory() as directory:
         script = Path(directory) / "wait.lua"
         script.write_text(
@@ -578,34 +585,69 @@ def memory(port: int, scripts: int) -> None:
             str(scripts),
             *[str(script)] * scripts,
         ]
-        began = time.perf_counter()
-        # Records go to a file: a pipe nobody reads while sampling would fill up.
-        with (
-            tempfile.TemporaryFile("w+") as records,
-            subprocess.Popen(argv, stdout=records, text=True) as process,
-        ):
-            peak = 0
-            while process.poll() is None:
-                peak = max(peak, tree_rss(process.pid))
-                time.sleep(0.1)
-            records.seek(0)
-            lines = records.read().splitlines()
-        elapsed = time.perf_counter() - began
-        waited = sum('"result":"no response from web socket"' in line for line in lines)
-        print(
-            f"\n6. Memory: {scripts} scripts in flight, each waiting {wait} s on a silent server"
-        )
-        print(
-            f"{'wsprobe run (all processes)':40} peak RSS {peak / 2**20:6.0f} MiB  "
-            f"({waited} of {scripts} timed out as expected, {elapsed:.1f}s wall)"
-        )
-        if scripts == 10000:
-            target(
-                "memory",
-                "10,000 scripts waiting 20 s < 600 MiB, all processes",
-                f"{peak / 2**20:.0f} MiB (one run)",
-                peak / 2**20 < 600,
+        for name, src in trees.items():
+            env = {**os.environ, "PYTHONPATH": src} if src else None
+            peak, waited, elapsed = _waiting_run(argv, env)
+            print(
+                f"{name:40} peak RSS {peak / 2**20:6.0f} MiB  "
+                f"({waited} of {scripts} timed out as expected, {elapsed:.1f}s wall)"
             )
+            if scripts == 10000 and src is None:
+                target(
+                    "memory",
+                    "10,000 scripts waiting 20 s < 600 MiB, all processes",
+                    f"{peak / 2**20:.0f} MiB (one run; {waited} waited)",
+                    peak / 2**20 < 600 and waited == scripts,
+                )
+
+
+def _waiting_run(argv: list[str], env: dict[str, str] | None) -> tuple[int, int, float]:
+    """Run ``argv`` sampling its processes' RSS: the peak, how many scripts waited
+    to their timeout, and the seconds it took."""
+    began = time.perf_counter()
+    # Records go to a file: a pipe nobody reads while sampling would fill up.
+    with (
+        tempfile.TemporaryFile("w+") as records,
+        subprocess.Popen(argv, stdout=records, text=True, env=env) as process,
+    ):
+        peak = 0
+        while process.poll() is None:
+            peak = max(peak, tree_rss(process.pid))
+            time.sleep(0.1)
+        records.seek(0)
+        lines = records.read().splitlines()
+    waited = sum('"result":"no response from web socket"' in line for line in lines)
+    return peak, waited, time.perf_counter() - began
+
+
+def lua_states(count: int, baseline_src: str | None) -> None:
+    """A waiting script's Lua state (bench/lua_states.py, a fresh process per run):
+    Lua memory and RSS per state, CPU to create one and run it to its request; with
+    ``baseline_src``, runs of that tree interleaved with this tree's."""
+    trees = {"this tree": None}
+    if baseline_src:
+        trees["baseline"] = baseline_src
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+    for _ in range(3):
+        for name, src in trees.items():
+            done = subprocess.run(
+                [sys.executable, str(HERE / "lua_states.py"), str(count)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "PYTHONPATH": src} if src else None,
+            )
+            runs[name].append(json.loads(done.stdout))
+    print(f"\n6a. A waiting script's Lua state: {count} states per run, 3 runs interleaved")
+    for name, figures in runs.items():
+        lua = statistics.median(run["lua"] for run in figures)
+        rss = [run["rss"] for run in figures]
+        create = [statistics.median(run["create_us"]) for run in figures]
+        print(
+            f"{name:40} Lua {lua / 1024:5.1f} KiB  RSS {statistics.median(rss) / 1024:5.1f} KiB "
+            f"(runs {min(rss) / 1024:.1f}-{max(rss) / 1024:.1f})  made and run to its request "
+            f"{statistics.median(create):4.0f} us CPU (runs {min(create):.0f}-{max(create):.0f})"
+        )
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -1148,15 +1190,19 @@ def main() -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["workers", "processes", "connections", "pages"],
-        help="only the supervised-workers parts (7-9 and 6), the process per call (5), "
-        "the waiting connection (10), or the agent's pages (11)",
+        choices=["workers", "memory", "processes", "connections", "pages"],
+        help="only the supervised-workers parts (7-9 and 6), the waiting scripts' memory (6, 6a), "
+        "the process per call (5), the waiting connection (10), or the agent's pages (11)",
     )
     parser.add_argument(
         "--pages-monitors", type=int, default=1000, help="monitors of the pages' section"
     )
     parser.add_argument(
         "--baseline-python", help="a Python with the single-process wsprobe, for part 7"
+    )
+    parser.add_argument(
+        "--baseline-src",
+        help="another tree's src directory, run by this Python side by side in parts 6 and 6a",
     )
     args = parser.parse_args()
     rounds, per_round = (2, 50) if args.quick else (5, 300)
@@ -1176,7 +1222,12 @@ def main() -> int:
             workers(port, 1000 if args.quick else 3000, 3, args.baseline_python)
             supervision_costs(port, 500, 3)
             starvation(3)
-            memory(port, 2000 if args.quick else 10000)
+            memory(port, 2000 if args.quick else 10000, args.baseline_src)
+            print_targets()
+            return 0
+        if args.only == "memory":
+            lua_states(2000, args.baseline_src)
+            memory(port, 2000 if args.quick else 10000, args.baseline_src)
             print_targets()
             return 0
         if args.only == "processes":
@@ -1195,7 +1246,8 @@ def main() -> int:
         through_lua(port, 2000, 200, 3, rates["wsprobe.send_recv_async"])
         tls_one_shot(rounds, per_round // 2)
         processes(port, 10 if args.quick else 30)
-        memory(port, 2000 if args.quick else 10000)
+        lua_states(2000, args.baseline_src)
+        memory(port, 2000 if args.quick else 10000, args.baseline_src)
         idle_connections(port, 2000)
         agent(port, args.agent_monitors, 10, 10 if args.quick else 30)
         workers(port, 3000, 3, args.baseline_python)

@@ -22,7 +22,7 @@ import wsprobe
 from wsprobe.protocol.core import ClientCore
 
 
-def _rss() -> int:
+def resident_bytes() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
@@ -39,7 +39,7 @@ async def measure(port: int, count: int, traced: bool) -> float:
     gc.collect()
     if traced:
         tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0] if traced else _rss()
+    before = tracemalloc.get_traced_memory()[0] if traced else resident_bytes()
     calls = [
         asyncio.ensure_future(wsprobe.send_recv_async(url + "silent", "x", timeout=120))
         for _ in range(count)
@@ -47,7 +47,7 @@ async def measure(port: int, count: int, traced: bool) -> float:
     while _waiting() < count:
         await asyncio.sleep(0.2)
     gc.collect()
-    after = tracemalloc.get_traced_memory()[0] if traced else _rss()
+    after = tracemalloc.get_traced_memory()[0] if traced else resident_bytes()
     for call in calls:
         call.cancel()
     await asyncio.gather(*calls, return_exceptions=True)

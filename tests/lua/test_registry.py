@@ -9,9 +9,10 @@ import re
 import pytest
 
 from wsprobe.lua.registry import IN_PLACE, REQUESTS, Operation
-from wsprobe.lua.runtime import prelude_source
+from wsprobe.lua.runtime import CHUNKS, chunk_source, prelude_source
 
-PRELUDE = prelude_source().decode()
+# The prelude and every module it loads on first use.
+PRELUDE = b"\n".join([prelude_source(), *map(chunk_source, CHUNKS)]).decode()
 OPERATIONS = [*IN_PLACE.values(), *REQUESTS.values()]
 
 

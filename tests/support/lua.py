@@ -4,6 +4,7 @@ lines (what the supervisor adds is tested through ``wsprobe run`` and the agent)
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from wsprobe.lua.output import Line, ScriptOutcome
 from wsprobe.options import make_options
 from wsprobe.services.shared import RunServices
 
-__all__ = ["Ran", "run_lua"]
+__all__ = ["Ran", "run_lua", "run_together"]
 
 
 @dataclass(frozen=True)
@@ -46,18 +47,34 @@ def run_lua(
     """Run ``source`` in-process with the run's defaults, or ``settings``
     (:class:`~wsprobe.lua.job.RunSettings`' fields; ``options`` by default
     :func:`~wsprobe.options.make_options`'s)."""
+    (ran,) = run_together({name: source}, state_dir=state_dir, **settings)
+    return ran
+
+
+def run_together(
+    sources: dict[str, str | bytes], *, state_dir: Path | None = None, **settings: Any
+) -> list[Ran]:
+    """Run the scripts ``sources`` names at once, in-process on one event loop with
+    the same services, as a worker runs them; as :func:`run_lua` otherwise."""
     run = RunSettings(
         options=settings.pop("options", None) or make_options(), state_dir=state_dir, **settings
     )
-    job = Job(name, source=source.encode() if isinstance(source, str) else source)
+    jobs = [
+        Job(name, source=source.encode() if isinstance(source, str) else source)
+        for name, source in sources.items()
+    ]
 
-    async def scenario() -> tuple[ScriptOutcome, list[Line]]:
+    async def scenario() -> list[tuple[ScriptOutcome, list[Line]]]:
         services = RunServices(run.options, state_dir=run.state_dir)
+        context = RunContext(run)
         try:
-            return await run_collected(
-                job, RunContext(run), run_step=inline_step, services=services
+            return await asyncio.gather(
+                *(
+                    run_collected(job, context, run_step=inline_step, services=services)
+                    for job in jobs
+                )
             )
         finally:
             await services.close()
 
-    return Ran(*run_event_loop(scenario()))
+    return [Ran(*ran) for ran in run_event_loop(scenario())]

@@ -37,6 +37,9 @@ class Converter:
     the ``json.null`` sentinel of that state.
     """
 
+    # One per script, and thousands of scripts wait at once in a worker.
+    __slots__ = ("_identity", "_new_table", "_null_id", "_tables", "_type", "null")
+
     def __init__(
         self,
         *,

@@ -2,8 +2,9 @@
 
 A :class:`LuaScript` loads the trusted prelude (``prelude/*.lua``, :data:`PRELUDE`)
 into a fresh state, hands it the host functions the registry defines, and runs the script as a
-coroutine, one :data:`Step` at a time. It knows nothing of asyncio or WebSockets:
-the runner drives it. lupa's exceptions stay here.
+coroutine, one :data:`Step` at a time. What only some scripts use, the modules among it
+(``prelude/modules/*.lua``, :data:`CHUNKS`), is loaded into a state on first use. It knows
+nothing of asyncio or WebSockets: the runner drives it. lupa's exceptions stay here.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..errors import Error, ScriptCallError
 from .convert import ConversionError, Converter
 
 __all__ = [
+    "CHUNKS",
     "PRELUDE",
     "Done",
     "Failed",
@@ -35,7 +37,12 @@ __all__ = [
 
 #: The prelude's parts, by concern, in the order they make its one chunk: each part
 #: sees the locals of the parts before it.
-PRELUDE = ("core.lua", "modules.lua", "extensions.lua", "sandbox.lua", "driver.lua")
+PRELUDE = ("core.lua", "globals.lua", "sandbox.lua", "driver.lua")
+
+#: The chunks of ``prelude/modules/``, each loaded into a state the first time its
+#: script uses it: a module each, ws sessions, the libraries' extensions. Most scripts
+#: use one or two.
+CHUNKS = ("ws", "session", "json", "log", "store", "cache", "http", "time", "uuid", "extensions")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +119,24 @@ class LuaScript:
     :meth:`close` lets the state go once the script has ended.
     """
 
+    # Thousands wait at once in a worker: no instance dictionary each.
+    __slots__ = (
+        "_allocating",
+        "_held",
+        "_host",
+        "_limit_lock",
+        "_limits",
+        "_lua",
+        "_show",
+        "_source",
+        "_start",
+        "_step",
+        "_subject",
+        "_tables_made",
+        "convert",
+        "name",
+    )
+
     def __init__(
         self,
         name: str,
@@ -141,6 +166,7 @@ class LuaScript:
         settings = self._table(
             {
                 b"host": self._in_place,
+                b"chunk": self._chunk,
                 b"monotonic": time.monotonic,
                 b"instruction_limit": limits.instructions,
                 b"wall_deadline": time.monotonic() + limits.seconds,
@@ -171,7 +197,8 @@ class LuaScript:
 
     def start(self) -> Step:
         """Compile and run the script until it first asks for something or ends."""
-        return self._call(self._start, self._source)
+        source, self._source = self._source, b""
+        return self._call(self._start, source)
 
     def resume(self, ok: bool, value: Any) -> Step:
         """Answer the pending request: ``ok`` and a Python value (a tuple for several
@@ -223,6 +250,12 @@ class LuaScript:
         self._host, self._subject = {}, None
         del self.convert
 
+    def _chunk(self, name: bytes) -> bytes | None:
+        # The bytecode of a chunk the script uses for the first time, or None when
+        # it would not fit (see _fits).
+        bytecode = _chunk_bytecode(name)
+        return bytecode if self._fits(bytecode) else None
+
     def _in_place(self, name: bytes, *args: Any) -> tuple[bool, Any]:
         # The prelude unwraps (ok, value): an Error becomes a plain string error
         # without a position, as the contract wants.
@@ -230,9 +263,20 @@ class LuaScript:
             with self._python_allocates():
                 value = self._host[name](self._subject, *args)
                 # A value already in this state (json.decode's tables) passes as is.
-                return True, value if lupa.lua_type(value) else self.convert.to_lua(value)
+                if lupa.lua_type(value):
+                    return True, value
+                value = self.convert.to_lua(value)
         except Error as exc:
             return False, str(exc).encode()
+        if isinstance(value, bytes) and not self._fits(value):
+            return False, b"not enough memory"
+        return True, value
+
+    def _fits(self, text: bytes) -> bool:
+        # Whether Lua can take ``text`` from a Python function it called: lupa
+        # cannot recover from the memory limit hit while it hands a value of
+        # Python's to Lua (the process hangs), so that must not happen.
+        return self.memory_used() + self._held + len(text) + 1024 <= self._limits.memory
 
     @contextlib.contextmanager
     def _python_allocates(self) -> Iterator[None]:
@@ -298,16 +342,32 @@ class LuaScript:
 def _prelude_bytecode() -> bytes:
     # Compiling the prelude costs more than creating a Lua state: compile it once
     # per process and load its bytecode (ours, trusted) into every script's state.
+    return _compiled(prelude_source())
+
+
+@functools.cache
+def _chunk_bytecode(name: bytes) -> bytes:
+    return _compiled(chunk_source(name.decode()))
+
+
+def _compiled(source: bytes) -> bytes:
     compiler = cast(Any, lupa.LuaRuntime(encoding=None))  # type: ignore[call-arg]
     # Stripped of debug information: smaller in each of thousands of states, and
     # error locations only ever name the script's own lines.
-    return bytes(compiler.globals().string.dump(compiler.compile(prelude_source()), True))
+    return bytes(compiler.globals().string.dump(compiler.compile(source), True))
 
 
 def prelude_source() -> bytes:
     """The prelude's one chunk: its parts, in order."""
     folder = files("wsprobe.lua").joinpath("prelude")
     return b"\n".join(folder.joinpath(name).read_bytes() for name in PRELUDE)
+
+
+def chunk_source(name: str) -> bytes:
+    """The source of chunk ``name`` (one of :data:`CHUNKS`)."""
+    if name not in CHUNKS:
+        raise ValueError(f"no chunk {name!r}")
+    return files("wsprobe.lua").joinpath("prelude", "modules", f"{name}.lua").read_bytes()
 
 
 def _text(value: Any) -> str:

@@ -1,7 +1,8 @@
--- The trusted prelude of every script's Lua state (see runtime.py), part 1 of 5:
--- the plumbing the other parts build on. The parts (core, modules, extensions,
--- sandbox, driver) are loaded in that order as ONE chunk, so each part sees the
--- locals of the parts before it.
+-- The trusted prelude of every script's Lua state (see runtime.py), part 1 of 4:
+-- the plumbing the other parts build on. The parts (core, globals, sandbox, driver)
+-- are loaded in that order as ONE chunk, so each part sees the locals of the parts
+-- before it. What only some scripts use (the modules, the libraries' extensions) is
+-- in chunks of its own, modules/*.lua, loaded on first use (sandbox.lua).
 --
 -- The chunk receives `settings`, whose `host` is the one Python function that runs
 -- the registry's operations in place, by name (each returns ok, value); it keeps it
@@ -11,11 +12,15 @@
 -- runs the script with.
 local settings = ...
 local setmetatable, rawset = setmetatable, rawset
+-- What the parts read of the settings, as locals: once the chunk has run, nothing
+-- holds the settings table.
+local chunk_name, display_name = settings.chunk_name, settings.display_name
+local cpu_message, time_message = settings.cpu_message, settings.time_message
+local dispatch = settings.host
 
 -- Each of host's functions calls the registry's operation of its name: a Lua function
 -- made on first use, so that a state holds one Python callable, not one per operation.
 local host = setmetatable({}, { __index = function(functions, name)
-  local dispatch = settings.host
   local function call(...) return dispatch(name, ...) end
   rawset(functions, name, call)
   return call
@@ -25,7 +30,7 @@ local co_create, co_resume, co_status, co_yield = coroutine.create, coroutine.re
   coroutine.status, coroutine.yield
 local co_running, co_isyieldable, co_close = coroutine.running, coroutine.isyieldable,
   coroutine.close
-local sethook, getinfo = debug.sethook, debug.getinfo
+local sethook, getinfo, force_metatable = debug.sethook, debug.getinfo, debug.setmetatable
 local error, select, type, tostring, load = error, select, type, tostring, load
 local pack, unpack, concat = table.pack, table.unpack, table.concat
 local match, format = string.match, string.format
@@ -117,13 +122,13 @@ local function guard()
   if tripped == nil then
     budget = budget - 1
     if budget < 0 then
-      tripped = settings.cpu_message
+      tripped = cpu_message
     else
       local spent = clock()
       if spent < next_wall_check then return end
       next_wall_check = spent + WALL_CHECK_EVERY
       if monotonic() <= wall_deadline then return end
-      tripped = settings.time_message
+      tripped = time_message
     end
   end
   sethook(guard, "", 1)
@@ -164,18 +169,7 @@ local call_site = nil
 
 local function note_call_site()
   local info = getinfo(3, "Sl")
-  if info ~= nil and info.source == settings.chunk_name then call_site = info.currentline end
-end
-
-local function noting_call_site(functions)
-  return setmetatable({}, {
-    __index = function(_, key)
-      note_call_site()
-      return functions[key]
-    end,
-    __pairs = function() return next, functions, nil end,
-    __metatable = false,
-  })
+  if info ~= nil and info.source == chunk_name then call_site = info.currentline end
 end
 
 -- What a message may echo of a script's argument: a short word, else nothing, so

@@ -1,4 +1,4 @@
--- The prelude, part 5 of 5: the driver, which the chunk returns.
+-- The prelude, part 4 of 4: the driver, which the chunk returns.
 -- The driver: Python compiles the script with `start`, then calls `step` until the
 -- script ends. `step` returns "yield", op, deadline, args... | "done", values... |
 -- "signal", name | "error", message; `start` may also return "invalid", message
@@ -19,7 +19,7 @@ local function where(co, value)
   while true do
     local info = getinfo(co, level, "Slt")
     if info == nil then break end
-    if info.source == settings.chunk_name and info.currentline > 0 then
+    if info.source == chunk_name and info.currentline > 0 then
       -- Below a tail call, the script frame found is not the one that failed.
       if not tail or line == nil then line = info.currentline end
       break
@@ -27,8 +27,8 @@ local function where(co, value)
     tail = tail or info.istailcall
     level = level + 1
   end
-  if line == nil then return settings.display_name .. ": " .. message end
-  return settings.display_name .. ":" .. line .. ": " .. message
+  if line == nil then return display_name .. ": " .. message end
+  return display_name .. ":" .. line .. ": " .. message
 end
 
 local function finish(ok, ...)
@@ -45,7 +45,7 @@ local function finish(ok, ...)
 end
 
 local function start(source)
-  local chunk, message = load(source, settings.chunk_name, "t", env)
+  local chunk, message = load(source, chunk_name, "t", env)
   if chunk == nil then return "invalid", message end
   main = guarded(chunk)
   return finish(co_resume(main))

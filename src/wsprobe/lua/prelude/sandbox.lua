@@ -1,4 +1,4 @@
--- The prelude, part 4 of 5: the sandbox. The script's globals are a whitelist; the
+-- The prelude, part 3 of 4: the sandbox. The script's globals are a whitelist; the
 -- libraries it sees are made safe in place; what no script may reach is freed.
 local function no_environments(name)
   return function()
@@ -22,16 +22,88 @@ local safe_os = {
 string.dump = nil
 coroutine.create, coroutine.resume, coroutine.wrap = guarded, resume, wrap
 
-ws, json, log = noting_call_site(ws), noting_call_site(json), noting_call_site(log)
-store, cache, http = noting_call_site(store), noting_call_site(cache), noting_call_site(http)
-time_module, uuid = noting_call_site(time_module), noting_call_site(uuid)
+-- The modules: each is a proxy that notes the call site (see core.lua) and builds
+-- the module the first time it is read, from its own precompiled chunk (modules/*.lua,
+-- whose bytecode Python hands over): a state holds only the modules its script uses.
+-- A module's chunk sees the kit (what the prelude shares with the modules, then the
+-- state's own globals) as its environment.
+local kit = setmetatable({
+  request = request, unwrap = unwrap, host = host, bad_argument = bad_argument,
+  check_string = check_string, optional_string = optional_string,
+  optional_number = optional_number, check_options = check_options, word = word,
+  note_call_site = note_call_site, joined = joined, json_null = json_null,
+  now = now, sleep = sleep, check_table = check_table, check_number = check_number,
+  find = string.find, sub = string.sub, gsub = string.gsub, gmatch = string.gmatch,
+  utf8_len = utf8.len, exp = math.exp, log_ = math.log, floor = math.floor, abs = math.abs,
+  huge = math.huge,
+}, { __index = _G })
+local chunk_bytecode = settings.chunk
 
-local modules = { ws = ws, json = json, log = log, store = store, cache = cache, http = http,
-  time = time_module, uuid = uuid }
+local function run_chunk(name)
+  -- nil when the chunk would not fit in the script's memory limit
+  local bytecode = chunk_bytecode(name)
+  if bytecode == nil then error("not enough memory", 0) end
+  -- load fails only for want of memory: its message says so
+  local chunk, message = load(bytecode, "=" .. name, "b", kit)
+  if chunk == nil then error(message, 0) end
+  return chunk()
+end
+kit.run_chunk = run_chunk
+
+-- The libraries' extensions are added the first time the script reads a name
+-- string, table or math lacks (or lists one of them); then the libraries lose this
+-- metatable.
+local extended = { string, table, math }
+kit.kit_string, kit.kit_table, kit.kit_math = string, table, math
+local function extend()
+  for library, extensions in next, run_chunk("extensions") do
+    for name, extension in next, extensions do
+      if rawget(library, name) == nil then rawset(library, name, extension) end
+    end
+  end
+  for _, library in ipairs(extended) do force_metatable(library, nil) end
+end
+local extension_meta = {
+  __index = function(library, key)
+    extend()
+    return rawget(library, key)
+  end,
+  __pairs = function(library)
+    extend()
+    return next, library, nil
+  end,
+  __metatable = false,
+}
+for _, library in ipairs(extended) do setmetatable(library, extension_meta) end
+
+local module_names, module_functions = {}, {}
+
+local function functions_of(proxy)
+  local functions = module_functions[proxy]
+  if functions == nil then
+    functions = run_chunk(module_names[proxy])
+    module_functions[proxy] = functions
+  end
+  return functions
+end
+
+local module_meta = {
+  __index = function(proxy, key)
+    note_call_site()
+    return functions_of(proxy)[key]
+  end,
+  __pairs = function(proxy) return next, functions_of(proxy), nil end,
+  __metatable = false,
+}
+local modules = {}
+for _, name in ipairs({ "ws", "json", "log", "store", "cache", "http", "time", "uuid" }) do
+  local proxy = setmetatable({}, module_meta)
+  module_names[proxy], modules[name] = name, proxy
+end
 
 env = {
-  ws = ws, json = json, log = log,
-  store = store, cache = cache, http = http, time = time_module, uuid = uuid,
+  ws = modules.ws, json = modules.json, log = modules.log, store = modules.store,
+  cache = modules.cache, http = modules.http, time = modules.time, uuid = modules.uuid,
   sleep = sleep, with_timeout = with_timeout, signal = signal, diff = diff,
   -- The time page writes await(time.sleep(5)): every call here already waits.
   await = function(...) return ... end,
@@ -77,9 +149,15 @@ env.loadstring = function(text, name)
 end
 env.now = now
 
--- No script can reach these; freeing them keeps thousands of states small.
+-- No script can reach these, nor does the prelude need them from the state's own
+-- globals (the kit of the modules reads what it lacks there): freeing them keeps
+-- thousands of states small (require holds the package library).
 local loaded = package.loaded
-for _, name in ipairs({ "io", "debug", "package", "python" }) do
+for _, name in ipairs({ "io", "debug", "package", "python", "os" }) do
   loaded[name] = nil
+  _G[name] = nil
+end
+for _, name in ipairs({ "require", "dofile", "loadfile", "load", "collectgarbage", "warn",
+  "print" }) do
   _G[name] = nil
 end

@@ -1,6 +1,11 @@
--- The prelude, part 3 of 5: Monsta's string and table extensions and the Lua 5.1
--- functions a ported script may call, added to the script's own libraries.
-local find, sub, gsub, utf8_len = string.find, string.sub, string.gsub, utf8.len
+-- Monsta's string and table extensions and the Lua 5.1 functions a ported script
+-- may call, added to the script's own libraries the first time it reads a name they
+-- lack (see sandbox.lua), where it has not put a value of its own. This chunk runs
+-- with the prelude's kit as its environment, which holds the library functions as
+-- they were before the script ran; it returns each library's extensions.
+local find, sub, gsub, gmatch, utf8_len = find, sub, gsub, gmatch, utf8_len
+-- (the names of the libraries, here: where the extensions are gathered)
+local string, table, math = {}, {}, {}
 
 function string.split(s, sep)
   s, sep = check_string("split", 1, s), check_string("split", 2, sep)
@@ -8,7 +13,7 @@ function string.split(s, sep)
   if sep == "" then
     -- Characters, not bytes, when the text is UTF-8.
     local pattern = utf8_len(s) and utf8.charpattern or "."
-    for char in string.gmatch(s, pattern) do n = n + 1; parts[n] = char end
+    for char in gmatch(s, pattern) do n = n + 1; parts[n] = char end
     return parts
   end
   local start = 1
@@ -63,7 +68,7 @@ function table.maxn(t)
   return largest
 end
 
-local exp, log_, floor, abs, huge = math.exp, math.log, math.floor, math.abs, math.huge
+local exp, log_, floor, abs, huge = exp, log_, floor, abs, huge
 function math.pow(x, y) return check_number("pow", 1, x) ^ check_number("pow", 2, y) end
 function math.log10(x) return log_(check_number("log10", 1, x), 10) end
 function math.ldexp(m, e) return check_number("ldexp", 1, m) * 2.0 ^ check_number("ldexp", 2, e) end
@@ -85,3 +90,5 @@ function math.tanh(x)
   local e2 = exp(2 * x)
   return (e2 - 1) / (e2 + 1)
 end
+
+return { [kit_string] = string, [kit_table] = table, [kit_math] = math }
