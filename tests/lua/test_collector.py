@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from wsprobe.lua.collector import Collector
+from wsprobe.lua.collector import COUNT_EVERY, Collector
 
 
 class _Node:
@@ -41,19 +41,22 @@ def _old_cycle() -> weakref.ref[_Node]:
 
 
 def _promote(count: int) -> list[_Node]:
-    """``count`` live objects moved into the old generation."""
+    """``count`` live objects moved into the old generation, by as many middle
+    collections as the policy waits for before it counts the old generation."""
     kept = [_Node() for _ in range(count)]
-    gc.collect(1)
+    for _ in range(COUNT_EVERY):
+        gc.collect(1)
     return kept
 
 
 def test_install_freezes_start_up_and_turns_automatic_full_collections_off() -> None:
-    young, middle, _ = gc.get_threshold()
+    young = gc.get_threshold()[0]
     Collector().install()
     assert gc.get_freeze_count() > 0
     assert gc.get_objects(2) == []
     assert gc.isenabled()
-    assert gc.get_threshold()[:2] == (young, middle)
+    assert gc.get_threshold()[0] == young
+    middle = gc.get_threshold()[1]
     # Young collections go on; however many, none becomes a full one.
     middles, full = gc.get_stats()[1]["collections"], gc.get_stats()[2]["collections"]
     kept = [_Node() for _ in range(young * middle * 30)]
@@ -63,8 +66,8 @@ def test_install_freezes_start_up_and_turns_automatic_full_collections_off() -> 
 
 
 def test_a_young_cycle_is_freed_by_the_young_collections() -> None:
-    young, middle, _ = gc.get_threshold()
     Collector().install()
+    young, middle, _ = gc.get_threshold()
     first, second = _Node(), _Node()
     first.other, second.other = second, first
     watched = weakref.ref(first)
@@ -115,3 +118,19 @@ def test_no_young_collection_since_the_last_full_one_means_nothing_to_do() -> No
     gc.collect()
     assert collector.tick(idle=True) is False
     assert collector.tick(idle=False) is False
+
+
+def test_while_busy_the_old_generation_is_counted_only_every_few_promotions() -> None:
+    collector = Collector(bound=1_000)
+    collector.install()
+    watched = _old_cycle()
+    kept = [_Node() for _ in range(2_000)]
+    for _ in range(COUNT_EVERY - 2):
+        gc.collect(1)
+    # Past the bound, but not counted yet: the next promotion makes it count.
+    assert collector.tick(idle=False) is False
+    assert watched() is not None
+    gc.collect(1)
+    assert collector.tick(idle=False) is True
+    assert watched() is None
+    del kept
