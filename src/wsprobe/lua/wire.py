@@ -4,11 +4,13 @@
   4-byte length and a pickle: first the :class:`~.job.RunSettings`, then lists of
   :class:`Start`\\ s and :class:`CacheAnswer`\\ s. Pickles only go down, from the
   supervisor to its own child.
-- *Up* (worker to supervisor, on its standard output): one JSON object a line, a
-  script's :class:`Finished` record or a :class:`CacheCall`, parsed as untrusted
-  data: whatever does not decode raises ``ValueError``, ``TypeError`` or ``KeyError``.
+- *Up* (worker to supervisor, on its standard output): lines, each a JSON array of
+  messages, a script's :class:`Finished` record or a :class:`CacheCall` each,
+  parsed as untrusted data: whatever does not decode raises ``ValueError``,
+  ``TypeError`` or ``KeyError``.
 - Both ways, what is ready in one turn of the event loop goes in one write
-  (:class:`Outbox`): one system call, and down one pickle, for many messages.
+  (:class:`Outbox`): one system call, and down one pickle, up one line, for many
+  messages.
 - The *board*: memory both map, where the worker's event loop writes its heartbeat
   and each step thread the script it runs and that script's deadline
   (:class:`Board`).
@@ -42,6 +44,7 @@ __all__ = [
     "frame",
     "read_frame",
     "read_lines",
+    "up_line",
 ]
 
 # --- down: frames of pickles ---
@@ -107,8 +110,7 @@ class Outbox:
 # --- up: JSON lines ---
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Finished:
+class Finished(NamedTuple):
     """Script ``number`` ended: its outcome (its name is the supervisor's to set) and
     the lines it printed and logged, in order."""
 
@@ -117,8 +119,7 @@ class Finished:
     lines: list[Line]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class CacheCall:
+class CacheCall(NamedTuple):
     """A script asks the run's cache (held by the supervisor) for ``operation``; its
     answer is the :class:`CacheAnswer` with the same ``number``."""
 
@@ -170,25 +171,30 @@ _DECODE: dict[str, Callable[[Any], Any]] = {
     "signal": _text_or_none,
     "calls": lambda calls: [_timings(*phases) for phases in calls],
 }
-_SENT = (*RECORD_FIELDS, "calls")
 
 
-def _line(value: dict[str, Any]) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode() + b"\n"
+def _message(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def up_line(messages: list[bytes]) -> bytes:
+    """Messages encoded here (:func:`encode_finished`, :func:`encode_cache_call`), as
+    the one line that sends them up."""
+    return b"[" + b",".join(messages) + b"]\n"
 
 
 def encode_finished(number: int, outcome: ScriptOutcome, lines: list[Line]) -> bytes:
-    """Script ``number``'s record, to send up."""
+    """Script ``number``'s record, to send up in an :func:`up_line`."""
     record: dict[str, Any] = {name: getattr(outcome, name) for name in RECORD_FIELDS}
     record["id"] = number
     record["calls"] = [dataclasses.astuple(timings) for timings in outcome.calls]
     record["lines"] = [[line.kind, line.text, line.at] for line in lines]
-    return _line(record)
+    return _message(record)
 
 
 def encode_cache_call(number: int, operation: str, key: str, owner: Hashable, *args: Any) -> bytes:
-    """A :class:`CacheCall`, to send up."""
-    return _line({"cache": [number, operation, key, owner, *args]})
+    """A :class:`CacheCall`, to send up in an :func:`up_line`."""
+    return _message({"cache": [number, operation, key, owner, *args]})
 
 
 async def read_lines(reader: asyncio.StreamReader) -> list[bytes]:
@@ -209,10 +215,16 @@ async def read_lines(reader: asyncio.StreamReader) -> list[bytes]:
     return lines
 
 
-def decode(line: bytes) -> Finished | CacheCall:
-    """What a worker sent up, checked like any input."""
+def decode(line: bytes) -> list[Finished | CacheCall]:
+    """The messages of a line a worker sent up, checked like any input."""
     # Text, not bytes: json.loads would first guess the encoding of bytes.
-    record = json.loads(line.decode())
+    messages = json.loads(line.decode())
+    if not isinstance(messages, list):
+        raise TypeError("expected a list of messages")
+    return [_decode_message(message) for message in messages]
+
+
+def _decode_message(record: Any) -> Finished | CacheCall:
     if "cache" in record:
         number, operation, key, owner, *args = record["cache"]
         if not (
@@ -223,7 +235,7 @@ def decode(line: bytes) -> Finished | CacheCall:
         ):
             raise ValueError("a malformed cache request")
         return CacheCall(number, operation, key, owner, args)
-    fields = {name: _DECODE[name](record[name]) for name in _SENT}
+    fields = {name: check(record[name]) for name, check in _DECODE.items()}
     lines = [Line(str(kind), str(text), float(at)) for kind, text, at in record["lines"]]
     return Finished(int(record["id"]), ScriptOutcome("", **fields), lines)
 
@@ -287,7 +299,13 @@ class Board:
 
     def running(self) -> list[tuple[int, float]]:
         """The number and deadline of every step running now."""
-        return [marked for slot in range(self.slots) if (marked := self.read(slot)) is not None]
+        # One copy of all slots; only those busy in it are read again, one by one.
+        slots = self._memory[_HEARTBEAT.size : _HEARTBEAT.size + self.slots * SLOT.size]
+        return [
+            marked
+            for slot, (_number, deadline) in enumerate(SLOT.iter_unpack(slots))
+            if deadline and (marked := self.read(slot)) is not None
+        ]
 
     @staticmethod
     def _offset(slot: int) -> int:

@@ -45,6 +45,7 @@ from .wire import (
     encode_cache_call,
     encode_finished,
     read_frame,
+    up_line,
 )
 
 __all__ = ["main"]
@@ -235,7 +236,7 @@ async def _serve(board: Board) -> None:
     # The store and the HTTP pool of the scripts of this worker; the cache is the
     # run's, which the supervisor holds.
     # Records and cache calls ready in one turn of the loop go up in one write.
-    up = Outbox(writer.write, b"".join)
+    up = Outbox(writer.write, up_line)
     link = _CacheLink(up)
     services = RunServices(settings.options, state_dir=settings.state_dir, cache=link)
     steps = _Steps(board)
