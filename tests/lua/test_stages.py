@@ -98,25 +98,39 @@ def test_the_messages_of_one_turn_go_up_in_one_line_in_order() -> None:
 
 def test_every_field_sent_up_is_checked_on_its_way_in() -> None:
     assert set(wire._DECODE) == {*RECORD_FIELDS, "calls"}
+    assert [name for name, _check in wire._SENT] == [*RECORD_FIELDS, "calls"]
 
 
 GOOD = json.loads(wire.encode_finished(1, ScriptOutcome("x", ok=True), []))
+# Where each field sits in a record: its number first, then the fields, calls, lines.
+AT = {name: index for index, name in enumerate(("id", *RECORD_FIELDS, "calls", "lines"))}
+
+
+def _with(name: str, value: object) -> bytes:
+    record = list(GOOD)
+    record[AT[name]] = value
+    return json.dumps(record).encode()
+
 
 MALFORMED_MESSAGES = [
     b"not json",
     b"[]",
     b"3",
-    json.dumps({**GOOD, "status": "fine"}).encode(),
-    json.dumps({**GOOD, "error": 3}).encode(),
-    json.dumps({**GOOD, "signal": ["x"]}).encode(),
-    json.dumps({**GOOD, "duration": "soon"}).encode(),
-    json.dumps({**GOOD, "calls": [[1, 2]]}).encode(),
-    json.dumps({**GOOD, "lines": [["print", "x"]]}).encode(),
-    json.dumps({key: value for key, value in GOOD.items() if key != "ok"}).encode(),
-    json.dumps({"cache": [1, "drop_all", "k", 1]}).encode(),
-    json.dumps({"cache": ["1", "get", "k", 1]}).encode(),
-    json.dumps({"cache": [1, "get", 2, 1]}).encode(),
-    json.dumps({"cache": [1, "get"]}).encode(),
+    b'{"ok": true}',
+    _with("status", "fine"),
+    _with("error", 3),
+    _with("signal", ["x"]),
+    _with("duration", "soon"),
+    _with("calls", [[1, 2]]),
+    _with("lines", [["print", "x"]]),
+    _with("id", "1"),
+    _with("id", True),
+    json.dumps(GOOD[:-1]).encode(),
+    json.dumps([*GOOD, []]).encode(),
+    b'["cache", 1, "drop_all", "k", 1]',
+    b'["cache", "1", "get", "k", 1]',
+    b'["cache", 1, "get", 2, 1]',
+    b'["cache", 1, "get"]',
 ]
 GOOD_LINE = json.dumps(GOOD).encode()
 
@@ -125,7 +139,7 @@ GOOD_LINE = json.dumps(GOOD).encode()
     "line",
     [
         b"not json",
-        json.dumps(GOOD).encode(),
+        GOOD_LINE,
         b'{"cache": [1, "get", "k", 1]}',
         b"[" + GOOD_LINE + b"]]",
         b"[" + GOOD_LINE + b",]",

@@ -5,9 +5,10 @@
   :class:`Start`\\ s and :class:`CacheAnswer`\\ s. Pickles only go down, from the
   supervisor to its own child.
 - *Up* (worker to supervisor, on its standard output): lines, each a JSON array of
-  messages, a script's :class:`Finished` record or a :class:`CacheCall` each,
-  parsed as untrusted data: whatever does not decode raises ``ValueError``,
-  ``TypeError`` or ``KeyError``.
+  messages, themselves arrays: a script's :class:`Finished` record (its number, the
+  fields of :data:`~.output.RECORD_FIELDS` in order, its calls' timings, its lines)
+  or a :class:`CacheCall` (``"cache"`` first), parsed as untrusted data: whatever
+  does not decode raises ``ValueError``, ``TypeError`` or ``KeyError``.
 - Both ways, what is ready in one turn of the event loop goes in one write
   (:class:`Outbox`): one system call, and down one pickle, up one line, for many
   messages.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import operator
 import pickle
 import struct
 from collections.abc import Callable, Hashable
@@ -144,36 +146,42 @@ def _timings(
 
 
 def _text_or_none(value: Any) -> str | None:
-    if not isinstance(value, str | None):
-        raise TypeError("expected text or null")
-    return value
+    # What json.loads makes of text is a str, never a subclass.
+    if value is None or type(value) is str:
+        return value
+    raise TypeError("expected text or null")
+
+
+_STATUSES = frozenset(("ok", "warning", "critical", "unknown"))
 
 
 def _status(value: Any) -> str:
-    if value not in ("ok", "warning", "critical", "unknown"):
-        raise ValueError("status")
-    return str(value)
-
-
-def _as_is(value: Any) -> Any:
-    return value
+    if type(value) is str and value in _STATUSES:
+        return value
+    raise ValueError("status")
 
 
 #: How each field of a record that goes up is checked as it comes in: the record's
-#: fields (:data:`~.output.RECORD_FIELDS`) and the timings of the script's calls.
-_DECODE: dict[str, Callable[[Any], Any]] = {
+#: fields (:data:`~.output.RECORD_FIELDS`) and the timings of the script's calls;
+#: None for a field that may be any JSON value.
+_DECODE: dict[str, Callable[[Any], Any] | None] = {
     "ok": bool,
-    "result": _as_is,
+    "result": None,
     "error": _text_or_none,
     "duration": float,
     "status": _status,
-    "value": _as_is,
+    "value": None,
     "signal": _text_or_none,
     "calls": lambda calls: [_timings(*phases) for phases in calls],
 }
+# A record's fields in the order they are sent, each with its check.
+_SENT = tuple((name, _DECODE[name]) for name in (*RECORD_FIELDS, "calls"))
+_RECORD = operator.attrgetter(*RECORD_FIELDS)
+_PHASES = operator.attrgetter(*(field.name for field in dataclasses.fields(Timings)))
+_CACHE = "cache"
 
 
-def _message(value: dict[str, Any]) -> bytes:
+def _message(value: list[Any]) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
@@ -185,16 +193,19 @@ def up_line(messages: list[bytes]) -> bytes:
 
 def encode_finished(number: int, outcome: ScriptOutcome, lines: list[Line]) -> bytes:
     """Script ``number``'s record, to send up in an :func:`up_line`."""
-    record: dict[str, Any] = {name: getattr(outcome, name) for name in RECORD_FIELDS}
-    record["id"] = number
-    record["calls"] = [dataclasses.astuple(timings) for timings in outcome.calls]
-    record["lines"] = [[line.kind, line.text, line.at] for line in lines]
-    return _message(record)
+    return _message(
+        [
+            number,
+            *_RECORD(outcome),
+            [_PHASES(timings) for timings in outcome.calls],
+            [[line.kind, line.text, line.at] for line in lines],
+        ]
+    )
 
 
 def encode_cache_call(number: int, operation: str, key: str, owner: Hashable, *args: Any) -> bytes:
     """A :class:`CacheCall`, to send up in an :func:`up_line`."""
-    return _message({"cache": [number, operation, key, owner, *args]})
+    return _message([_CACHE, number, operation, key, owner, *args])
 
 
 async def read_lines(reader: asyncio.StreamReader) -> list[bytes]:
@@ -219,25 +230,36 @@ def decode(line: bytes) -> list[Finished | CacheCall]:
     """The messages of a line a worker sent up, checked like any input."""
     # Text, not bytes: json.loads would first guess the encoding of bytes.
     messages = json.loads(line.decode())
-    if not isinstance(messages, list):
+    if type(messages) is not list:
         raise TypeError("expected a list of messages")
     return [_decode_message(message) for message in messages]
 
 
-def _decode_message(record: Any) -> Finished | CacheCall:
-    if "cache" in record:
-        number, operation, key, owner, *args = record["cache"]
+def _decode_message(message: Any) -> Finished | CacheCall:
+    if type(message) is not list:
+        raise TypeError("expected a message")
+    if message and message[0] == _CACHE:
+        _cache, number, operation, key, owner, *args = message
         if not (
-            isinstance(number, int)
+            type(number) is int
             and operation in OPERATIONS
-            and isinstance(key, str)
-            and isinstance(owner, int)
+            and type(key) is str
+            and type(owner) is int
         ):
             raise ValueError("a malformed cache request")
         return CacheCall(number, operation, key, owner, args)
-    fields = {name: check(record[name]) for name, check in _DECODE.items()}
-    lines = [Line(str(kind), str(text), float(at)) for kind, text, at in record["lines"]]
-    return Finished(int(record["id"]), ScriptOutcome("", **fields), lines)
+    number, *values, lines = message
+    if len(values) != len(_SENT) or type(number) is not int:
+        raise ValueError("a malformed record")
+    fields = {
+        name: value if check is None else check(value)
+        for (name, check), value in zip(_SENT, values, strict=True)
+    }
+    return Finished(
+        number,
+        ScriptOutcome("", **fields),
+        [Line(str(kind), str(text), float(at)) for kind, text, at in lines],
+    )
 
 
 # --- the board ---
