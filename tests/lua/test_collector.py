@@ -80,13 +80,22 @@ def test_a_young_cycle_is_freed_by_the_young_collections() -> None:
     assert watched() is None
 
 
-def test_an_old_cycle_waits_while_busy_and_goes_at_the_next_idle_moment() -> None:
-    collector = Collector(bound=10_000)
+def _busy_with_an_old_cycle(
+    bound: int, live: int
+) -> tuple[Collector, weakref.ref[_Node], list[_Node]]:
+    """A busy worker's collector with a garbage cycle and ``live`` objects in the old
+    generation, below ``bound``: the cycle waits."""
+    collector = Collector(bound=bound)
     collector.install()
     watched = _old_cycle()
-    kept = _promote(100)
+    kept = _promote(live)
     assert collector.tick(idle=False) is False
     assert watched() is not None
+    return collector, watched, kept
+
+
+def test_an_old_cycle_waits_while_busy_and_goes_at_the_next_idle_moment() -> None:
+    collector, watched, kept = _busy_with_an_old_cycle(10_000, 100)
     assert collector.tick(idle=True) is True
     assert watched() is None
     # Nothing reached the old generation since: an idle worker does not collect again.
@@ -95,12 +104,7 @@ def test_an_old_cycle_waits_while_busy_and_goes_at_the_next_idle_moment() -> Non
 
 
 def test_an_old_cycle_goes_while_busy_once_the_old_generation_passes_the_bound() -> None:
-    collector = Collector(bound=1_000)
-    collector.install()
-    watched = _old_cycle()
-    kept = _promote(900)
-    assert collector.tick(idle=False) is False
-    assert watched() is not None
+    collector, watched, kept = _busy_with_an_old_cycle(1_000, 900)
     kept += _promote(200)
     assert collector.tick(idle=False) is True
     assert watched() is None
