@@ -129,7 +129,10 @@ class Supervisor:
             self._finish(pending, _interrupted(job))
         else:
             self._queue.append(pending)
-            self._dispatch()
+            # Scripts already waiting mean no worker has room: a record or a new
+            # worker dispatches them, and this one after them.
+            if len(self._queue) == 1:
+                self._dispatch()
         return await pending.future
 
     def set_concurrency(self, concurrency: int) -> None:
