@@ -17,6 +17,7 @@ from wsprobe.errors import (
     SessionClosed,
 )
 from wsprobe.options import make_options
+from wsprobe.protocol import core as core_module
 from wsprobe.protocol.core import ClientCore
 from wsprobe.url import parse_url
 
@@ -170,16 +171,30 @@ def test_eof_without_a_close_frame_is_no_response() -> None:
     assert core.error.close_code is None
 
 
+class Clock:
+    """The protocol core's clock, moved by hand."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.now = 1000.0
+        monkeypatch.setattr(core_module, "monotonic", lambda: self.now)
+
+
 @pytest.mark.parametrize(
     ("flood", "message"),
     [
-        (frame(0x0, b"a", fin=False), "too many small frames: 1093 frames for 1093 bytes of data"),
-        (frame(0x9, b"p"), "too many small frames: 1025 frames for 1 bytes of data"),
-        (frame(0xA, b""), "too many small frames: 1025 frames for 1 bytes of data"),
+        (
+            frame(0x0, b"a", fin=False),
+            "too many small frames: 1093 frames for 1093 bytes of data in 0.0 s",
+        ),
+        (frame(0x9, b"p"), "too many small frames: 1025 frames for 1 bytes of data in 0.0 s"),
+        (frame(0xA, b""), "too many small frames: 1025 frames for 1 bytes of data in 0.0 s"),
     ],
     ids=["continuation", "ping", "pong"],
 )
-def test_a_flood_of_small_frames_fails_the_connection(flood: bytes, message: str) -> None:
+def test_a_flood_of_small_frames_fails_the_connection(
+    flood: bytes, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Clock(monkeypatch)
     core = upgraded()
     core.receive_data(frame(0x1, b"a", fin=False))
     core.receive_data(flood * 100_000)
@@ -187,6 +202,38 @@ def test_a_flood_of_small_frames_fails_the_connection(flood: bytes, message: str
     assert str(core.error).endswith(f": protocol error: {message}")
     # The pongs owed before the flood was cut, no more.
     assert len(b"".join(core.data_to_send())) < 1100 * 16
+
+
+def test_keepalive_pings_for_days_without_a_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock(monkeypatch)
+    core = upgraded()
+    for _ in range(20_000):  # one every 10 s: more than two days
+        clock.now += 10
+        core.receive_data(frame(0x9, b"keepalive"))
+    assert core.error is None
+    core.receive_data(frame(0x1, b"still here"))
+    assert core.messages == [("text", "still here")]
+
+
+def test_the_allowance_grows_with_time_not_without_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock(monkeypatch)
+    core = upgraded()
+    clock.now += 10  # quiet for 10 s: 1,000 frames more, then a flood
+    core.receive_data(frame(0x9, b"p") * 100_000)
+    assert str(core.error).endswith(
+        ": protocol error: too many small frames: 2025 frames for 0 bytes of data in 10.0 s"
+    )
+
+
+def test_the_count_restarts_with_each_whole_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock(monkeypatch)
+    core = upgraded()
+    clock.now += 3600  # an hour idle, then a message: the hour is not credited again
+    core.receive_data(frame(0x1, b"x"))
+    core.receive_data(frame(0x9, b"p") * 100_000)
+    assert str(core.error).endswith(
+        ": protocol error: too many small frames: 1025 frames for 0 bytes of data in 0.0 s"
+    )
 
 
 def test_small_frames_within_the_allowance_and_a_reset_per_message() -> None:
