@@ -17,8 +17,9 @@ grown by a quarter. Instead, :class:`Collector`:
   the old generation holds more than :data:`OLD_GROWTH` objects beyond what the
   last full collection left, counted every :data:`COUNT_EVERY` middle collections
   (counting walks it). A cycle that outlived the young collections is therefore
-  freed at the next idle moment, and no more than that many objects wait for it:
-  bounded memory over a short pause.
+  freed at the next idle moment, and what waits for a full collection stays
+  bounded (the bound, plus what the middle collections between two counts
+  promote): bounded memory over a short pause.
 """
 
 from __future__ import annotations
