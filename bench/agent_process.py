@@ -109,14 +109,15 @@ def http_get(url: str) -> bytes:
         return body
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system seconds of a process and its descendants, living or reaped."""
+def cpu_seconds(pid: int, *, descendants: bool = True) -> float:
+    """User + system seconds of a process and (unless told not to) its descendants,
+    living or reaped."""
     total = 0
-    for current in tree_pids(pid):
+    for current in tree_pids(pid) if descendants else [pid]:
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         # utime, stime, and those of its children it has waited for (a replaced worker)
-        total += sum(int(value) for value in fields[11:15])
+        total += sum(int(value) for value in fields[11 : 15 if descendants else 13])
     return total / os.sysconf("SC_CLK_TCK")

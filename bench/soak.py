@@ -5,6 +5,8 @@ The healthy monitors (declarative and scripted, every 10 s) ask bench/wsecho.c; 
 hostile ones ask servers started here (bench/hostile_servers.py): floods of 1-byte
 continuation frames and of pings, huge replies, replies that make a pattern backtrack
 (a catastrophic `expect.regex`, a Lua `string.find`) and replies after the timeout.
+The agent starts on a history holding its board's worth of results per monitor, as a
+restarted agent does: what its memory does afterwards is not the board filling up.
 
 Measured: the healthy monitors' runs against their schedule (the agent's own count of
 missed slots, and the runs recorded between two scrapes against the slots between their
@@ -146,6 +148,43 @@ def write_config(
     return healthy, hostile
 
 
+def prefill(state_dir: Path, healthy: list[str], hostile: list[str], now: float) -> int:
+    """Write :data:`~wsprobe.agent.board.RECENT` results per monitor, one an interval up
+    to ``now``, into the history in ``state_dir``, as a restarted agent finds them: its
+    board starts full, so memory that grows afterwards is not the board filling up (which
+    takes RECENT intervals, ten minutes at 10 s). Returns the rows written."""
+    import sqlite3
+
+    from wsprobe.agent.board import RECENT
+    from wsprobe.agent.history import DATABASE_NAME, create_tables, insert_results
+    from wsprobe.agent.outcome import Outcome, State
+
+    phases = {"resolve": 1e-5, "connect": 2e-4, "upgrade": 6e-4, "reply": 3e-4}
+    rows = []
+    for step in range(RECENT, 0, -1):
+        at = now - step * INTERVAL
+        for index, name in enumerate(healthy):
+            if index % 2:
+                rows.append((name, Outcome(at, State.OK, 0.004, value=float(len(MESSAGE)))))
+            else:
+                rows.append((name, Outcome(at, State.OK, 0.0012, timings=phases, status_code=101)))
+        rows += [
+            (name, Outcome(at, State.CRITICAL, HOSTILE_TIMEOUT, error="x" * 80))
+            for name in hostile
+        ]
+    state_dir.mkdir(parents=True)
+    db = sqlite3.connect(state_dir / DATABASE_NAME, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode = WAL")
+        create_tables(db)
+        db.execute("BEGIN")
+        insert_results(db, rows)
+        db.execute("COMMIT")
+    finally:
+        db.close()
+    return len(rows)
+
+
 def hostile_servers() -> tuple[subprocess.Popen[str], dict[str, int]]:
     env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
     process = subprocess.Popen(
@@ -191,6 +230,8 @@ def soak(echo_port: int, minutes: float, target: Target) -> None:
         with tempfile.TemporaryDirectory() as directory:
             folder = Path(directory)
             healthy, hostile = write_config(folder, echo_port, ports)
+            rows = prefill(folder / "state", healthy, hostile, time.time())
+            print(f"{'history at start':40} {rows} results, a board's worth per monitor")
             with running_agent(folder / "agent.yaml", folder / "state", log) as (process, base):
                 found = _watch(process.pid, base, seconds, warm_up)
                 endings = _endings(base, hostile)
@@ -229,6 +270,7 @@ class _Watched:
     first: Scrape
     last: Scrape
     cpu: float
+    own_cpu: float
 
 
 def _watch(pid: int, base: str, seconds: float, warm_up: float) -> _Watched:
@@ -240,7 +282,7 @@ def _watch(pid: int, base: str, seconds: float, warm_up: float) -> _Watched:
     latencies: list[tuple[float, float]] = []
     delays: list[tuple[float, float]] = []
     first: Scrape | None = None
-    cpu = cpu_seconds(pid)
+    cpu, own = cpu_seconds(pid), cpu_seconds(pid, descendants=False)
     next_rss = began
     while True:
         now = time.monotonic()
@@ -260,12 +302,12 @@ def _watch(pid: int, base: str, seconds: float, warm_up: float) -> _Watched:
             rss.append((now - began, tree_mib(pid)))
             next_rss += RSS_EVERY
         time.sleep(max(0.0, SCRAPE_EVERY - (time.perf_counter() - started)))
-    cpu = cpu_seconds(pid) - cpu
+    cpu, own = cpu_seconds(pid) - cpu, cpu_seconds(pid, descendants=False) - own
     wall = time.time()
     last = parse(http_get(base + "metrics"), wall)
     assert first is not None
-    cpu /= time.monotonic() - began
-    return _Watched(began, rss, latencies, delays, warm_up, first, last, cpu)
+    took = time.monotonic() - began
+    return _Watched(began, rss, latencies, delays, warm_up, first, last, cpu / took, own / took)
 
 
 def _report(
@@ -298,6 +340,12 @@ def _report(
     for name in healthy:
         by_result.update(last.results[name])
     print(f"{'healthy runs by result':40} {dict(by_result)}")
+    # A healthy monitor's state changes but its first, as its log lines say them.
+    changes = [
+        line.rstrip() for line in log if ": monitor healthy-" in line and "new ->" not in line
+    ]
+    for line in changes[:5]:
+        print(f"  {line[:150]}")
     target(
         "soak skips",
         "soak: healthy monitors skip no run",
@@ -311,7 +359,8 @@ def _report(
         f"{f'RSS, agent + {workers} workers':40} start {mibs[0]:.0f} MiB, after warm-up "
         f"{after[0][1] if after else float('nan'):.0f}, end {mibs[-1]:.0f}, max {max(mibs):.0f} "
         f"MiB ({len(found.rss)} samples; the agent alone {agent_rss:.0f} MiB at the end); "
-        f"CPU {found.cpu * 100:.0f}% of one core"
+        f"CPU {found.cpu * 100:.0f}% of one core (the agent's own process "
+        f"{found.own_cpu * 100:.0f}%)"
     )
     target(
         "soak rss",
