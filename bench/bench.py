@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import pages  # bench/pages.py, beside this file
-from agent_process import running_agent
+import soak
+from agent_process import cpu_seconds, http_get, rss_mib, running_agent, tree_mib, tree_pids
 
 import wsprobe
 
@@ -535,23 +536,9 @@ def import_profile(url: str, runs: int) -> None:
     print(f"   by top-level package (ms): {shown}")
 
 
-def tree_pids(pid: int) -> list[int]:
-    """A process and all its descendants, now."""
-    found, pending = [], [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pending += map(int, (task / "children").read_text().split())
-        except OSError:
-            continue
-        found.append(current)
-    return found
-
-
 def tree_rss(pid: int) -> int:
     """Resident bytes of a process and all its descendants, now."""
-    return sum(int(_rss_mib(current) * 2**20) for current in tree_pids(pid))
+    return sum(int(rss_mib(current) * 2**20) for current in tree_pids(pid))
 
 
 def memory(port: int, scripts: int, baseline_src: str | None = None) -> None:
@@ -650,50 +637,11 @@ def lua_states(count: int, baseline_src: str | None) -> None:
         )
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system seconds of a process and its descendants, living or reaped."""
-    total = 0
-    for current in tree_pids(pid):
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # utime, stime, and those of its children it has waited for (a replaced worker)
-        total += sum(int(value) for value in fields[11:15])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def _rss_mib(pid: int, field: str = "VmRSS") -> float:
-    """``field`` of one process in MiB (0 when it has gone)."""
-    try:
-        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    except OSError:
-        return 0.0
-    for line in lines:
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _tree_mib(pid: int, field: str = "VmRSS") -> float:
-    """``field`` summed over a process and its descendants (for the peak, VmHWM, the
-    sum of each one's peak: an upper bound of the tree's)."""
-    return sum(_rss_mib(current, field) for current in tree_pids(pid))
-
-
-def _get(url: str) -> bytes:
-    import urllib.request
-
-    with urllib.request.urlopen(url, timeout=30) as response:
-        body: bytes = response.read()
-        return body
-
-
 def _runs_total(base: str) -> float:
     from prometheus_client.parser import text_string_to_metric_families
 
     total = 0.0
-    for family in text_string_to_metric_families(_get(base + "metrics").decode()):
+    for family in text_string_to_metric_families(http_get(base + "metrics").decode()):
         for sample in family.samples:
             if sample.name == "wsprobe_monitor_runs_total":
                 total += sample.value
@@ -726,23 +674,23 @@ def _agent_run(
             # The counts are read at the start of each scrape: the rate's window runs
             # from one request to the other.
             counted = time.perf_counter()
-            runs_before, cpu_before = _runs_total(base), _cpu_seconds(process.pid)
+            runs_before, cpu_before = _runs_total(base), cpu_seconds(process.pid)
             time.sleep(window)
-            cpu = _cpu_seconds(process.pid) - cpu_before
+            cpu = cpu_seconds(process.pid) - cpu_before
             counting = time.perf_counter() - counted
             runs = _runs_total(base) - runs_before
-            rss = _tree_mib(process.pid)
+            rss = tree_mib(process.pid)
             renders = []
             for _ in range(20):
                 began = time.perf_counter()
-                size = len(_get(base + "metrics"))
+                size = len(http_get(base + "metrics"))
                 renders.append(time.perf_counter() - began)
             return {
                 "cpu": cpu / window,
                 "rate": runs / counting,
                 "cpu_per_check": cpu / max(runs, 1),
                 "rss": rss,
-                "peak": _tree_mib(process.pid, "VmHWM"),
+                "peak": tree_mib(process.pid, "VmHWM"),
                 "render": statistics.median(renders),
                 "size": size,
             }
@@ -817,7 +765,7 @@ def _counter_sum(base: str, name: str) -> float:
 
     return sum(
         sample.value
-        for family in text_string_to_metric_families(_get(base + "metrics").decode())
+        for family in text_string_to_metric_families(http_get(base + "metrics").decode())
         for sample in family.samples
         if sample.name == name
     )
@@ -1231,9 +1179,15 @@ def main() -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["workers", "memory", "processes", "connections", "pages"],
+        choices=["workers", "memory", "processes", "connections", "pages", "soak"],
         help="only the supervised-workers parts (7-9 and 6), the waiting scripts' memory (6, 6a), "
-        "the process per call (5), the waiting connection (10), or the agent's pages (11)",
+        "the process per call (5), the waiting connection (10), the agent's pages (11), "
+        "or the agent's soak (12)",
+    )
+    parser.add_argument(
+        "--soak-minutes",
+        type=float,
+        help="minutes of the agent's soak (default 10; 2 with --quick)",
     )
     parser.add_argument(
         "--pages-monitors", type=int, default=1000, help="monitors of the pages' section"
@@ -1247,6 +1201,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     rounds, per_round = (2, 50) if args.quick else (5, 300)
+    soak_minutes = args.soak_minutes or (2 if args.quick else 10)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     print(
@@ -1282,6 +1237,10 @@ def main() -> int:
             pages.writing(target)
             print_targets()
             return 0
+        if args.only == "soak":
+            soak.soak(port, soak_minutes, target)
+            print_targets()
+            return 0
         one_shot(port, rounds, per_round)
         rates = throughput(port, 2000, 200, 3)
         through_lua(port, 2000, 200, 3, rates["wsprobe.send_recv_async"])
@@ -1296,6 +1255,7 @@ def main() -> int:
         starvation(3)
         pages.serving(port, args.pages_monitors, 30, target)
         pages.writing(target)
+        soak.soak(port, soak_minutes, target)
         print_targets()
     finally:
         server.stop()
