@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.lua import run_lua
+from tests.support.net import unused_port
 from wsprobe.lua.collector import COUNT_EVERY, Collector
 
 
@@ -138,3 +140,20 @@ def test_while_busy_the_old_generation_is_counted_only_every_few_promotions() ->
     assert collector.tick(idle=False) is True
     assert watched() is None
     del kept
+
+
+def test_a_script_whose_connection_is_refused_leaves_no_cycle() -> None:
+    # A busy worker runs no full collection for a long while: what a script's end
+    # leaves to the collector (its context, its request, the frames of its error)
+    # waits there, and down services fail every probe.
+    source = f'local ok, err = pcall(ws.send_recv, "ws://127.0.0.1:{unused_port()}/", "x")\n'
+    source += "return err"
+    run_lua(source)  # imports and caches made by a first call
+    gc.disable()
+    try:
+        gc.collect()
+        ran = run_lua(source)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+    assert ran.outcome.result.endswith("connection refused")

@@ -126,7 +126,7 @@ HOSTILE: dict[str, tuple[str, str | tuple[str, ...]]] = {
         'cache.put("k", string.rep("x", 1000000), 60)\nlocal parts, n = {}, 0\n'
         'local piece = string.rep("y", 65000)\n'
         "while pcall(function() n = n + 1; parts[n] = piece .. n end) do end\n"
-        "for i = n - 12, n do parts[i] = nil end\nreturn #cache.get(\"k\")",
+        'for i = n - 12, n do parts[i] = nil end\nreturn #cache.get("k")',
         MEMORY,
     ),
     "sessions.lua": (
