@@ -386,6 +386,9 @@ class ClientCore:
         if isinstance(exc, InvalidStatus):
             response = exc.response
             location = response.headers.get("Location")
+            # websockets' refusal and its response refer to each other: a cycle, which
+            # keeps what it holds until a full collection (the body: up to 1 MiB).
+            response.body = b""
             return self._rejected(response.status_code, response.reason_phrase, location)
         if isinstance(exc, InvalidMessage):
             status_line = self._head.split(b"\r\n", 1)[0].decode("latin-1")
