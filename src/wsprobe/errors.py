@@ -53,6 +53,7 @@ __all__ = [
     "ServiceError",
     "SessionClosed",
     "StoreError",
+    "forget_tracebacks",
     "one_line",
 ]
 
@@ -238,3 +239,19 @@ class InvalidDate(ScriptCallError):
     def __init__(self, text: str) -> None:
         super().__init__(f'time.parse: invalid RFC 3339 date "{text}"')
         self.text = text
+
+
+def forget_tracebacks(error: BaseException) -> None:
+    """Drop the tracebacks of ``error`` and of the errors it chains to, once only its
+    text is wanted: an error kept by the object that raised it (a connection's
+    failure) otherwise makes a cycle with the frames of that object's methods,
+    which only a full collection frees."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        item = pending.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        item.__traceback__ = None
+        pending += (item.__cause__, item.__context__)

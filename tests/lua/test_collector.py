@@ -5,11 +5,16 @@ idle moment or once the old generation has grown past the bound."""
 from __future__ import annotations
 
 import gc
+import socket
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.conftest import RawHandler, read_request
+from tests.support.hostile import replies
+from tests.support.lua import run_lua
+from tests.support.net import http_reply, never_answers, unused_port
 from wsprobe.lua.collector import COUNT_EVERY, Collector
 
 
@@ -138,3 +143,53 @@ def test_while_busy_the_old_generation_is_counted_only_every_few_promotions() ->
     assert collector.tick(idle=False) is True
     assert watched() is None
     del kept
+
+
+def _closes(conn: socket.socket) -> None:
+    read_request(conn)  # all of it: unread data would make the close a reset
+    conn.close()
+
+
+# How a call fails -> a script that makes it fail; {url}: a server that fails it.
+FAILING_CALLS: dict[str, tuple[RawHandler | None, str]] = {
+    "refused": (None, 'ws.send_recv("{url}", "x")'),
+    "closed during the upgrade": (_closes, 'ws.send_recv("{url}", "x")'),
+    "upgrade rejected": (
+        http_reply("HTTP/1.1 403 Forbidden", b"x" * 1_000_000),
+        'ws.send_recv("{url}", "x")',
+    ),
+    "timed out": (never_answers, 'ws.send_recv("{url}", "x", {{timeout = 0.1}})'),
+    "reply too large": (replies(b"x" * 2000), 'ws.send_recv("{url}", "x", {{max_size = 1000}})'),
+    "http refused": (None, 'http.get("{http}")'),
+}
+
+
+@pytest.mark.parametrize("case", FAILING_CALLS)
+def test_a_script_whose_call_fails_leaves_no_cycle(
+    case: str, raw_server: Callable[[RawHandler], str]
+) -> None:
+    # A busy worker runs no full collection for a long while: what a script's end
+    # leaves to the collector (its context, its request, the frames of its error)
+    # waits there, and a down service fails every probe.
+    handler, call = FAILING_CALLS[case]
+    url = f"ws://127.0.0.1:{unused_port()}/" if handler is None else raw_server(handler)
+    call = call.format(url=url, http=url.replace("ws:", "http:"))
+    source = f"local ok, err = pcall(function() return {call} end)\nreturn err"
+    first = run_lua(source)  # imports and caches made by a first call
+    gc.disable()
+    try:
+        gc.collect()
+        ran = run_lua(source)
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        # websockets' refusal and its response refer to each other: a few small
+        # objects, without the body of the response (up to 1 MiB).
+        left = {type(item).__name__ for item in gc.garbage} - {"InvalidStatus", "Response"}
+        assert not ({"frame", "ScriptContext", "LuaScript"} & left), left
+        assert not [item for item in gc.garbage if getattr(item, "body", None)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert ran.outcome.result == first.outcome.result
+    assert isinstance(ran.outcome.result, str)

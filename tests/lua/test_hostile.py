@@ -113,6 +113,14 @@ HOSTILE: dict[str, tuple[str, str | tuple[str, ...]]] = {
         'local s = string.rep("x", 1 << 20)\nwhile true do print(s) end',
         ("print_flood.lua:2: " + MEMORY, TIME),
     ),
+    # A cached value handed to a script with less room left than its size.
+    "cache_fill.lua": (
+        'cache.put("k", string.rep("x", 1000000), 60)\nlocal parts, n = {}, 0\n'
+        'local piece = string.rep("y", 65000)\n'
+        "while pcall(function() n = n + 1; parts[n] = piece .. n end) do end\n"
+        'for i = n - 12, n do parts[i] = nil end\nreturn #cache.get("k")',
+        MEMORY,
+    ),
     "sessions.lua": (
         'for i = 1, 1000 do ws.connect("{url}/") end',
         ("sessions.lua:1: script exceeded its session limit of 3", TIME),

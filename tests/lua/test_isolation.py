@@ -120,3 +120,46 @@ def test_what_lua_takes_from_python_at_the_memory_limit_is_the_limits_error(sour
     ).stdout.split("\n")
     assert set(shown[:5]) == {"not enough memory"}
     assert set(shown[:-1]) <= {"not enough memory", "fits"}
+
+
+# A script gets an answer (a stored value, a cached one, a message) as one string
+# `over` bytes larger than what is left under its memory limit: the process aborts
+# when lupa hits the limit while it hands that string to Lua.
+ANSWER_AT_THE_LIMIT = """
+import sys
+from wsprobe.lua.runtime import LuaScript, ScriptLimits
+
+limits = ScriptLimits(1 << 20, 10**8, 60.0, "memory limit", "cpu", "time")
+ok = sys.argv[2] == "ok"
+for over in range(0, 40000, 4000):
+    script = LuaScript("m.lua", sys.argv[1].encode(), limits=limits, environment={}, host={})
+    script.start()
+    script.compact()
+    answer = b"x" * (limits.memory - script.memory_used() + over)
+    step = script.resume(ok, answer if ok else answer.decode())
+    print(step.values[0] if hasattr(step, "values") else step.message, flush=True)
+"""
+
+CAUGHT = 'local ok, v = pcall(ws.send_recv, "u", "d")\nreturn ok and #v or v'
+
+
+@pytest.mark.parametrize(
+    ("source", "ok", "shown"),
+    [
+        (CAUGHT, "ok", "not enough memory"),
+        (CAUGHT, "error", "not enough memory"),
+        ('return #ws.send_recv("u", "d")', "ok", "memory limit"),
+    ],
+)
+def test_an_answer_that_would_not_fit_under_the_memory_limit_is_the_limits_error(
+    source: str, ok: str, shown: str
+) -> None:
+    ran = subprocess.run(
+        [sys.executable, "-c", ANSWER_AT_THE_LIMIT, source, ok],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr[-300:]
+    assert set(ran.stdout.split("\n")[:-1]) == {shown}

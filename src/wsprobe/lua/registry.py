@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..errors import Error, InvalidOption, InvalidURL, ScriptCallError
+from ..errors import Error, InvalidOption, InvalidURL, ScriptCallError, forget_tracebacks
 from ..options import Options, options_from_mapping
 from . import jsoncodec
 from .convert import ConversionError
@@ -259,6 +259,7 @@ async def serve(context: ScriptContext, request: Request) -> Step:
                 await _until(request.deadline)
                 return await context.resume(False, "with_timeout: deadline passed")
     except Error as exc:
+        forget_tracebacks(exc)
         return await context.resume(False, exc)
     return await context.resume(True, value)
 

@@ -204,7 +204,7 @@ class LuaScript:
         """Answer the pending request: ``ok`` and a Python value (a tuple for several
         return values), or an error whose ``str`` is the message."""
         if not ok:
-            return self._call(self._step, False, str(value).encode())
+            return self._answer(False, str(value).encode())
         values = value if isinstance(value, tuple) else (value,)
         try:
             with self._python_allocates():
@@ -212,10 +212,18 @@ class LuaScript:
         except ConversionError as exc:
             # A value no Lua state can hold (a stored lone surrogate, nesting too
             # deep): the call's error, which the script may catch.
-            return self._call(self._step, False, f"value not representable in Lua: {exc}".encode())
+            return self._answer(False, f"value not representable in Lua: {exc}".encode())
         except ScriptCallError:
             return Failed(self._limits.memory_message)
-        return self._call(self._step, True, *converted)
+        return self._answer(True, *converted)
+
+    def _answer(self, ok: bool, *values: Any) -> Step:
+        # The strings of an answer are handed to Lua under the limit (see _fits): a
+        # stored value or a message that would not fit is the call's memory error.
+        size = sum(len(value) for value in values if isinstance(value, bytes))
+        if size and not self._fits(size):
+            return self._call(self._step, False, b"not enough memory")
+        return self._call(self._step, ok, *values)
 
     def reserve(self, held: int) -> None:
         """Count ``held`` bytes that Python holds for the script (its sessions) against
@@ -254,7 +262,7 @@ class LuaScript:
         # The bytecode of a chunk the script uses for the first time, or None when
         # it would not fit (see _fits).
         bytecode = _chunk_bytecode(name)
-        return bytecode if self._fits(bytecode) else None
+        return bytecode if self._fits(len(bytecode)) else None
 
     def _in_place(self, name: bytes, *args: Any) -> tuple[bool, Any]:
         # The prelude unwraps (ok, value): an Error becomes a plain string error
@@ -268,15 +276,15 @@ class LuaScript:
                 value = self.convert.to_lua(value)
         except Error as exc:
             return False, str(exc).encode()
-        if isinstance(value, bytes) and not self._fits(value):
+        if isinstance(value, bytes) and not self._fits(len(value)):
             return False, b"not enough memory"
         return True, value
 
-    def _fits(self, text: bytes) -> bool:
-        # Whether Lua can take ``text`` from a Python function it called: lupa
-        # cannot recover from the memory limit hit while it hands a value of
-        # Python's to Lua (the process hangs), so that must not happen.
-        return self.memory_used() + self._held + len(text) + 1024 <= self._limits.memory
+    def _fits(self, size: int) -> bool:
+        # Whether Lua can take strings of ``size`` bytes from Python: lupa cannot
+        # recover from the memory limit hit while it hands a value of Python's to
+        # Lua (the process aborts or hangs), so that must not happen.
+        return self.memory_used() + self._held + size + 1024 <= self._limits.memory
 
     @contextlib.contextmanager
     def _python_allocates(self) -> Iterator[None]:

@@ -39,13 +39,17 @@ def map_connect_errors(target: Target, timeout: float, facts: dict[str, Any]) ->
         exc.facts = {**facts, **exc.facts}
         raise
     except TimeoutError:
-        error = ConnectError(target.display, "timeout", f"timed out after {timeout:g}s")
-        error.facts.update(facts)
-        raise error from None
+        message = f"timed out after {timeout:g}s"
+        raise _with_facts(ConnectError(target.display, "timeout", message), facts) from None
     except OSError as exc:
-        error = connect_error(target, exc)
-        error.facts.update(facts)
-        raise error from exc
+        raise _with_facts(connect_error(target, exc), facts) from exc
+
+
+def _with_facts(error: ConnectError, facts: dict[str, Any]) -> ConnectError:
+    # Raised straight from here: an error kept in a local of the frame it leaves
+    # makes a cycle (error, traceback, frame) that only a full collection frees.
+    error.facts.update(facts)
+    return error
 
 
 @contextlib.contextmanager

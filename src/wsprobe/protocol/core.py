@@ -28,6 +28,7 @@ from ..errors import (
     ProtocolViolation,
     ReplyTooLarge,
     SessionClosed,
+    forget_tracebacks,
     one_line,
 )
 from ..url import redact
@@ -342,8 +343,11 @@ class ClientCore:
             return
         if protocol.handshake_exc is not None:
             self.error = self._handshake_error(protocol.handshake_exc)
+            forget_tracebacks(protocol.handshake_exc)
         elif protocol.parser_exc is not None:
             self.error = self._parser_error(protocol.parser_exc)
+            # The protocol keeps its parser's error, whose frames hold the protocol.
+            forget_tracebacks(protocol.parser_exc)
 
     def _frame(self, frame: Frame) -> None:
         opcode = frame.opcode
@@ -382,6 +386,9 @@ class ClientCore:
         if isinstance(exc, InvalidStatus):
             response = exc.response
             location = response.headers.get("Location")
+            # websockets' refusal and its response refer to each other: a cycle, which
+            # keeps what it holds until a full collection (the body: up to 1 MiB).
+            response.body = b""
             return self._rejected(response.status_code, response.reason_phrase, location)
         if isinstance(exc, InvalidMessage):
             status_line = self._head.split(b"\r\n", 1)[0].decode("latin-1")
