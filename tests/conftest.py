@@ -172,9 +172,18 @@ def open_descriptors() -> int:
 
 
 def worker_pids(pid: int) -> list[int]:
-    """The children of process ``pid`` (a supervisor's: its workers), by PID."""
+    """The workers of supervisor process ``pid``, by PID: its children running
+    ``wsprobe.lua.worker`` (a child just forked still shows its parent's command)."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(child) for child in children]
+    workers = []
+    for child in children:
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile
+            continue
+        if b"wsprobe.lua.worker" in command:
+            workers.append(int(child))
+    return workers
 
 
 def wait_for_workers(pid: int, count: int) -> list[int]:

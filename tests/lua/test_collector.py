@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.conftest import RawHandler, read_request
 from tests.support.hostile import replies
 from tests.support.lua import run_lua
 from tests.support.net import http_reply, never_answers, unused_port
+from tests.support.wire import RawHandler, read_request
 from wsprobe.lua.collector import COUNT_EVERY, Collector
 
 

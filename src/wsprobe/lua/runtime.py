@@ -131,6 +131,7 @@ class LuaScript:
         "_source",
         "_start",
         "_step",
+        "_stepping",
         "_subject",
         "_tables_made",
         "convert",
@@ -187,6 +188,7 @@ class LuaScript:
         self._tables_made = 0
         self._held = 0
         self._allocating = False
+        self._stepping = False
         self._limit_lock = threading.Lock()
         self.convert = Converter(
             lua_type=driver[b"type"],
@@ -233,10 +235,12 @@ class LuaScript:
         if held > self._held and self.memory_used() + held > self._limits.memory:
             raise ScriptCallError(self._limits.memory_message)
         # A session's unread data is counted from the event loop, maybe while a step
-        # runs: never lower the limit while Python builds Lua values (see below).
+        # runs or Python builds Lua values: the limit is then set when they end,
+        # never lowered under a string the step's thread found to fit and is
+        # handing to Lua (see _fits).
         with self._limit_lock:
             self._held = held
-            if not self._allocating:
+            if not (self._stepping or self._allocating):
                 self._lua.set_max_memory(self._limits.memory - held)
 
     def compact(self) -> None:
@@ -309,6 +313,8 @@ class LuaScript:
         return self._lua.table()
 
     def _call(self, function: Any, *args: Any) -> Step:
+        with self._limit_lock:
+            self._stepping = True
         try:
             result = function(*args)
             if not isinstance(result, tuple):
@@ -320,6 +326,11 @@ class LuaScript:
             return Failed(self._limits.memory_message)
         except _Unshowable as exc:
             return Failed(str(exc))
+        finally:
+            with self._limit_lock:
+                self._stepping = False
+                if self._lua is not None:
+                    self._lua.set_max_memory(self._limits.memory - self._held)
         if kind == "yield":
             return Request(_text(result[1]), result[3:], deadline=result[2])
         if kind == "signal":
