@@ -31,15 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent_process import (
-    cpu_seconds,
-    gc_probe_env,
-    http_get,
-    rss_mib,
-    running_agent,
-    tree_mib,
-    tree_pids,
-)
+import agent_process
+from agent_process import cpu_seconds, http_get, rss_mib, running_agent, tree_mib, tree_pids
 
 Target = Callable[[str, str, str, bool], None]
 
@@ -243,7 +236,7 @@ def soak(echo_port: int, minutes: float, target: Target) -> None:
             print(f"{'history at start':40} {rows} results, a board's worth per monitor")
             pauses = folder / "pauses"
             pauses.mkdir()
-            env = gc_probe_env(pauses)
+            env = agent_process.gc_probe_env(pauses)
             with running_agent(folder / "agent.yaml", folder / "state", log, env) as (
                 process,
                 base,
