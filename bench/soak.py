@@ -261,13 +261,15 @@ def soak(echo_port: int, minutes: float, target: Target) -> None:
 def _collections(record: Path) -> str:
     """What bench/gc_probe's record of one process says of its collections."""
     try:
-        worst, worst_cpu, _, full, total, worst_full = record.read_text().split()
+        fields = record.read_text().split()
+        full = fields[3]
+        worst, worst_cpu, _, _, total, worst_full, total_cpu, worst_full_cpu = map(float, fields)
     except (OSError, ValueError):
         return "no record"
     return (
-        f"{full} full collections, {float(total):.2f} s in all, the longest "
-        f"{float(worst_full) * 1e3:.0f} ms; the longest of any {float(worst) * 1e3:.0f} ms "
-        f"({float(worst_cpu) * 1e3:.0f} ms CPU)"
+        f"{full} full collections, {total:.2f} s in all ({total_cpu:.2f} s CPU), the longest "
+        f"{worst_full * 1e3:.0f} ms ({worst_full_cpu * 1e3:.0f} ms CPU); the longest of any "
+        f"{worst * 1e3:.0f} ms ({worst_cpu * 1e3:.0f} ms CPU)"
     )
 
 
