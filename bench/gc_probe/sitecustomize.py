@@ -2,8 +2,9 @@
 times its garbage collections (``gc.callbacks``) and keeps its longest pause, in
 wall time and in the collecting thread's CPU time, in ``$WSPROBE_BENCH_GC_DIR/<pid>``
 (rewritten only when either grows), and on a second line its full collections: how
-many, their total wall and CPU time and the longest of each. On a loaded machine a pause's wall time also
-holds the time the thread waited for a core; its CPU time is the collector's work."""
+many, their total wall and CPU time and the longest of each. On a loaded machine a
+pause's wall time also holds the time the thread waited for a core; its CPU time is
+the collector's work."""
 
 from __future__ import annotations
 
