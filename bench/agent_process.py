@@ -16,12 +16,15 @@ from typing import IO
 
 @contextmanager
 def running_agent(
-    config: Path, state_dir: Path, log: list[str] | None = None
+    config: Path,
+    state_dir: Path,
+    log: list[str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """The agent of ``config`` listening on a free loopback port, and its base URL.
 
     Its log is read to its end on a thread (a full pipe would stop the agent at its next
-    line), into ``log`` when given.
+    line), into ``log`` when given. ``env``: its environment, when not this process's.
     """
     process = subprocess.Popen(
         [
@@ -37,6 +40,7 @@ def running_agent(
         ],
         stderr=subprocess.PIPE,
         text=True,
+        env=env,
     )
     reader = None
     try:
@@ -61,6 +65,17 @@ def running_agent(
             reader.join(timeout=10)
         if process.stderr is not None:
             process.stderr.close()
+
+
+def gc_probe_env(folder: Path) -> dict[str, str]:
+    """This process's environment for a child whose processes time their garbage
+    collections (bench/gc_probe) into ``folder``, one file per process."""
+    here = Path(__file__).resolve().parent
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(here / "gc_probe"), os.environ.get("PYTHONPATH", "")]),
+        "WSPROBE_BENCH_GC_DIR": str(folder),
+    }
 
 
 def _read_all(stream: IO[str], lines: list[str] | None) -> None:

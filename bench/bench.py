@@ -32,7 +32,15 @@ from typing import Any
 
 import pages  # bench/pages.py, beside this file
 import soak
-from agent_process import cpu_seconds, http_get, rss_mib, running_agent, tree_mib, tree_pids
+from agent_process import (
+    cpu_seconds,
+    gc_probe_env,
+    http_get,
+    rss_mib,
+    running_agent,
+    tree_mib,
+    tree_pids,
+)
 
 import wsprobe
 
@@ -996,11 +1004,7 @@ def _timed_run(argv: list[str], directory: str) -> tuple[float, list[str], tuple
     """Run a `wsprobe run` command: its seconds, its JSON records, and the longest
     collector pause, wall and CPU, of any of its processes but the first (the workers)."""
     pauses = Path(tempfile.mkdtemp(dir=directory))
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(HERE / "gc_probe"), os.environ.get("PYTHONPATH", "")]),
-        "WSPROBE_BENCH_GC_DIR": str(pauses),
-    }
+    env = gc_probe_env(pauses)
     with tempfile.TemporaryFile("w+") as records:
         began = time.perf_counter()
         process = subprocess.Popen(argv, stdout=records, env=env, text=True)

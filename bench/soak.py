@@ -12,7 +12,8 @@ Measured: the healthy monitors' runs against their schedule (the agent's own cou
 missed slots, and the runs recorded between two scrapes against the slots between their
 first and last run), the resident memory of the agent and its script workers every
 10 s (its least-squares slope after the warm-up), `/metrics`' latency from a scrape
-every 1.5 s, and the hostile monitors' runs (they must keep running too).
+every 1.5 s, the hostile monitors' runs (they must keep running too), and the agent
+process's garbage collections (bench/gc_probe: its full ones and its longest pause).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import agent_process
 from agent_process import cpu_seconds, http_get, rss_mib, running_agent, tree_mib, tree_pids
 
 Target = Callable[[str, str, str, bool], None]
@@ -232,11 +234,18 @@ def soak(echo_port: int, minutes: float, target: Target) -> None:
             healthy, hostile = write_config(folder, echo_port, ports)
             rows = prefill(folder / "state", healthy, hostile, time.time())
             print(f"{'history at start':40} {rows} results, a board's worth per monitor")
-            with running_agent(folder / "agent.yaml", folder / "state", log) as (process, base):
+            pauses = folder / "pauses"
+            pauses.mkdir()
+            env = agent_process.gc_probe_env(pauses)
+            with running_agent(folder / "agent.yaml", folder / "state", log, env) as (
+                process,
+                base,
+            ):
                 found = _watch(process.pid, base, seconds, warm_up)
                 endings = _endings(base, hostile)
                 workers = len(tree_pids(process.pid)) - 1
                 agent_rss = rss_mib(process.pid)
+            collections = _collections(pauses / str(process.pid))
     finally:
         assert servers.stdin is not None
         servers.stdin.close()
@@ -244,8 +253,24 @@ def soak(echo_port: int, minutes: float, target: Target) -> None:
         if servers.stdout is not None:
             servers.stdout.close()
     _report(found, healthy, hostile, log, workers, agent_rss, target)
+    print(f"{'the agent process' + chr(39) + 's collector':40} {collections}")
     for group, ending in endings.items():
         print(f"{'  ' + group:40} {ending}")
+
+
+def _collections(record: Path) -> str:
+    """What bench/gc_probe's record of one process says of its collections."""
+    try:
+        fields = record.read_text().split()
+        full = fields[3]
+        worst, worst_cpu, _, _, total, worst_full, total_cpu, worst_full_cpu = map(float, fields)
+    except (OSError, ValueError):
+        return "no record"
+    return (
+        f"{full} full collections, {total:.2f} s in all ({total_cpu:.2f} s CPU), the longest "
+        f"{worst_full * 1e3:.0f} ms ({worst_full_cpu * 1e3:.0f} ms CPU); the longest of any "
+        f"{worst * 1e3:.0f} ms ({worst_cpu * 1e3:.0f} ms CPU)"
+    )
 
 
 def _endings(base: str, hostile: list[str]) -> dict[str, str]:

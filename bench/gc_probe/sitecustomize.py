@@ -1,8 +1,10 @@
 """Put on ``PYTHONPATH`` by bench.py for `wsprobe run`: every process of the run
 times its garbage collections (``gc.callbacks``) and keeps its longest pause, in
 wall time and in the collecting thread's CPU time, in ``$WSPROBE_BENCH_GC_DIR/<pid>``
-(rewritten only when either grows). On a loaded machine a pause's wall time also
-holds the time the thread waited for a core; its CPU time is the collector's work."""
+(rewritten only when either grows), and on a second line its full collections: how
+many, their total wall and CPU time and the longest of each. On a loaded machine a
+pause's wall time also holds the time the thread waited for a core; its CPU time is
+the collector's work."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from typing import Any
 _folder = os.environ.get("WSPROBE_BENCH_GC_DIR")
 # When the running collection began (wall, thread CPU), and the longest pauses so far.
 _times = {"began": 0.0, "began_cpu": 0.0, "worst": 0.0, "worst_cpu": 0.0}
+# The full collections so far: how many, their total and longest wall and CPU time.
+_full = {"count": 0.0, "total": 0.0, "worst": 0.0, "total_cpu": 0.0, "worst_cpu": 0.0}
 
 
 def _timed(phase: str, info: dict[str, Any]) -> None:
@@ -23,11 +27,22 @@ def _timed(phase: str, info: dict[str, Any]) -> None:
         return
     pause = time.perf_counter() - _times["began"]
     cpu = time.thread_time() - _times["began_cpu"]
-    if (pause > _times["worst"] or cpu > _times["worst_cpu"]) and _folder:
+    full = info["generation"] == 2
+    if full:
+        _full["count"] += 1
+        _full["total"] += pause
+        _full["worst"] = max(pause, _full["worst"])
+        _full["total_cpu"] += cpu
+        _full["worst_cpu"] = max(cpu, _full["worst_cpu"])
+    if (full or pause > _times["worst"] or cpu > _times["worst_cpu"]) and _folder:
         _times["worst"] = max(pause, _times["worst"])
         _times["worst_cpu"] = max(cpu, _times["worst_cpu"])
         with open(os.path.join(_folder, str(os.getpid())), "w") as record:
             record.write(f"{_times['worst']} {_times['worst_cpu']} {info['generation']}\n")
+            record.write(
+                f"{_full['count']:.0f} {_full['total']} {_full['worst']} "
+                f"{_full['total_cpu']} {_full['worst_cpu']}\n"
+            )
 
 
 if _folder:

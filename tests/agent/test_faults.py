@@ -118,6 +118,8 @@ def test_an_exception_fails_one_unit_and_the_agent_carries_on(
     component: str, servers: Servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lines: list[str] = []
+    # The reloads counted when the agent said it had replaced its configuration.
+    replaced: list[dict[str, int]] = []
 
     async def scenario() -> None:
         agent = Agent(
@@ -125,6 +127,7 @@ def test_an_exception_fails_one_unit_and_the_agent_carries_on(
             state_dir=tmp_path / "state",
             shard=Shard(0, 1),
             log=lines.append,
+            reloaded=lambda: replaced.append(dict(agent.reloads)),
         )
         INJECTIONS[component](agent, monkeypatch)
         await agent.start()
@@ -158,6 +161,8 @@ def test_an_exception_fails_one_unit_and_the_agent_carries_on(
         assert stored == sum(entry.runs.values()) + (component == "monitor")
 
     asyncio.run(scenario())
+    # Only the reload that replaced the configuration says so.
+    assert replaced == ([{"failure": 1, "success": 1}] if component == "reload" else [])
     assert TOLD[component] in lines, lines
     assert all("\n" not in line and "Traceback" not in line for line in lines)
     assert sum("internal error" in line for line in lines) == (2 if component == "check" else 1)

@@ -1,6 +1,7 @@
 """A worker's collector policy (lua.collector) on CPython's real collector: young
 cycles freed as usual, no automatic full collection, an old cycle freed at the next
-idle moment or once the old generation has grown past the bound."""
+idle moment or once the old generation has grown past the bound; what was frozen
+and has since become garbage freed on renewal."""
 
 from __future__ import annotations
 
@@ -193,3 +194,28 @@ def test_a_script_whose_call_fails_leaves_no_cycle(
         gc.enable()
     assert ran.outcome.result == first.outcome.result
     assert isinstance(ran.outcome.result, str)
+
+
+def test_renew_frees_the_cycles_of_what_was_frozen_and_freezes_what_lives() -> None:
+    collector = Collector(bound=0)
+    first, second = _Node(), _Node()
+    first.other, second.other = second, first
+    replaced = weakref.ref(first)
+    collector.install()
+    # Frozen at start-up, then replaced (a configuration reloaded): no full
+    # collection frees it while it stays frozen.
+    del first, second
+    gc.collect()
+    assert replaced() is not None
+    kept = _Node()
+    kept.other = kept
+    collector.renew()
+    assert replaced() is None
+    # What lives now is frozen in its turn: nothing waits in the old generation.
+    assert gc.get_objects(2) == []
+    assert not any(item is kept for item in gc.get_objects())
+    assert collector.tick(idle=True) is False
+    # A cycle made after the renewal is still the policy's to free.
+    watched = _old_cycle()
+    assert collector.tick(idle=True) is True
+    assert watched() is None

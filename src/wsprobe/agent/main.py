@@ -3,6 +3,10 @@
 SIGHUP reloads the configuration (signals during a reload make one more); SIGTERM
 and SIGINT stop scheduling, give checks in flight a few seconds, write the history
 (a bounded wait), stop the script workers and return.
+The process's cycle collector follows :class:`~wsprobe.lua.collector.Collector`, as a
+script worker's does: start-up frozen, full collections only past a bound, never
+whenever CPython's default would walk the boards and caches of the whole agent; a
+reload unfreezes, collects and freezes again (the old configuration's cycles freed).
 The parts know nothing of each other: the :class:`~.service.Agent` (monitors,
 probers, board, history) is shown to :mod:`.http` as an :class:`~.http.AgentView`
 made here.
@@ -18,6 +22,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ..lua.collector import Collector
 from .alerting.service import send_test_notification
 from .config import load_config, parse_listen
 from .history import HistoryError
@@ -25,7 +30,10 @@ from .http import AgentView, make_app
 from .service import Agent, AgentError
 from .sharding import Shard
 
-__all__ = ["STOP_GRACE", "TEST_NOTIFY_TIMEOUT", "serve", "test_notify", "view_of"]
+__all__ = ["COLLECT_EVERY", "STOP_GRACE", "TEST_NOTIFY_TIMEOUT", "serve", "test_notify", "view_of"]
+
+#: Seconds between two looks of the collector policy at the old generation.
+COLLECT_EVERY = 1.0
 
 #: Seconds SIGTERM leaves checks in flight before cutting them.
 STOP_GRACE = 5.0
@@ -68,7 +76,8 @@ async def serve(
     the agent cannot listen or open its state.
     """
     host, port = parse_listen(listen) if listen else (None, None)
-    agent = Agent(config_path, state_dir=state_dir, shard=shard, log=log)
+    collector = Collector()
+    agent = Agent(config_path, state_dir=state_dir, shard=shard, log=log, reloaded=collector.renew)
     try:
         await agent.start()
     except (HistoryError, AgentError) as exc:
@@ -92,8 +101,19 @@ async def serve(
     agent.listening(url)
     total = len(agent.config.monitors)
     where = f", shard {agent.shard_text}" if agent.shard_text else ""
-    stop = asyncio.Event()
+    # The agent is never idle (a thousand monitors always have a check in flight):
+    # full collections come past the bound only.
+    collector.install()
     loop = asyncio.get_running_loop()
+    collecting: asyncio.TimerHandle
+
+    def collect() -> None:
+        nonlocal collecting
+        collector.tick(idle=False)
+        collecting = loop.call_later(COLLECT_EVERY, collect)
+
+    collecting = loop.call_later(COLLECT_EVERY, collect)
+    stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGHUP, agent.request_reload)
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
@@ -105,6 +125,7 @@ async def serve(
     finally:
         for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+        collecting.cancel()
         await agent.close(STOP_GRACE)
         await runner.cleanup()
     log("stopped")

@@ -53,7 +53,8 @@ class AgentError(Error):
 
 class Agent:
     """The monitors of one configuration file (this shard's share), their results and
-    the reloads. ``log`` receives one line per event worth telling an operator; an
+    the reloads. ``log`` receives one line per event worth telling an operator,
+    ``reloaded`` is called once a reload has replaced the configuration; an
     unexpected exception in any of the agent's work fails that unit alone
     (:class:`~.faults.Faults`), and a check that raises is UNKNOWN.
 
@@ -74,8 +75,10 @@ class Agent:
         state_dir: Path,
         shard: Shard,
         log: Callable[[str], None],
+        reloaded: Callable[[], None] = lambda: None,
     ) -> None:
         self.config_path = config_path
+        self._on_reload = reloaded
         self.shard = shard
         self.faults = Faults(log)
         self.log = self.faults.log
@@ -154,6 +157,7 @@ class Agent:
             )
             return False
         self._reloaded(True)
+        self._on_reload()
         self.log(
             f"reloaded: {len(self.board)} monitors "
             f"({len(started)} started, {len(stopped)} stopped)"

@@ -63,6 +63,17 @@ class Collector:
         gc.set_threshold(gc.get_threshold()[0], _MIDDLE, _NEVER)
         self._left = self._counted = 0
 
+    def renew(self) -> None:
+        """Free what the frozen objects left behind and freeze what lives now.
+
+        For a process whose long-lived objects are replaced (a configuration
+        reloaded): what was frozen is walked again, once, so that the cycles of what it
+        replaced are freed, not kept frozen for the process's life."""
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        self._left = self._counted = 0
+
     def tick(self, *, idle: bool) -> bool:
         """Run a full collection if the policy says so now; True when it ran."""
         # The middle generation's collections since the last full one: none, and
