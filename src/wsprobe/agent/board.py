@@ -37,7 +37,7 @@ class Entry:
     runs: Counter[str] = field(default_factory=Counter)
     skipped: int = 0
     output: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=OUTPUT_LINES))
-    series: MonitorSeries = field(init=False)
+    series: MonitorSeries = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.labelled()
