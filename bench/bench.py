@@ -749,7 +749,6 @@ def agent(port: int, monitors: int, interval: int, window: int) -> None:
             f"{slower * 1e3:.1f} ms (median of 20, the slower agent)",
             slower < 0.05,
         )
-    metrics_render.compare(monitors, 7)
     checks = 30
     wsprobe_command = str(Path(sys.executable).parent / "wsprobe")
     url = f"ws://127.0.0.1:{port}/"
@@ -773,6 +772,7 @@ def agent(port: int, monitors: int, interval: int, window: int) -> None:
         f"{'agent vs a process per check':40} "
         f"{per_check / declarative['cpu_per_check']:6.1f}x less CPU per check"
     )
+    metrics_render.compare(monitors, 7)
 
 
 def _counter_sum(base: str, name: str) -> float:
