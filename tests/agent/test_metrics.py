@@ -26,6 +26,7 @@ from wsprobe.agent.metrics import (
     AgentFacts,
     MonitorSeries,
     exposition,
+    joined,
     probe_exposition,
 )
 from wsprobe.agent.outcome import PHASES, RESULTS, Outcome, State
@@ -309,6 +310,22 @@ def test_the_format_of_any_accept_header(accept: str, content_type: str) -> None
     body, served = probe_exposition(Outcome(1.0, State.OK, 0.5), accept)
     assert served == content_type
     assert body.startswith(b"# HELP probe_success ")
+
+
+@pytest.mark.parametrize(
+    ("accept", "joins"),
+    [
+        (None, True),
+        ("application/openmetrics-text;version=1.0.0", True),
+        ("text/plain;version=1.0.0;escaping=values", True),
+        ("application/openmetrics-text;version=1.0.0;escaping=allow-utf-8", True),
+        ("text/plain;version=1.0.0;escaping=dots", False),
+        ("application/openmetrics-text;version=1.0.0;escaping=dots", False),
+        ("application/openmetrics-text;version=1.0.0;escaping=values", False),
+    ],
+)
+def test_escapings_that_rename_are_the_slow_path(accept: str | None, joins: bool) -> None:
+    assert joined(accept) is joins
 
 
 def monitor(name: str, labels: tuple[tuple[str, str], ...] = ()) -> Monitor:
