@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import metrics_render  # bench/metrics_render.py, beside this file
 import pages  # bench/pages.py, beside this file
 import soak
 from agent_process import (
@@ -700,6 +701,7 @@ def _agent_run(
                 "rss": rss,
                 "peak": tree_mib(process.pid, "VmHWM"),
                 "render": statistics.median(renders),
+                "render_max": max(renders),
                 "size": size,
             }
 
@@ -724,10 +726,11 @@ def agent(port: int, monitors: int, interval: int, window: int) -> None:
         )
     declarative = results["declarative"]
     scrape = f"/metrics for {monitors} monitors"
-    print(
-        f"{scrape:40} {declarative['render'] * 1e3:6.1f} ms "
-        f"median of 20 scrapes ({declarative['size'] / 1024:.0f} KiB)"
-    )
+    for kind, found in results.items():
+        print(
+            f"{scrape + ', ' + kind:40} {found['render'] * 1e3:6.1f} ms median of 20 scrapes "
+            f"(max {found['render_max'] * 1e3:.1f}; {found['size'] / 1024:.0f} KiB)"
+        )
     ratio = results["scripted"]["cpu_per_check"] / declarative["cpu_per_check"]
     print(f"{'scripted / declarative, CPU per check':40} {ratio:6.2f}x")
     target(
@@ -737,11 +740,12 @@ def agent(port: int, monitors: int, interval: int, window: int) -> None:
         ratio <= 1.5,
     )
     if monitors >= 1000:
+        slower = max(found["render"] for found in results.values())
         target(
             "agent metrics",
-            f"agent /metrics for {monitors} monitors < 50 ms",
-            f"{declarative['render'] * 1e3:.1f} ms (median of 20)",
-            declarative["render"] < 0.05,
+            f"/metrics for {monitors:,} monitors < 50 ms",
+            f"{slower * 1e3:.1f} ms (median of 20, the slower agent)",
+            slower < 0.05,
         )
     checks = 30
     wsprobe_command = str(Path(sys.executable).parent / "wsprobe")
@@ -766,6 +770,7 @@ def agent(port: int, monitors: int, interval: int, window: int) -> None:
         f"{'agent vs a process per check':40} "
         f"{per_check / declarative['cpu_per_check']:6.1f}x less CPU per check"
     )
+    metrics_render.compare(monitors, 7)
 
 
 def _counter_sum(base: str, name: str) -> float:

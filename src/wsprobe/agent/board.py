@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from ..lua.result import REPEAT_PREVIOUS
 from .config import Monitor
+from .metrics import MonitorSeries
 from .outcome import Outcome, State
 
 __all__ = ["OUTPUT_LINES", "OUTPUT_LINE_LENGTH", "RECENT", "Board", "Entry"]
@@ -27,14 +28,28 @@ OUTPUT_LINE_LENGTH = 500
 class Entry:
     """One monitor's standing: its definition, its latest outcomes (oldest first, the
     last one in ``last``), its counts since the agent started by result
-    (:data:`~.outcome.RESULTS`) and the last lines its script wrote, as
-    ``(Unix time, line)``."""
+    (:data:`~.outcome.RESULTS`), the last lines its script wrote, as
+    ``(Unix time, line)``, and its metrics' lines, made anew at each change
+    (:meth:`Board.configure`, :meth:`Board.record`, :meth:`Board.skip`)."""
 
     monitor: Monitor
     recent: deque[Outcome] = field(default_factory=lambda: deque(maxlen=RECENT))
     runs: Counter[str] = field(default_factory=Counter)
     skipped: int = 0
     output: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=OUTPUT_LINES))
+    series: MonitorSeries = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.labelled()
+
+    def labelled(self) -> None:
+        """New metrics' lines for the monitor's labels."""
+        self.series = MonitorSeries({"monitor": self.monitor.name, **dict(self.monitor.labels)})
+        self.changed()
+
+    def changed(self) -> None:
+        """New metrics' lines for the outcome and the counts."""
+        self.series.update(self.last, self.runs, self.skipped)
 
     @property
     def last(self) -> Outcome | None:
@@ -58,7 +73,11 @@ class Board:
             entry = self._entries.get(monitor.name)
             if entry is None:
                 entry = Entry(monitor, deque(known.get(monitor.name, ()), maxlen=RECENT))
-            entry.monitor = monitor
+            else:
+                relabelled = entry.monitor.labels != monitor.labels
+                entry.monitor = monitor
+                if relabelled:
+                    entry.labelled()
             entries[monitor.name] = entry
         self._entries = entries
 
@@ -88,6 +107,7 @@ class Board:
         before = entry.last.status if entry.last is not None else None
         entry.recent.append(outcome)
         entry.runs[outcome.result] += 1
+        entry.changed()
         if before is outcome.status or (before is None and outcome.status is State.OK):
             return None
         return before, outcome.status
@@ -108,6 +128,7 @@ class Board:
         entry = self._entries.get(name)
         if entry is not None:
             entry.skipped += count
+            entry.changed()
 
     def get(self, name: str) -> Entry | None:
         """The entry of ``name``, if configured."""

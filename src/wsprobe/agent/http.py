@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from prometheus_client.exposition import generate_latest
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
@@ -33,7 +32,7 @@ from ..url import parse_url, redact
 from .badges import latency_badge, status_badge, uptime_badge
 from .board import RECENT, Entry
 from .config import Module, Monitor, PageSettings
-from .metrics import AgentFacts, MonitorRow, ResultsCollector, probe_registry, render
+from .metrics import AgentCollector, AgentFacts, exposition, joined, probe_exposition
 from .outcome import Outcome, State
 from .page import CSP, MonitorDetail, render_monitor, render_page
 from .prober import Busy
@@ -63,7 +62,7 @@ class AgentView:
     ``entries`` and ``entry`` read the board (each monitor, its recent results);
     ``results(name, since, limit)`` the history; ``module`` a ``/probe`` module by
     name; ``probe(module, target, timeout, log)`` runs one check now;
-    ``snapshot`` the rows and facts ``/metrics`` shows; ``shard`` is ``"I/N"`` when
+    ``snapshot`` the monitors' lines and the facts ``/metrics`` shows; ``shard`` is ``"I/N"`` when
     sharded; ``log`` takes the one line said of a request that failed unexpectedly.
     From the roll-ups: ``uptimes()`` every monitor's :data:`~.uptime.WINDOWS` (a
     monitor without runs may be missing), ``windows(name)`` one monitor's,
@@ -77,7 +76,7 @@ class AgentView:
     results: Callable[[str, float, int], Awaitable[list[Outcome]]]
     module: Callable[[str], Module | None]
     probe: Callable[[str, str, float | None, Callable[[str], None] | None], Awaitable[Outcome]]
-    snapshot: Callable[[], tuple[list[MonitorRow], AgentFacts]]
+    snapshot: Callable[[], tuple[list[tuple[str, ...]], AgentFacts]]
     shard: Callable[[], str | None]
     log: Callable[[str], None]
     uptimes: Callable[[], Awaitable[Mapping[str, Mapping[str, Window]]]]
@@ -141,13 +140,18 @@ def _view(request: web.Request) -> AgentView:
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    # A snapshot taken on the loop, encoded on a thread: with a thousand monitors the
-    # encoding takes ~0.1 s, which the checks due meanwhile must not wait for.
+    # The monitors' lines are made as results come: a scrape joins them on the loop in
+    # a few milliseconds. On a thread it would wait for the GIL behind the checks at
+    # each hand-off, for far longer than the join takes.
     rows, facts = _view(request).snapshot()
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(ResultsCollector(lambda: rows, facts=lambda: facts))
-    ProcessCollector(registry=registry)
-    body, content_type = await asyncio.to_thread(render, registry, request.headers.get("Accept"))
+    own = CollectorRegistry(auto_describe=False)
+    own.register(AgentCollector(facts))
+    ProcessCollector(registry=own)
+    accept = request.headers.get("Accept")
+    if joined(accept):
+        body, content_type = exposition(rows, own, accept)
+    else:
+        body, content_type = await asyncio.to_thread(exposition, rows, own, accept)
     return _exposition(body, content_type)
 
 
@@ -182,9 +186,8 @@ async def _probe(request: web.Request) -> web.Response:
         lines.append(f"+{time.monotonic() - started:.6f}s {line}")
 
     outcome = await view.probe(name, target, timeout, log if debug else None)
-    registry = probe_registry(outcome)
     if not debug:
-        body, content_type = render(registry, request.headers.get("Accept"))
+        body, content_type = probe_exposition(outcome, request.headers.get("Accept"))
         return _exposition(body, content_type)
     shown_timeout = probe.timeout if timeout is None else min(timeout, probe.timeout)
     # What the module sends (its message, its headers) is the configuration's, not
@@ -197,7 +200,7 @@ async def _probe(request: web.Request) -> web.Response:
             f"{outcome.status.name}{f' - {outcome.error}' if outcome.error else ''}",
             "",
             "Metrics that would have been returned:",
-            generate_latest(registry).decode(),
+            probe_exposition(outcome, None)[0].decode(),
             "Module configuration:",
             f"timeout: {shown_timeout:g}s",
             f"prober: {probe.prober}",

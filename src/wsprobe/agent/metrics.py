@@ -1,37 +1,153 @@
-"""Prometheus exposition of the latest results, through ``prometheus_client``.
+"""Prometheus exposition of the latest results.
 
-The collector builds its metric families from the results at each scrape, so a
-monitor removed by a reload is gone from the next scrape (no stale series), and
-each monitor carries its own labels.
+A monitor's sample lines are made when its result or its counts change
+(:class:`MonitorSeries`); a scrape joins them family by family under the family's
+``# HELP`` and ``# TYPE`` lines, so its cost is a join, not an encoding of every
+sample. The lines are exactly what ``prometheus_client``'s encoders write for the same
+samples (values through its ``floatToGoString``, label values escaped as its
+encoders escape them), and prometheus_client itself writes the headers, the agent's
+own families and the process's. A monitor removed by a reload is gone from the next
+scrape (no stale series), and each monitor carries its own labels.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import choose_encoder, generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.utils import floatToGoString
 
-from .outcome import RESULTS, Outcome
+from .outcome import PHASES, RESULTS, Outcome
 
-__all__ = ["AgentFacts", "MonitorRow", "ResultsCollector", "probe_registry", "render"]
+__all__ = [
+    "AgentCollector",
+    "AgentFacts",
+    "MonitorSeries",
+    "exposition",
+    "joined",
+    "probe_exposition",
+]
+
+# The monitor families, in the order of a scrape: (name, type, help). The first
+# ``_OUTCOME_FAMILIES`` come from the last outcome (all ``/probe`` shows), then the
+# counters, then the two a scrape reads from the alerts.
+_FAMILIES = (
+    ("probe_success", "gauge", "1 when the check's reply came and matched"),
+    ("probe_duration_seconds", "gauge", "How long the check took"),
+    (
+        "probe_websocket_duration_seconds",
+        "gauge",
+        "Seconds spent in each phase of the connection",
+    ),
+    ("probe_websocket_status_code", "gauge", "HTTP status of the WebSocket upgrade"),
+    ("probe_ssl_earliest_cert_expiry", "gauge", "Unix time the server's certificate expires"),
+    ("wsprobe_monitor_status", "gauge", "0 ok, 1 warning, 2 critical, 3 unknown"),
+    ("wsprobe_monitor_value", "gauge", "The check's numeric result"),
+    ("wsprobe_monitor_last_run_timestamp_seconds", "gauge", "When the last check started"),
+    ("wsprobe_monitor_runs", "counter", "Checks run since the agent started, by result"),
+    (
+        "wsprobe_monitor_skipped_runs",
+        "counter",
+        "Slots missed because the previous run was still going",
+    ),
+    (
+        "wsprobe_monitor_in_maintenance",
+        "gauge",
+        "1 while a maintenance window holds its alerts back",
+    ),
+    ("wsprobe_monitor_alert_firing", "gauge", "1 while its alert fires (monitors with alerts)"),
+)
+_OUTCOME_FAMILIES = 8
+#: A sample's value as prometheus_client's encoders write it (its function, untyped).
+_number: Callable[[float], str] = floatToGoString
+_ESCAPED = str.maketrans({"\\": "\\\\", "\n": "\\n", '"': '\\"'})
+# The escapings (as prometheus_client names them) under which a metric or label name
+# of the legacy character set, as all of ours are, is written as it is: the lines
+# made once serve them. Another (``dots``; ``values`` in OpenMetrics) goes through
+# prometheus_client's encoder.
+_AS_IS = {
+    False: frozenset({openmetrics.UNDERSCORES, openmetrics.ALLOWUTF8, openmetrics.VALUES}),
+    True: frozenset({openmetrics.UNDERSCORES, openmetrics.ALLOWUTF8}),
+}
+_OPENMETRICS = "application/openmetrics-text"
 
 
-@dataclass(frozen=True, slots=True)
-class MonitorRow:
-    """One monitor at scrape time: its labels (``monitor`` included), its last outcome
-    (``None`` before its first run), its counts since the agent started, by result
-    (:data:`~.outcome.RESULTS`), whether a maintenance window covers it and whether
-    its alert fires (``None``: its alerts are off)."""
+def _labels_text(items: Iterable[tuple[str, str]]) -> str:
+    """``{name="value",...}`` sorted by name, as prometheus_client writes labels."""
+    pairs = ",".join(f'{name}="{value.translate(_ESCAPED)}"' for name, value in sorted(items))
+    return f"{{{pairs}}}" if pairs else ""
 
-    labels: Mapping[str, str]
-    outcome: Outcome | None
-    runs: Mapping[str, int] = field(default_factory=dict)
-    skipped: int = 0
-    maintenance: bool = False
-    firing: bool | None = None
+
+class MonitorSeries:
+    """One monitor's sample lines: :meth:`update` makes them from its last outcome and
+    its counts; :meth:`row` adds what a scrape reads from the alerts. ``labels`` are
+    the monitor's (``monitor`` included), names of the legacy character set
+    (``[A-Za-z_][A-Za-z0-9_]*``), values any text."""
+
+    __slots__ = ("_base", "_by_phase", "_by_result", "_items", "lines")
+
+    def __init__(self, labels: Mapping[str, str]) -> None:
+        self._items = tuple(labels.items())
+        self._base = _labels_text(self._items)
+        self._by_result = tuple(self._with("result", result) for result in RESULTS)
+        self._by_phase = {phase: self._with("phase", phase) for phase in PHASES}
+        #: The sample lines of each family but the last two (:data:`_FAMILIES`).
+        self.lines: tuple[str, ...] = ("",) * (len(_FAMILIES) - 2)
+
+    def update(self, outcome: Outcome | None, runs: Mapping[str, int], skipped: int) -> None:
+        """Make the lines of the last outcome (none before the first run) and the counts."""
+        base = self._base
+        counts = "".join(
+            f"wsprobe_monitor_runs_total{labels} {_number(runs.get(result, 0))}\n"
+            for result, labels in zip(RESULTS, self._by_result, strict=True)
+        )
+        skips = f"wsprobe_monitor_skipped_runs_total{base} {_number(skipped)}\n"
+        self.lines = (*self.outcome_lines(outcome), counts, skips)
+
+    def outcome_lines(self, outcome: Outcome | None) -> tuple[str, ...]:
+        """The lines of the outcome families, one text per family (empty when absent)."""
+        if outcome is None:
+            return ("",) * _OUTCOME_FAMILIES
+        base, by_phase = self._base, self._by_phase
+        phases = "".join(
+            f"probe_websocket_duration_seconds{by_phase.get(phase) or self._with('phase', phase)}"
+            f" {_number(seconds)}\n"
+            for phase, seconds in outcome.timings.items()
+        )
+        code, expires, value = outcome.status_code, outcome.cert_expires, outcome.numeric_value
+        return (
+            f"probe_success{base} {'1.0' if outcome.success else '0.0'}\n",
+            f"probe_duration_seconds{base} {_number(outcome.duration)}\n",
+            phases,
+            "" if code is None else f"probe_websocket_status_code{base} {_number(code)}\n",
+            ""
+            if expires is None
+            else f"probe_ssl_earliest_cert_expiry{base} {_number(expires)}\n",
+            f"wsprobe_monitor_status{base} {_number(int(outcome.status))}\n",
+            "" if value is None else f"wsprobe_monitor_value{base} {_number(value)}\n",
+            f"wsprobe_monitor_last_run_timestamp_seconds{base} {_number(outcome.time)}\n",
+        )
+
+    def _with(self, name: str, value: str) -> str:
+        return _labels_text((*self._items, (name, value)))
+
+    def row(self, maintenance: bool, firing: bool | None) -> tuple[str, ...]:
+        """Every family's lines at a scrape: whether a maintenance window covers the
+        monitor, whether its alert fires (``None``: its alerts are off)."""
+        base = self._base
+        return (
+            *self.lines,
+            f"wsprobe_monitor_in_maintenance{base} {'1.0' if maintenance else '0.0'}\n",
+            ""
+            if firing is None
+            else f"wsprobe_monitor_alert_firing{base} {'1.0' if firing else '0.0'}\n",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,101 +166,102 @@ class AgentFacts:
     queued: int = 0
 
 
-class ResultsCollector(Collector):
-    """Yields the monitor families from ``rows()`` and, with ``facts``, the agent's own."""
-
-    def __init__(
-        self,
-        rows: Callable[[], Iterable[MonitorRow]],
-        *,
-        facts: Callable[[], AgentFacts] | None = None,
-        counters: bool = True,
-    ) -> None:
-        self._rows = rows
-        self._facts = facts
-        self._counters = counters
-
-    def collect(self) -> Iterator[Metric]:
-        yield from _families(list(self._rows()), counters=self._counters)
-        if self._facts is not None:
-            yield from _agent_families(self._facts())
+def exposition(
+    rows: Sequence[Sequence[str]], own: CollectorRegistry, accept: str | None
+) -> tuple[bytes, str]:
+    """``/metrics``: the monitors' rows (:meth:`MonitorSeries.row`), then the families
+    of ``own`` (the agent's, the process's), in the format the scraper asked for
+    (OpenMetrics or text), and its content type."""
+    return _expose(rows, len(_FAMILIES), own, accept)
 
 
-def probe_registry(outcome: Outcome) -> CollectorRegistry:
+def probe_exposition(outcome: Outcome, accept: str | None) -> tuple[bytes, str]:
     """The metrics of one ``/probe`` run: no ``monitor`` label, no counters."""
+    rows = [MonitorSeries({}).outcome_lines(outcome)]
+    return _expose(rows, _OUTCOME_FAMILIES, CollectorRegistry(auto_describe=False), accept)
+
+
+def joined(accept: str | None) -> bool:
+    """Whether the format ``accept`` asks for is the lines joined (a few milliseconds
+    for a thousand monitors), not encoded again by prometheus_client (a slow path for
+    escapings that rename: better on a thread)."""
+    return _as_is(_encoder(accept)[1])
+
+
+def _as_is(content_type: str) -> bool:
+    _, said, escaping = content_type.rpartition("; escaping=")
+    is_openmetrics = content_type.startswith(_OPENMETRICS)
+    return (escaping if said else openmetrics.UNDERSCORES) in _AS_IS[is_openmetrics]
+
+
+def _expose(
+    rows: Sequence[Sequence[str]], families: int, own: CollectorRegistry, accept: str | None
+) -> tuple[bytes, str]:
+    encoder, content_type = _encoder(accept)
+    if _as_is(content_type):
+        text = _join(rows, families, openmetrics=content_type.startswith(_OPENMETRICS))
+        return text.encode() + encoder(own), content_type
+    # Names this escaping changes: prometheus_client encodes the same samples, read
+    # back from the text format.
+    parsed = list(text_string_to_metric_families(_join(rows, families, openmetrics=False)))
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ResultsCollector(lambda: [MonitorRow({}, outcome)], counters=False))
-    return registry
-
-
-def render(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:
-    """The exposition the scraper asked for (OpenMetrics or text) and its content type."""
-    encoder, content_type = choose_encoder(accept or "")
+    registry.register(_Families(parsed, own))
     return encoder(registry), content_type
 
 
-def _families(rows: list[MonitorRow], *, counters: bool) -> Iterator[Metric]:
-    success = GaugeMetricFamily("probe_success", "1 when the check's reply came and matched")
-    duration = GaugeMetricFamily("probe_duration_seconds", "How long the check took")
-    phases = GaugeMetricFamily(
-        "probe_websocket_duration_seconds", "Seconds spent in each phase of the connection"
-    )
-    status_code = GaugeMetricFamily(
-        "probe_websocket_status_code", "HTTP status of the WebSocket upgrade"
-    )
-    expiry = GaugeMetricFamily(
-        "probe_ssl_earliest_cert_expiry", "Unix time the server's certificate expires"
-    )
-    state = GaugeMetricFamily("wsprobe_monitor_status", "0 ok, 1 warning, 2 critical, 3 unknown")
-    value = GaugeMetricFamily("wsprobe_monitor_value", "The check's numeric result")
-    last_run = GaugeMetricFamily(
-        "wsprobe_monitor_last_run_timestamp_seconds", "When the last check started"
-    )
-    runs = CounterMetricFamily(
-        "wsprobe_monitor_runs", "Checks run since the agent started, by result"
-    )
-    skipped = CounterMetricFamily(
-        "wsprobe_monitor_skipped_runs", "Slots missed because the previous run was still going"
-    )
-    maintenance = GaugeMetricFamily(
-        "wsprobe_monitor_in_maintenance", "1 while a maintenance window holds its alerts back"
-    )
-    firing = GaugeMetricFamily(
-        "wsprobe_monitor_alert_firing", "1 while its alert fires (monitors with alerts)"
-    )
-    for row in rows:
-        labels = dict(row.labels)
-        if counters:
-            maintenance.add_sample("wsprobe_monitor_in_maintenance", labels, row.maintenance)
-            if row.firing is not None:
-                firing.add_sample("wsprobe_monitor_alert_firing", labels, row.firing)
-            for result in RESULTS:
-                runs.add_sample(
-                    "wsprobe_monitor_runs_total",
-                    {**labels, "result": result},
-                    row.runs.get(result, 0),
-                )
-            skipped.add_sample("wsprobe_monitor_skipped_runs_total", labels, row.skipped)
-        outcome = row.outcome
-        if outcome is None:
-            continue
-        success.add_sample("probe_success", labels, 1.0 if outcome.success else 0.0)
-        duration.add_sample("probe_duration_seconds", labels, outcome.duration)
-        for phase, seconds in outcome.timings.items():
-            phases.add_sample(
-                "probe_websocket_duration_seconds", {**labels, "phase": phase}, seconds
-            )
-        if outcome.status_code is not None:
-            status_code.add_sample("probe_websocket_status_code", labels, outcome.status_code)
-        if outcome.cert_expires is not None:
-            expiry.add_sample("probe_ssl_earliest_cert_expiry", labels, outcome.cert_expires)
-        state.add_sample("wsprobe_monitor_status", labels, int(outcome.status))
-        if outcome.numeric_value is not None:
-            value.add_sample("wsprobe_monitor_value", labels, outcome.numeric_value)
-        last_run.add_sample("wsprobe_monitor_last_run_timestamp_seconds", labels, outcome.time)
-    yield from (success, duration, phases, status_code, expiry, state, value, last_run)
-    if counters:
-        yield from (runs, skipped, maintenance, firing)
+def _encoder(accept: str | None) -> tuple[Callable[[CollectorRegistry], bytes], str]:
+    try:
+        return choose_encoder(accept or "")
+    except (TypeError, ValueError):  # a version it cannot compare: the plain format
+        return generate_latest, choose_encoder("")[1]
+
+
+def _join(rows: Sequence[Sequence[str]], families: int, *, openmetrics: bool) -> str:
+    parts: list[str] = []
+    for index, header in enumerate(_headers(openmetrics)[:families]):
+        parts.append(header)
+        parts.extend(row[index] for row in rows)
+    return "".join(parts)
+
+
+@functools.cache
+def _headers(is_openmetrics: bool) -> tuple[str, ...]:
+    """Each monitor family's ``# HELP`` and ``# TYPE`` lines, as prometheus_client's
+    encoder of the format writes them (a counter's name in the text format ends in
+    ``_total``)."""
+    encode = openmetrics.generate_latest if is_openmetrics else generate_latest
+    headers = []
+    for name, kind, documentation in _FAMILIES:
+        family = (CounterMetricFamily if kind == "counter" else GaugeMetricFamily)(
+            name, documentation
+        )
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Families([family], None))
+        headers.append(encode(registry).decode().removesuffix("# EOF\n"))
+    return tuple(headers)
+
+
+class _Families(Collector):
+    """Families already made, then those of ``own``."""
+
+    def __init__(self, families: list[Metric], own: CollectorRegistry | None) -> None:
+        self._families = families
+        self._own = own
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._families
+        if self._own is not None:
+            yield from self._own.collect()
+
+
+class AgentCollector(Collector):
+    """The agent's own families, from its state at a scrape."""
+
+    def __init__(self, facts: AgentFacts) -> None:
+        self._facts = facts
+
+    def collect(self) -> Iterator[Metric]:
+        return _agent_families(self._facts)
 
 
 def _agent_families(facts: AgentFacts) -> Iterator[Metric]:

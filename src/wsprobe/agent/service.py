@@ -34,7 +34,7 @@ from .budget import Budget
 from .config import AgentConfig, ConfigError, Module, Monitor, load_config
 from .faults import Faults
 from .history import History, HistoryError
-from .metrics import AgentFacts, MonitorRow
+from .metrics import AgentFacts
 from .outcome import Outcome
 from .prober import Busy
 from .probers import make_probers
@@ -175,23 +175,17 @@ class Agent:
         and whether a maintenance window covers it now."""
         return self.alerting.status(name, time.time())
 
-    def monitor_rows(self) -> list[MonitorRow]:
-        """Each configured monitor for ``/metrics``: a snapshot, safe to read on a thread."""
+    def monitor_rows(self) -> list[tuple[str, ...]]:
+        """Each configured monitor's lines for ``/metrics``
+        (:meth:`~.metrics.MonitorSeries.row`): a snapshot, safe to read on a thread."""
         now = time.time()
+        status = self.alerting.status
         rows = []
         for entry in self.board.entries():
-            status = self.alerting.status(entry.monitor.name, now)
-            alert = status["alert"]
-            rows.append(
-                MonitorRow(
-                    {"monitor": entry.monitor.name, **dict(entry.monitor.labels)},
-                    entry.last,
-                    dict(entry.runs),
-                    entry.skipped,
-                    maintenance=status["maintenance"],
-                    firing=None if alert is None else alert["state"] == FIRING_PHASE,
-                )
-            )
+            found = status(entry.monitor.name, now)
+            alert = found["alert"]
+            firing = None if alert is None else alert["state"] == FIRING_PHASE
+            rows.append(entry.series.row(found["maintenance"], firing))
         return rows
 
     def facts(self) -> AgentFacts:
