@@ -35,6 +35,7 @@ from ..errors import ScriptCallError
 from ..services.shared import RunServices
 from .eventloop import run_event_loop
 from .execute import RunContext, run_collected
+from .heap import Heap
 from .job import RunSettings
 from .registry import StepRunner
 from .wire import (
@@ -255,15 +256,21 @@ async def _serve(board: Board) -> None:
 
     beat()
 
+    heap = Heap()
+
     async def one(start: Start) -> None:
         deadline = time.monotonic() + run.limits_of(start.job).seconds
-        outcome, lines = await run_collected(
-            start.job,
-            run,
-            run_step=steps.runner(start.number, deadline),
-            services=services,
-            owner=start.number,
-        )
+        heap.started()
+        try:
+            outcome, lines = await run_collected(
+                start.job,
+                run,
+                run_step=steps.runner(start.number, deadline),
+                services=services,
+                owner=start.number,
+            )
+        finally:
+            heap.ended()
         up.put(encode_finished(start.number, outcome, lines))
 
     started = 0
