@@ -587,10 +587,11 @@ def memory(port: int, scripts: int, baseline_src: str | None = None) -> None:
         ]
         for name, src in trees.items():
             env = {**os.environ, "PYTHONPATH": src} if src else None
-            peak, waited, elapsed = _waiting_run(argv, env)
+            peak, waited, elapsed, cpu = _waiting_run(argv, env)
             print(
                 f"{name:40} peak RSS {peak / 2**20:6.0f} MiB  "
-                f"({waited} of {scripts} timed out as expected, {elapsed:.1f}s wall)"
+                f"({waited} of {scripts} timed out as expected, {elapsed:.1f}s wall, "
+                f"{cpu:.1f}s CPU)"
             )
             if scripts == 10000 and src is None:
                 target(
@@ -601,10 +602,11 @@ def memory(port: int, scripts: int, baseline_src: str | None = None) -> None:
                 )
 
 
-def _waiting_run(argv: list[str], env: dict[str, str] | None) -> tuple[int, int, float]:
+def _waiting_run(argv: list[str], env: dict[str, str] | None) -> tuple[int, int, float, float]:
     """Run ``argv`` sampling its processes' RSS: the peak, how many scripts waited
-    to their timeout, and the seconds it took."""
+    to their timeout, the seconds it took and the CPU seconds of all its processes."""
     began = time.perf_counter()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     # Records go to a file: a pipe nobody reads while sampling would fill up.
     with (
         tempfile.TemporaryFile("w+") as records,
@@ -617,7 +619,9 @@ def _waiting_run(argv: list[str], env: dict[str, str] | None) -> tuple[int, int,
         records.seek(0)
         lines = records.read().splitlines()
     waited = sum('"result":"no response from web socket"' in line for line in lines)
-    return peak, waited, time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    return peak, waited, time.perf_counter() - began, cpu
 
 
 def lua_states(count: int, baseline_src: str | None) -> None:
