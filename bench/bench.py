@@ -654,6 +654,37 @@ def lua_states(count: int, baseline_src: str | None) -> None:
         )
 
 
+def after_burst(port: int, count: int, baseline_src: str | None) -> None:
+    """What a worker keeps once a burst of waiting scripts is over (bench/after_burst.py,
+    a fresh process per run): its resident memory at the peak and 3 s after the last
+    script ended; with ``baseline_src``, that tree's runs interleaved with this tree's."""
+    trees = {"this tree": None}
+    if baseline_src:
+        trees["baseline"] = baseline_src
+    runs: dict[str, list[dict[str, int]]] = {name: [] for name in trees}
+    for _ in range(2):
+        for name, src in trees.items():
+            done = subprocess.run(
+                [sys.executable, str(HERE / "after_burst.py"), str(port), str(count)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "PYTHONPATH": src} if src else None,
+            )
+            runs[name].append(json.loads(done.stdout))
+    print(
+        f"\n6b. One worker after a burst: {count} scripts waiting 3 s at once, 2 runs interleaved"
+    )
+    for name, figures in runs.items():
+        peaks = ", ".join(f"{run['peak'] / 2**20:.0f}" for run in figures)
+        after = ", ".join(f"{run['after'] / 2**20:.0f}" for run in figures)
+        waited = ", ".join(str(run["waited"]) for run in figures)
+        print(
+            f"{name:40} peak RSS {peaks} MiB  3 s after the last ended {after} MiB  "
+            f"(waited {waited})"
+        )
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system seconds of a process and its descendants, living or reaped."""
     total = 0
@@ -1195,8 +1226,9 @@ def main() -> int:
     parser.add_argument(
         "--only",
         choices=["workers", "memory", "processes", "connections", "pages"],
-        help="only the supervised-workers parts (7-9 and 6), the waiting scripts' memory (6, 6a), "
-        "the process per call (5), the waiting connection (10), or the agent's pages (11)",
+        help="only the supervised-workers parts (7-9 and 6), the waiting scripts' memory "
+        "(6, 6a, 6b), the process per call (5), the waiting connection (10), "
+        "or the agent's pages (11)",
     )
     parser.add_argument(
         "--pages-monitors", type=int, default=1000, help="monitors of the pages' section"
@@ -1206,7 +1238,7 @@ def main() -> int:
     )
     parser.add_argument(
         "--baseline-src",
-        help="another tree's src directory, run by this Python side by side in parts 6 and 6a",
+        help="another tree's src directory, run by this Python side by side in parts 6, 6a and 6b",
     )
     args = parser.parse_args()
     rounds, per_round = (2, 50) if args.quick else (5, 300)
@@ -1231,6 +1263,7 @@ def main() -> int:
             return 0
         if args.only == "memory":
             lua_states(2000, args.baseline_src)
+            after_burst(port, 5000, args.baseline_src)
             memory(port, 2000 if args.quick else 10000, args.baseline_src)
             print_targets()
             return 0
@@ -1251,6 +1284,7 @@ def main() -> int:
         tls_one_shot(rounds, per_round // 2)
         processes(port, 10 if args.quick else 30)
         lua_states(2000, args.baseline_src)
+        after_burst(port, 5000, args.baseline_src)
         memory(port, 2000 if args.quick else 10000, args.baseline_src)
         idle_connections(port, 2000)
         agent(port, args.agent_monitors, 10, 10 if args.quick else 30)
