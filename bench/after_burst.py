@@ -1,4 +1,4 @@
-"""What a worker keeps after a burst: N scripts, each waiting 3 s on a silent server,
+"""What a worker keeps after a burst: N scripts, each waiting 10 s on a silent server,
 all started at once on one supervised worker; then the worker's resident memory at
 its peak, and once every script has ended and the worker has had 3 s to settle.
 
@@ -24,7 +24,7 @@ from wsprobe.options import make_options
 async def burst(port: int, count: int) -> dict[str, int]:
     source = (
         f'local ok, err = pcall(ws.send_recv, "ws://127.0.0.1:{port}/silent", "x", '
-        "{timeout = 3})\nreturn err"
+        "{timeout = 10})\nreturn err"
     ).encode()
     settings = RunSettings(options=make_options(), workers=1, concurrency=count)
     async with Supervisor(settings) as supervisor:

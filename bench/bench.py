@@ -673,7 +673,7 @@ def after_burst(port: int, count: int, baseline_src: str | None) -> None:
             )
             runs[name].append(json.loads(done.stdout))
     print(
-        f"\n6b. One worker after a burst: {count} scripts waiting 3 s at once, 2 runs interleaved"
+        f"\n6b. One worker after a burst: {count} scripts waiting 10 s at once, 2 runs interleaved"
     )
     for name, figures in runs.items():
         peaks = ", ".join(f"{run['peak'] / 2**20:.0f}" for run in figures)
