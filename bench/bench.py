@@ -624,24 +624,33 @@ def _waiting_run(argv: list[str], env: dict[str, str] | None) -> tuple[int, int,
     return peak, waited, time.perf_counter() - began, cpu
 
 
-def lua_states(count: int, baseline_src: str | None) -> None:
-    """A waiting script's Lua state (bench/lua_states.py, a fresh process per run):
-    Lua memory and RSS per state, CPU to create one and run it to its request; with
-    ``baseline_src``, runs of that tree interleaved with this tree's."""
+def _interleaved(
+    script: str, args: list[str], rounds: int, baseline_src: str | None
+) -> dict[str, list[dict[str, Any]]]:
+    """The JSON each run of ``bench/SCRIPT ARGS`` prints, a fresh process per run, by
+    tree: this one's and, with ``baseline_src``, that tree's, runs interleaved."""
     trees = {"this tree": None}
     if baseline_src:
         trees["baseline"] = baseline_src
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
-    for _ in range(3):
+    for _ in range(rounds):
         for name, src in trees.items():
             done = subprocess.run(
-                [sys.executable, str(HERE / "lua_states.py"), str(count)],
+                [sys.executable, str(HERE / script), *args],
                 capture_output=True,
                 text=True,
                 check=True,
                 env={**os.environ, "PYTHONPATH": src} if src else None,
             )
             runs[name].append(json.loads(done.stdout))
+    return runs
+
+
+def lua_states(count: int, baseline_src: str | None) -> None:
+    """A waiting script's Lua state (bench/lua_states.py, a fresh process per run):
+    Lua memory and RSS per state, CPU to create one and run it to its request; with
+    ``baseline_src``, runs of that tree interleaved with this tree's."""
+    runs = _interleaved("lua_states.py", [str(count)], 3, baseline_src)
     print(f"\n6a. A waiting script's Lua state: {count} states per run, 3 runs interleaved")
     for name, figures in runs.items():
         lua = statistics.median(run["lua"] for run in figures)
@@ -657,21 +666,9 @@ def lua_states(count: int, baseline_src: str | None) -> None:
 def after_burst(port: int, count: int, baseline_src: str | None) -> None:
     """What a worker keeps once a burst of waiting scripts is over (bench/after_burst.py,
     a fresh process per run): its resident memory at the peak and 3 s after the last
-    script ended; with ``baseline_src``, that tree's runs interleaved with this tree's."""
-    trees = {"this tree": None}
-    if baseline_src:
-        trees["baseline"] = baseline_src
-    runs: dict[str, list[dict[str, int]]] = {name: [] for name in trees}
-    for _ in range(2):
-        for name, src in trees.items():
-            done = subprocess.run(
-                [sys.executable, str(HERE / "after_burst.py"), str(port), str(count)],
-                capture_output=True,
-                text=True,
-                check=True,
-                env={**os.environ, "PYTHONPATH": src} if src else None,
-            )
-            runs[name].append(json.loads(done.stdout))
+    script ended; with ``baseline_src``, that tree's runs interleaved with this tree's.
+    Without a trim, freed memory stays resident for as long as the worker lives."""
+    runs = _interleaved("after_burst.py", [str(port), str(count)], 2, baseline_src)
     print(
         f"\n6b. One worker after a burst: {count} scripts waiting 10 s at once, 2 runs interleaved"
     )
