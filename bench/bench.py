@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import pages  # bench/pages.py, beside this file
-from agent_process import running_agent
+import soak
+from agent_process import cpu_seconds, http_get, rss_mib, running_agent, tree_mib, tree_pids
 
 import wsprobe
 
@@ -535,23 +536,9 @@ def import_profile(url: str, runs: int) -> None:
     print(f"   by top-level package (ms): {shown}")
 
 
-def tree_pids(pid: int) -> list[int]:
-    """A process and all its descendants, now."""
-    found, pending = [], [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pending += map(int, (task / "children").read_text().split())
-        except OSError:
-            continue
-        found.append(current)
-    return found
-
-
 def tree_rss(pid: int) -> int:
     """Resident bytes of a process and all its descendants, now."""
-    return sum(int(_rss_mib(current) * 2**20) for current in tree_pids(pid))
+    return sum(int(rss_mib(current) * 2**20) for current in tree_pids(pid))
 
 
 def memory(port: int, scripts: int, baseline_src: str | None = None) -> None:
@@ -682,50 +669,11 @@ def after_burst(port: int, count: int, baseline_src: str | None) -> None:
         )
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system seconds of a process and its descendants, living or reaped."""
-    total = 0
-    for current in tree_pids(pid):
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # utime, stime, and those of its children it has waited for (a replaced worker)
-        total += sum(int(value) for value in fields[11:15])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def _rss_mib(pid: int, field: str = "VmRSS") -> float:
-    """``field`` of one process in MiB (0 when it has gone)."""
-    try:
-        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    except OSError:
-        return 0.0
-    for line in lines:
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _tree_mib(pid: int, field: str = "VmRSS") -> float:
-    """``field`` summed over a process and its descendants (for the peak, VmHWM, the
-    sum of each one's peak: an upper bound of the tree's)."""
-    return sum(_rss_mib(current, field) for current in tree_pids(pid))
-
-
-def _get(url: str) -> bytes:
-    import urllib.request
-
-    with urllib.request.urlopen(url, timeout=30) as response:
-        body: bytes = response.read()
-        return body
-
-
 def _runs_total(base: str) -> float:
     from prometheus_client.parser import text_string_to_metric_families
 
     total = 0.0
-    for family in text_string_to_metric_families(_get(base + "metrics").decode()):
+    for family in text_string_to_metric_families(http_get(base + "metrics").decode()):
         for sample in family.samples:
             if sample.name == "wsprobe_monitor_runs_total":
                 total += sample.value
@@ -758,23 +706,23 @@ def _agent_run(
             # The counts are read at the start of each scrape: the rate's window runs
             # from one request to the other.
             counted = time.perf_counter()
-            runs_before, cpu_before = _runs_total(base), _cpu_seconds(process.pid)
+            runs_before, cpu_before = _runs_total(base), cpu_seconds(process.pid)
             time.sleep(window)
-            cpu = _cpu_seconds(process.pid) - cpu_before
+            cpu = cpu_seconds(process.pid) - cpu_before
             counting = time.perf_counter() - counted
             runs = _runs_total(base) - runs_before
-            rss = _tree_mib(process.pid)
+            rss = tree_mib(process.pid)
             renders = []
             for _ in range(20):
                 began = time.perf_counter()
-                size = len(_get(base + "metrics"))
+                size = len(http_get(base + "metrics"))
                 renders.append(time.perf_counter() - began)
             return {
                 "cpu": cpu / window,
                 "rate": runs / counting,
                 "cpu_per_check": cpu / max(runs, 1),
                 "rss": rss,
-                "peak": _tree_mib(process.pid, "VmHWM"),
+                "peak": tree_mib(process.pid, "VmHWM"),
                 "render": statistics.median(renders),
                 "size": size,
             }
@@ -849,7 +797,7 @@ def _counter_sum(base: str, name: str) -> float:
 
     return sum(
         sample.value
-        for family in text_string_to_metric_families(_get(base + "metrics").decode())
+        for family in text_string_to_metric_families(http_get(base + "metrics").decode())
         for sample in family.samples
         if sample.name == name
     )
@@ -1016,7 +964,7 @@ def workers(port: int, total: int, rounds: int, baseline: str | None) -> None:
     url = f"ws://127.0.0.1:{port}/"
     rates: dict[str, list[float]] = {name: [] for name in ["send_recv_async", *commands]}
     durations: list[float] = []
-    pauses: list[float] = []
+    pauses: list[tuple[float, float]] = []
     with (
         tempfile.TemporaryDirectory() as directory,
         asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
@@ -1054,12 +1002,16 @@ def workers(port: int, total: int, rounds: int, baseline: str | None) -> None:
         rates["wsprobe run --workers 2"], rates["wsprobe run --workers 1"]
     )
     target("workers 2", "run --workers 2 >= 1.8x --workers 1", spread, ratio >= 1.8)
-    worst = max(pauses)
+    worst_cpu = max(cpu for _, cpu in pauses)
+    worst_wall = max(wall for wall, _ in pauses)
+    # The collector's work is its CPU time; the wall time adds whatever kept the
+    # thread from a core (on a loaded machine, other processes), shown beside it.
     target(
         "gc pause",
-        "worst collector pause in a worker <= 5 ms",
-        f"{worst * 1e3:.1f} ms (rounds {min(pauses) * 1e3:.1f}-{worst * 1e3:.1f})",
-        worst <= 0.005,
+        "worst collector pause in a worker <= 5 ms (CPU)",
+        f"{worst_cpu * 1e3:.1f} ms (rounds {min(c for _, c in pauses) * 1e3:.1f}-"
+        f"{worst_cpu * 1e3:.1f}; wall {worst_wall * 1e3:.1f})",
+        worst_cpu <= 0.005,
     )
     ordered = sorted(durations)
     median = statistics.median(ordered)
@@ -1072,9 +1024,9 @@ def workers(port: int, total: int, rounds: int, baseline: str | None) -> None:
     )
 
 
-def _timed_run(argv: list[str], directory: str) -> tuple[float, list[str], float]:
+def _timed_run(argv: list[str], directory: str) -> tuple[float, list[str], tuple[float, float]]:
     """Run a `wsprobe run` command: its seconds, its JSON records, and the longest
-    collector pause of any of its processes but the first (the workers)."""
+    collector pause, wall and CPU, of any of its processes but the first (the workers)."""
     pauses = Path(tempfile.mkdtemp(dir=directory))
     env = {
         **os.environ,
@@ -1089,13 +1041,14 @@ def _timed_run(argv: list[str], directory: str) -> tuple[float, list[str], float
         seconds = time.perf_counter() - began
         records.seek(0)
         lines = records.read().splitlines()
-    worst = max(
-        (
-            float(found.read_text().split()[0])
-            for found in pauses.iterdir()
-            if found.name != str(process.pid)
-        ),
-        default=0.0,
+    worsts = [
+        [float(field) for field in found.read_text().split()[:2]]
+        for found in pauses.iterdir()
+        if found.name != str(process.pid)
+    ]
+    worst = (
+        max((wall for wall, _ in worsts), default=0.0),
+        max((cpu for _, cpu in worsts), default=0.0),
     )
     return seconds, lines, worst
 
@@ -1120,8 +1073,10 @@ def idle_connections(port: int, count: int) -> None:
 
 
 def supervision_costs(port: int, scripts: int, rounds: int) -> None:
-    """What supervision costs: a worker start (as after a restart), the
-    supervisor's CPU per script, and a healthy script's delay next to 30 busy ones."""
+    """What supervision costs: a worker start (as after a restart) and the
+    supervisor's CPU per script. The bench awaits each script in a task of its own
+    (as a caller of ``Supervisor.run`` does); what those tasks cost is measured in
+    the same rounds, on stand-ins that await a future each, and taken off."""
     import asyncio
 
     from wsprobe.lua.eventloop import run_event_loop
@@ -1131,7 +1086,23 @@ def supervision_costs(port: int, scripts: int, rounds: int) -> None:
 
     settings = RunSettings(options=make_options(), workers=1, script_timeout=10)
 
-    async def start_and_run(jobs: list[Job]) -> tuple[float, float]:
+    async def stand_in(future: asyncio.Future[None]) -> None:
+        await future
+
+    async def tasks_alone(count: int) -> float:
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in range(count)]
+
+        def resolve() -> None:
+            for future in futures:
+                future.set_result(None)
+
+        cpu = time.process_time()
+        loop.call_soon(resolve)
+        await asyncio.gather(*(stand_in(future) for future in futures))
+        return (time.process_time() - cpu) / count
+
+    async def start_and_run(jobs: list[Job]) -> tuple[float, float, float]:
         # The first script's outcome says the worker is up: its start is all of it.
         began = time.perf_counter()
         async with Supervisor(settings) as supervisor:
@@ -1139,23 +1110,41 @@ def supervision_costs(port: int, scripts: int, rounds: int) -> None:
             started = time.perf_counter()
             cpu = time.process_time()
             await asyncio.gather(*(supervisor.run(job) for job in jobs))
-            return started - began, (time.process_time() - cpu) / max(len(jobs), 1)
+            per_script = (time.process_time() - cpu) / max(len(jobs), 1)
+            return started - began, per_script, await tasks_alone(len(jobs))
 
     quick = f'return ws.send_recv("ws://127.0.0.1:{port}/", "{MESSAGE}")'.encode()
-    starts, per_script = [], []
+    starts, per_script, own = [], [], []
     for _ in range(rounds):
         jobs = [Job(f"s{n}.lua", source=quick) for n in range(scripts)]
-        start, cpu = run_event_loop(start_and_run(jobs))
+        # What the bench holds (every section's modules and results) is not the
+        # supervisor's for the collector to walk, as it is not in `wsprobe run`.
+        gc.collect()
+        gc.freeze()
+        try:
+            start, cpu, tasks = run_event_loop(start_and_run(jobs))
+        finally:
+            gc.unfreeze()
         starts.append(start)
-        per_script.append(cpu)
+        per_script.append(cpu - tasks)
+        own.append(tasks)
     print(f"\n8. Supervision costs ({rounds} rounds)")
     print(
         f"{'worker start to first outcome':40} {statistics.median(starts) * 1e3:8.1f}ms  "
         "(what a restart costs)"
     )
+    supervisor_cpu = statistics.median(per_script)
     print(
-        f"{'supervisor CPU per script':40} {statistics.median(per_script) * 1e6:8.1f}µs  "
-        f"({scripts} one-call scripts)"
+        f"{'supervisor CPU per script':40} {supervisor_cpu * 1e6:8.1f}µs  "
+        f"({scripts} one-call scripts; the bench's own tasks, "
+        f"{statistics.median(own) * 1e6:.1f}µs a script, taken off)"
+    )
+    target(
+        "supervisor",
+        "supervisor CPU per script <= 30 µs",
+        f"{supervisor_cpu * 1e6:.1f} µs (rounds {min(per_script) * 1e6:.1f}-"
+        f"{max(per_script) * 1e6:.1f})",
+        supervisor_cpu <= 30e-6,
     )
 
 
@@ -1222,10 +1211,15 @@ def main() -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["workers", "memory", "processes", "connections", "pages"],
+        choices=["workers", "memory", "processes", "connections", "pages", "soak"],
         help="only the supervised-workers parts (7-9 and 6), the waiting scripts' memory "
-        "(6, 6a, 6b), the process per call (5), the waiting connection (10), "
-        "or the agent's pages (11)",
+        "(6, 6a, 6b), the process per call (5), the waiting connection (10), the agent's "
+        "pages (11), or the agent's soak (12)",
+    )
+    parser.add_argument(
+        "--soak-minutes",
+        type=float,
+        help="minutes of the agent's soak (default 10; 2 with --quick)",
     )
     parser.add_argument(
         "--pages-monitors", type=int, default=1000, help="monitors of the pages' section"
@@ -1239,6 +1233,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     rounds, per_round = (2, 50) if args.quick else (5, 300)
+    soak_minutes = args.soak_minutes or (2 if args.quick else 10)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     print(
@@ -1253,7 +1248,7 @@ def main() -> int:
             return 0
         if args.only == "workers":
             workers(port, 1000 if args.quick else 3000, 3, args.baseline_python)
-            supervision_costs(port, 500, 3)
+            supervision_costs(port, 2000, 3)
             starvation(3)
             memory(port, 2000 if args.quick else 10000, args.baseline_src)
             print_targets()
@@ -1275,6 +1270,10 @@ def main() -> int:
             pages.writing(target)
             print_targets()
             return 0
+        if args.only == "soak":
+            soak.soak(port, soak_minutes, target)
+            print_targets()
+            return 0
         one_shot(port, rounds, per_round)
         rates = throughput(port, 2000, 200, 3)
         through_lua(port, 2000, 200, 3, rates["wsprobe.send_recv_async"])
@@ -1286,10 +1285,11 @@ def main() -> int:
         idle_connections(port, 2000)
         agent(port, args.agent_monitors, 10, 10 if args.quick else 30)
         workers(port, 3000, 3, args.baseline_python)
-        supervision_costs(port, 500, 3)
+        supervision_costs(port, 2000, 3)
         starvation(3)
         pages.serving(port, args.pages_monitors, 30, target)
         pages.writing(target)
+        soak.soak(port, soak_minutes, target)
         print_targets()
     finally:
         server.stop()

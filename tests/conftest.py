@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import contextlib
-import hashlib
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import threading
@@ -24,11 +20,11 @@ from aiohttp import web
 from websockets.asyncio.server import ServerConnection, serve
 
 from tests.support.agent import AgentProcess
+from tests.support.wire import RawHandler, RawServer
 from wsprobe.cli import main
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
-GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 class LoopThread:
@@ -156,38 +152,6 @@ def servers(
 
 # --- raw sockets: servers that misbehave below the level websockets would allow ---
 
-RawHandler = Callable[[socket.socket], None]
-
-
-class RawServer:
-    """A TCP server that runs ``handler`` on a thread for every connection."""
-
-    def __init__(self, handler: RawHandler) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.handler = handler
-        self.connections: list[socket.socket] = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            self.connections.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            self.handler(conn)
-
-    def close(self) -> None:
-        self.listener.close()
-        for conn in self.connections:
-            conn.close()
-
 
 @pytest.fixture
 def raw_server() -> Iterator[Callable[[RawHandler], str]]:
@@ -201,53 +165,6 @@ def raw_server() -> Iterator[Callable[[RawHandler], str]]:
     yield start
     for server in started:
         server.close()
-
-
-def read_request(conn: socket.socket) -> bytes:
-    """Read an HTTP request head from ``conn``."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
-def accept_upgrade(conn: socket.socket, *, accept: str | None = None) -> None:
-    """Answer the upgrade correctly (or with the given Sec-WebSocket-Accept)."""
-    request = read_request(conn).decode()
-    key = next(
-        line.split(":", 1)[1].strip()
-        for line in request.split("\r\n")
-        if line.lower().startswith("sec-websocket-key:")
-    )
-    if accept is None:
-        accept = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
-    conn.sendall(
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        + f"Sec-WebSocket-Accept: {accept}\r\n\r\n".encode()
-    )
-
-
-def frame(
-    opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, mask: bool = False
-) -> bytes:
-    """Serialize one frame as a (possibly misbehaving) server would."""
-    head = bytes([(0x80 if fin else 0) | rsv | opcode])
-    length = len(payload)
-    mask_bit = 0x80 if mask else 0
-    if length < 126:
-        head += bytes([mask_bit | length])
-    elif length < 65536:
-        head += bytes([mask_bit | 126]) + length.to_bytes(2, "big")
-    else:
-        head += bytes([mask_bit | 127]) + length.to_bytes(8, "big")
-    if mask:
-        key = b"\x01\x02\x03\x04"
-        payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-        head += key
-    return head + payload
 
 
 def open_descriptors() -> int:

@@ -13,6 +13,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from wsprobe.agent.budget import Budget
 from wsprobe.agent.config import (
     ConfigError,
     Monitor,
@@ -403,7 +404,7 @@ def test_scheduler_never_overlaps_a_monitor_and_counts_skips() -> None:
             skipped=lambda monitor, count: skips.__setitem__(
                 monitor.name, skips.get(monitor.name, 0) + count
             ),
-            concurrency=2,
+            budget=Budget(2),
             unit=lambda _component: contextlib.nullcontext(),
         )
         scheduler.update(config.monitors)

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -29,7 +30,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import RawHandler, Servers, frame, read_request
+from tests.conftest import Servers
 from tests.support.agent import AgentProcess, samples_of, value, wait_for
 from tests.support.hostile import (
     Switchable,
@@ -42,6 +43,8 @@ from tests.support.hostile import (
     rss_bytes,
     upgrade_reply,
 )
+from tests.support.net import connections_to
+from tests.support.wire import RawHandler, frame, read_request
 
 # Every case drives a real agent process for seconds: make test runs them, test-fast does not.
 pytestmark = pytest.mark.slow
@@ -636,6 +639,64 @@ def test_a_probe_flood_gets_503_and_spares_the_monitors(
     assert not any("too many open files" in line.lower() for line in agent.lines)
     watch.quiet()
     watch.stops_cleanly()
+
+
+def test_scheduled_checks_and_probes_share_one_concurrency(
+    raw_server: Callable[[RawHandler], str], tmp_path: Path, agents: list[AgentProcess]
+) -> None:
+    # Every check the agent runs, scheduled or probed, holds a connection to one silent
+    # server: the kernel's count of those connections is the agent's checks in flight.
+    silent = raw_server(holds_silently)
+    port = int(silent.rsplit(":", 1)[1].strip("/"))
+    config = tmp_path / "agent.yaml"
+    # Each monitor holds a slot 2 s out of every 4: probes fill the gaps, and a
+    # monitor's next run must wait for a slot they hold rather than add one.
+    config.write_text(
+        "concurrency: 4\n"
+        "modules:\n  hold: {timeout: 3s, concurrency: 4}\n"
+        "monitors:\n"
+        + "".join(
+            f"  - {{name: m{index}, url: '{silent}', interval: 4s, timeout: 2s}}\n"
+            for index in range(4)
+        )
+    )
+    agent = start(agents, config, tmp_path / "state")
+    url = f"{agent.url}probe?module=hold&target={quote(silent, safe='')}"
+    answers: list[tuple[int, str]] = []
+    peak = 0
+    stop = threading.Event()
+
+    def flood() -> None:
+        while not stop.is_set():
+            answers.extend(asyncio.run(_flood_probes(url, 8)))
+
+    flooder = threading.Thread(target=flood)
+    flooder.start()
+    # A socket the agent closes is released by its event loop at the end of the loop's
+    # turn, and the next check may connect within that turn: the count is taken over
+    # 20 ms, longer than a turn, much shorter than a check holding a slot.
+    recent: deque[int] = deque(maxlen=5)
+    try:
+        deadline = time.monotonic() + 12
+        while time.monotonic() < deadline:
+            recent.append(connections_to(port))
+            peak = max(peak, min(recent))
+            time.sleep(0.005)
+    finally:
+        stop.set()
+        flooder.join(timeout=60)
+    samples = scrape(agent)
+    assert peak == 4, f"{peak} checks in flight with concurrency 4"
+    assert all(runs(samples, f"m{index}") >= 1 for index in range(4)), samples
+    statuses = {status for status, _ in answers}
+    assert statuses == {200, 503}, statuses
+    refusals = {body for status, body in answers if status == 503}
+    everything = "busy: 4 checks in flight (concurrency), try later\n"
+    assert everything in refusals, refusals
+    assert refusals <= {
+        everything,
+        'busy: 4 probes of module "hold" in flight (its concurrency), try later\n',
+    }
 
 
 # --- validation and redaction ---

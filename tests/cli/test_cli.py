@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RawHandler, Servers
+from tests.conftest import Servers
 from tests.support.calls import Capture, cli
 from tests.support.net import http_reply, never_answers, unused_port
+from tests.support.wire import RawHandler
 from wsprobe.cli import EXIT_CODES
 from wsprobe.models import Result, Timings
 from wsprobe.plugin import Expectations, Range, State, judge

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 import wsprobe
-from tests.conftest import RawHandler, Run, Servers, read_request
+from tests.conftest import Run, Servers
 from tests.support.agent import AgentProcess
 from tests.support.calls import cli
+from tests.support.wire import RawHandler, read_request
 from wsprobe.agent.config import ConfigError, parse_config
 from wsprobe.agent.sharding import Shard, ShardError
 

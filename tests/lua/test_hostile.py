@@ -26,17 +26,9 @@ from hypothesis import strategies as st
 from websockets.asyncio.server import ServerConnection, serve
 
 import wsprobe
-from tests.conftest import (
-    WAITING,
-    LoopThread,
-    RawHandler,
-    Run,
-    Servers,
-    accept_upgrade,
-    steps_running,
-    wait_for_workers,
-)
+from tests.conftest import WAITING, LoopThread, Run, Servers, steps_running, wait_for_workers
 from tests.support.agent import wait_for
+from tests.support.wire import RawHandler, accept_upgrade
 
 pytestmark = pytest.mark.slow
 

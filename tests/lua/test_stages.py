@@ -72,7 +72,7 @@ def test_a_record_survives_the_trip_up() -> None:
         calls=[timings],
     )
     lines = [Line("print", "hello", 1.5), Line("warn", "olá", 2.5)]
-    decoded = wire.decode(wire.encode_finished(7, outcome, lines))
+    [decoded] = wire.decode(wire.up_line([wire.encode_finished(7, outcome, lines)]))
     assert isinstance(decoded, wire.Finished)
     assert (decoded.number, decoded.lines) == (7, lines)
     outcome.name = ""
@@ -80,37 +80,79 @@ def test_a_record_survives_the_trip_up() -> None:
 
 
 def test_a_cache_call_survives_the_trip_up() -> None:
-    decoded = wire.decode(wire.encode_cache_call(3, "put", "k", 9, "v", 5))
-    assert decoded == wire.CacheCall(3, "put", "k", 9, ["v", 5])
+    line = wire.up_line([wire.encode_cache_call(3, "put", "k", 9, "v", 5)])
+    assert wire.decode(line) == [wire.CacheCall(3, "put", "k", 9, ["v", 5])]
+
+
+def test_the_messages_of_one_turn_go_up_in_one_line_in_order() -> None:
+    first = wire.encode_finished(1, ScriptOutcome("x", ok=True), [])
+    call = wire.encode_cache_call(2, "get", "k", 1)
+    second = wire.encode_finished(3, ScriptOutcome("y", ok=False, error="e"), [])
+    line = wire.up_line([first, call, second])
+    assert line.count(b"\n") == 1
+    assert line.endswith(b"\n")
+    decoded = wire.decode(line)
+    assert [type(message) for message in decoded] == [wire.Finished, wire.CacheCall, wire.Finished]
+    assert [message.number for message in decoded] == [1, 2, 3]
 
 
 def test_every_field_sent_up_is_checked_on_its_way_in() -> None:
     assert set(wire._DECODE) == {*RECORD_FIELDS, "calls"}
+    assert [name for name, _check in wire._SENT] == [*RECORD_FIELDS, "calls"]
 
 
 GOOD = json.loads(wire.encode_finished(1, ScriptOutcome("x", ok=True), []))
+# Where each field sits in a record: its number first, then the fields, calls, lines.
+AT = {name: index for index, name in enumerate(("id", *RECORD_FIELDS, "calls", "lines"))}
 
-MALFORMED = [
+
+def _with(name: str, value: object) -> bytes:
+    record = list(GOOD)
+    record[AT[name]] = value
+    return json.dumps(record).encode()
+
+
+MALFORMED_MESSAGES = [
     b"not json",
     b"[]",
-    json.dumps({**GOOD, "status": "fine"}).encode(),
-    json.dumps({**GOOD, "error": 3}).encode(),
-    json.dumps({**GOOD, "signal": ["x"]}).encode(),
-    json.dumps({**GOOD, "duration": "soon"}).encode(),
-    json.dumps({**GOOD, "calls": [[1, 2]]}).encode(),
-    json.dumps({**GOOD, "lines": [["print", "x"]]}).encode(),
-    json.dumps({key: value for key, value in GOOD.items() if key != "ok"}).encode(),
-    json.dumps({"cache": [1, "drop_all", "k", 1]}).encode(),
-    json.dumps({"cache": ["1", "get", "k", 1]}).encode(),
-    json.dumps({"cache": [1, "get", 2, 1]}).encode(),
-    json.dumps({"cache": [1, "get"]}).encode(),
+    b"3",
+    b'{"ok": true}',
+    _with("status", "fine"),
+    _with("error", 3),
+    _with("signal", ["x"]),
+    _with("duration", "soon"),
+    _with("calls", [[1, 2]]),
+    _with("lines", [["print", "x"]]),
+    _with("id", "1"),
+    _with("id", True),
+    json.dumps(GOOD[:-1]).encode(),
+    json.dumps([*GOOD, []]).encode(),
+    b'["cache", 1, "drop_all", "k", 1]',
+    b'["cache", "1", "get", "k", 1]',
+    b'["cache", 1, "get", 2, 1]',
+    b'["cache", 1, "get"]',
 ]
+GOOD_LINE = json.dumps(GOOD).encode()
 
 
-@pytest.mark.parametrize("line", MALFORMED)
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"not json",
+        GOOD_LINE,
+        b'{"cache": [1, "get", "k", 1]}',
+        b"[" + GOOD_LINE + b"]]",
+        b"[" + GOOD_LINE + b",]",
+        *(wire.up_line([GOOD_LINE, message]) for message in MALFORMED_MESSAGES),
+    ],
+)
 def test_what_does_not_decode_raises(line: bytes) -> None:
     with pytest.raises((ValueError, TypeError, KeyError)):
         wire.decode(line)
+
+
+def test_an_empty_line_of_messages_decodes_to_none() -> None:
+    assert wire.decode(b"[]") == []
 
 
 def test_frames_down_carry_any_picklable_value() -> None:

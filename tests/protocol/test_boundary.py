@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 import wsprobe
-from tests.conftest import ROOT, RawHandler, Run, Servers, read_request
+from tests.conftest import ROOT, Run, Servers
 from tests.support.calls import cli
 from tests.support.net import reply_then_ignore_the_close
+from tests.support.wire import RawHandler, read_request
 from wsprobe.options import CLOSE_WAIT
 from wsprobe.url import redact, redact_header
 

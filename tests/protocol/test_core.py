@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import GUID, frame
+from tests.support.wire import GUID, frame
 from wsprobe.errors import (
     ConnectError,
     NoResponse,

@@ -7,7 +7,7 @@ import gc
 import hashlib
 import zlib
 
-from tests.conftest import GUID, frame
+from tests.support.wire import GUID, frame
 from wsprobe.options import make_options
 from wsprobe.protocol._websockets import Response
 from wsprobe.protocol.core import ClientCore

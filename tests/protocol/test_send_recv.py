@@ -13,16 +13,10 @@ from typing import Any
 import pytest
 
 import wsprobe
-from tests.conftest import (
-    RawHandler,
-    Servers,
-    accept_upgrade,
-    descriptors_settle_to,
-    frame,
-    open_descriptors,
-)
+from tests.conftest import Servers, descriptors_settle_to, open_descriptors
 from tests.support.calls import CALLS, MARGIN, call, call_async
 from tests.support.net import http_reply, never_answers, reply_then_ignore_the_close, unused_port
+from tests.support.wire import RawHandler, accept_upgrade, frame
 
 NO_RESPONSE = "no response from web socket"
 BINARY = "ws binary messages not supported"

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import HttpServers, RawHandler, read_request
+from tests.conftest import HttpServers
+from tests.support.wire import RawHandler, read_request
 from wsprobe.errors import ConnectError, Error, HttpError, InvalidOption, InvalidURL
 from wsprobe.options import make_options
 from wsprobe.services.http import HttpClient, HttpResponse

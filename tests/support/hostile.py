@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import RawHandler, accept_upgrade, frame, read_request
+from tests.support.wire import RawHandler, accept_upgrade, frame, read_request
 
 __all__ = [
     "FLOOD_SECONDS",
@@ -47,12 +47,14 @@ def upgrade_reply(head: bytes) -> RawHandler:
     return handler
 
 
-def replies(payload: bytes, *, opcode: int = 0x1) -> RawHandler:
-    """Accept the upgrade, read the client's message and send ``payload`` as one frame."""
+def replies(payload: bytes, *, opcode: int = 0x1, after: float = 0.0) -> RawHandler:
+    """Accept the upgrade, read the client's message and send ``payload`` as one frame,
+    ``after`` seconds later (a slow server: past the client's timeout)."""
 
     def handler(conn: socket.socket) -> None:
         accept_upgrade(conn)
         conn.recv(65536)
+        time.sleep(after)
         conn.sendall(frame(opcode, payload))
         _drain(conn)
 

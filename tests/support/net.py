@@ -5,13 +5,28 @@ from __future__ import annotations
 import socket
 from urllib.parse import urlsplit
 
-from tests.conftest import RawHandler, Servers, accept_upgrade, frame, read_request
+from tests.conftest import Servers
+from tests.support.wire import RawHandler, accept_upgrade, frame, read_request
 
 
 def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def connections_to(port: int) -> int:
+    """Sockets of this machine connected or connecting to ``127.0.0.1:port`` now: the
+    kernel's count (``/proc/net/tcp``), exact whenever it is read, unlike a server's."""
+    count = 0
+    with open("/proc/net/tcp") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            # remote address, state: 01 established, 02 SYN sent
+            if int(fields[2].rsplit(":", 1)[1], 16) == port and fields[3] in ("01", "02"):
+                count += 1
+    return count
 
 
 def ports(servers: Servers) -> list[int]:

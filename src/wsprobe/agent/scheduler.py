@@ -16,6 +16,7 @@ import math
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractContextManager
 
+from .budget import Budget
 from .config import Monitor
 from .outcome import Outcome
 
@@ -32,7 +33,8 @@ class Scheduler:
     """Keeps one task per monitor; :meth:`update` applies a new set of monitors.
 
     ``run`` performs one check; ``record`` receives each outcome; ``skipped`` is told
-    each missed slot. ``concurrency`` bounds the checks in flight across monitors.
+    each missed slot. A run waits for a slot of ``budget``, the agent's bound on checks in
+    flight (``/probe``'s included).
     ``unit(component)`` wraps each run: an unexpected exception fails that run, and
     the monitor goes on to its next slot.
     """
@@ -43,7 +45,7 @@ class Scheduler:
         run: Callable[[Monitor], Awaitable[Outcome]],
         record: Callable[[Monitor, Outcome], None],
         skipped: Callable[[Monitor, int], None],
-        concurrency: int,
+        budget: Budget,
         unit: Callable[[str], AbstractContextManager[None]],
         clock: Callable[[], float] | None = None,
     ) -> None:
@@ -51,8 +53,7 @@ class Scheduler:
         self._record = record
         self._skipped = skipped
         self._unit = unit
-        self._slots = asyncio.Semaphore(concurrency)
-        self._concurrency = concurrency
+        self._budget = budget
         self._tasks: dict[str, tuple[Monitor, asyncio.Task[None]]] = {}
         self._running: set[str] = set()
         self._stopping = False
@@ -63,12 +64,6 @@ class Scheduler:
     def in_flight(self) -> int:
         """Checks running right now."""
         return len(self._running)
-
-    def set_concurrency(self, concurrency: int) -> None:
-        """Use a new bound from now on (runs in flight finish under the old one)."""
-        if concurrency != self._concurrency:
-            self._slots = asyncio.Semaphore(concurrency)
-            self._concurrency = concurrency
 
     def update(self, monitors: Iterable[Monitor]) -> tuple[list[str], list[str]]:
         """Run exactly ``monitors`` from now on; return the names ``(started, stopped)``.
@@ -132,7 +127,7 @@ class Scheduler:
                     self._skipped(monitor, missed)
 
     async def _once(self, monitor: Monitor) -> None:
-        async with self._slots:
+        async with self._budget.slot():
             self._running.add(monitor.name)
             try:
                 outcome = await self._run(monitor)

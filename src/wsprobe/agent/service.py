@@ -30,6 +30,7 @@ from .alerting.engine import FIRING_PHASE, Run
 from .alerting.outbox import OutboxError
 from .alerting.service import Alerting
 from .board import RECENT, Board
+from .budget import Budget
 from .config import AgentConfig, ConfigError, Module, Monitor, load_config
 from .faults import Faults
 from .history import History, HistoryError
@@ -105,6 +106,8 @@ class Agent:
             labels=_labels(self.config),
             fault=functools.partial(self.faults.failed, "notification"),
         )
+        # The checks in flight, scheduled and /probe's together.
+        self.budget = Budget(self.config.concurrency)
         self.reloads: Counter[str] = Counter()
         self.last_reload_ok = True
         # /probe's checks in flight, by module.
@@ -113,7 +116,7 @@ class Agent:
             run=self._run,
             record=self._record,
             skipped=lambda monitor, count: self.board.skip(monitor.name, count),
-            concurrency=self.config.concurrency,
+            budget=self.budget,
             unit=self.faults.unit,
         )
         self._reload_wanted = asyncio.Event()
@@ -191,7 +194,7 @@ class Agent:
         """The agent's own state for ``/metrics``."""
         return AgentFacts(
             monitors=len(self.board),
-            in_flight=self.scheduler.in_flight,
+            in_flight=self.scheduler.in_flight + sum(self._probing.values()),
             reloads=dict(self.reloads),
             last_reload_ok=self.last_reload_ok,
             internal_errors=dict(self.faults.counts),
@@ -215,15 +218,12 @@ class Agent:
     ) -> Outcome:
         """One check of ``target`` with the module ``name`` now, within ``timeout`` when given.
 
-        It takes a slot the scheduled checks leave free, and never waits for one: with
-        ``concurrency`` checks in flight, or the module's own ``concurrency`` of probes,
-        it raises :class:`~.prober.Busy`.
+        It takes a slot of the agent's ``concurrency`` that no scheduled check waits
+        for, and never waits for one: with ``concurrency`` checks in flight (scheduled
+        and probes together), or the module's own ``concurrency`` of probes, it raises
+        :class:`~.prober.Busy`.
         """
-        config = self.config
-        module = config.modules[name]
-        in_flight = self.scheduler.in_flight + sum(self._probing.values())
-        if in_flight >= config.concurrency:
-            raise Busy(f"busy: {config.concurrency} checks in flight (concurrency), try later")
+        module = self.config.modules[name]
         if self._probing[name] >= module.concurrency:
             raise Busy(
                 f'busy: {module.concurrency} probes of module "{name}" in flight '
@@ -234,13 +234,14 @@ class Agent:
             probe = dataclasses.replace(
                 probe, options=dataclasses.replace(probe.options, timeout=timeout)
             )
-        self._probing[name] += 1
-        try:
-            return await self.probers.run(probe, name=name, target=target, log=log)
-        finally:
-            self._probing[name] -= 1
-            if not self._probing[name]:
-                del self._probing[name]
+        async with self.budget.slot_now():
+            self._probing[name] += 1
+            try:
+                return await self.probers.run(probe, name=name, target=target, log=log)
+            finally:
+                self._probing[name] -= 1
+                if not self._probing[name]:
+                    del self._probing[name]
 
     async def start(self) -> None:
         """Open the history, start the script workers (a script due before waits for
@@ -291,7 +292,7 @@ class Agent:
         new = [monitor.name for monitor in mine if self.board.get(monitor.name) is None]
         recent = [await self.history.results(name, limit=RECENT) for name in new]
         self.history.retention = config.retention
-        self.scheduler.set_concurrency(config.concurrency)
+        self.budget.resize(config.concurrency)
         self.supervisor.set_concurrency(config.concurrency)
         self.config = config
         self.alerting.configure(self._alerting_config(config), _labels(config))

@@ -23,12 +23,16 @@ class CacheServer:
     def __init__(self) -> None:
         self._cache = Cache()
         self._calls: set[asyncio.Task[None]] = set()
+        # The scripts that asked for a mark: only they can hold one when they end.
+        self._marking: set[Hashable] = set()
 
     def serve(
         self, call: CacheCall, answer: Callable[[CacheAnswer], None], malformed: Callable[[], None]
     ) -> None:
         """Perform ``call`` and ``answer`` it; a call whose arguments the cache
         refuses as malformed (not as a script's mistake) calls ``malformed``."""
+        if call.operation == "mark_pending":
+            self._marking.add(call.owner)
         task = asyncio.create_task(self._serve(call, answer, malformed))
         self._calls.add(task)
         task.add_done_callback(self._calls.discard)
@@ -47,7 +51,9 @@ class CacheServer:
 
     def release(self, owner: Hashable) -> None:
         """Script ``owner`` ended: its marks end with it."""
-        self._cache.release(owner)
+        if owner in self._marking:
+            self._marking.discard(owner)
+            self._cache.release(owner)
 
     def close(self) -> None:
         """Abandon the calls in progress: the run is stopping."""

@@ -129,7 +129,10 @@ class Supervisor:
             self._finish(pending, _interrupted(job))
         else:
             self._queue.append(pending)
-            self._dispatch()
+            # Scripts already waiting mean no worker has room: a record or a new
+            # worker dispatches them, and this one after them.
+            if len(self._queue) == 1:
+                self._dispatch()
         return await pending.future
 
     def set_concurrency(self, concurrency: int) -> None:
@@ -212,19 +215,19 @@ class Supervisor:
         try:
             while lines := await read_lines(worker.process.stdout):
                 for line in lines:
-                    message = decode(line)
-                    if isinstance(message, CacheCall):
-                        self._cache.serve(
-                            message,
-                            lambda answer: self._send(worker, answer),
-                            lambda: self._kill(worker, "it sent a malformed cache request"),
-                        )
-                        continue
-                    pending = worker.running.pop(message.number, None)
-                    if pending is not None:
-                        outcome = message.outcome
-                        outcome.name, outcome.rerun = pending.job.name, pending.rerun
-                        self._finish(pending, (outcome, message.lines))
+                    for message in decode(line):
+                        if isinstance(message, CacheCall):
+                            self._cache.serve(
+                                message,
+                                lambda answer: self._send(worker, answer),
+                                lambda: self._kill(worker, "it sent a malformed cache request"),
+                            )
+                            continue
+                        pending = worker.running.pop(message.number, None)
+                        if pending is not None:
+                            outcome = message.outcome
+                            outcome.name, outcome.rerun = pending.job.name, pending.rerun
+                            self._finish(pending, (outcome, message.lines))
                 self._dispatch()
         except (ValueError, TypeError, KeyError):
             self._kill(worker, "it sent a malformed record")
@@ -287,17 +290,16 @@ class Supervisor:
 
     def _dispatch(self) -> None:
         while self._queue:
-            ready = [
-                worker
-                for worker in self._workers
-                if worker.killed is None and len(worker.running) < self._per_worker
-            ]
-            if not ready:
+            # The least busy worker that takes more (the first of equals).
+            worker, busy = None, self._per_worker
+            for candidate in self._workers:
+                if candidate.killed is None and len(candidate.running) < busy:
+                    worker, busy = candidate, len(candidate.running)
+            if worker is None:
                 return
-            worker = min(ready, key=lambda candidate: len(candidate.running))
             pending = self._queue.popleft()
             worker.running[pending.number] = pending
-            self._send(worker, Start(pending.number, pending.job))
+            worker.outbox.put(Start(pending.number, pending.job))
 
     @staticmethod
     def _send(worker: _Worker, value: Start | CacheAnswer) -> None:

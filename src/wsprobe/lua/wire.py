@@ -4,11 +4,14 @@
   4-byte length and a pickle: first the :class:`~.job.RunSettings`, then lists of
   :class:`Start`\\ s and :class:`CacheAnswer`\\ s. Pickles only go down, from the
   supervisor to its own child.
-- *Up* (worker to supervisor, on its standard output): one JSON object a line, a
-  script's :class:`Finished` record or a :class:`CacheCall`, parsed as untrusted
-  data: whatever does not decode raises ``ValueError``, ``TypeError`` or ``KeyError``.
+- *Up* (worker to supervisor, on its standard output): lines, each a JSON array of
+  messages, themselves arrays: a script's :class:`Finished` record (its number, the
+  fields of :data:`~.output.RECORD_FIELDS` in order, its calls' timings, its lines)
+  or a :class:`CacheCall` (``"cache"`` first), parsed as untrusted data: whatever
+  does not decode raises ``ValueError``, ``TypeError`` or ``KeyError``.
 - Both ways, what is ready in one turn of the event loop goes in one write
-  (:class:`Outbox`): one system call, and down one pickle, for many messages.
+  (:class:`Outbox`): one system call, and down one pickle, up one line, for many
+  messages.
 - The *board*: memory both map, where the worker's event loop writes its heartbeat
   and each step thread the script it runs and that script's deadline
   (:class:`Board`).
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import operator
 import pickle
 import struct
 from collections.abc import Callable, Hashable
@@ -42,6 +46,7 @@ __all__ = [
     "frame",
     "read_frame",
     "read_lines",
+    "up_line",
 ]
 
 # --- down: frames of pickles ---
@@ -107,8 +112,7 @@ class Outbox:
 # --- up: JSON lines ---
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Finished:
+class Finished(NamedTuple):
     """Script ``number`` ended: its outcome (its name is the supervisor's to set) and
     the lines it printed and logged, in order."""
 
@@ -117,8 +121,7 @@ class Finished:
     lines: list[Line]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class CacheCall:
+class CacheCall(NamedTuple):
     """A script asks the run's cache (held by the supervisor) for ``operation``; its
     answer is the :class:`CacheAnswer` with the same ``number``."""
 
@@ -143,52 +146,66 @@ def _timings(
 
 
 def _text_or_none(value: Any) -> str | None:
-    if not isinstance(value, str | None):
-        raise TypeError("expected text or null")
-    return value
+    # What json.loads makes of text is a str, never a subclass.
+    if value is None or type(value) is str:
+        return value
+    raise TypeError("expected text or null")
+
+
+_STATUSES = frozenset(("ok", "warning", "critical", "unknown"))
 
 
 def _status(value: Any) -> str:
-    if value not in ("ok", "warning", "critical", "unknown"):
-        raise ValueError("status")
-    return str(value)
-
-
-def _as_is(value: Any) -> Any:
-    return value
+    if type(value) is str and value in _STATUSES:
+        return value
+    raise ValueError("status")
 
 
 #: How each field of a record that goes up is checked as it comes in: the record's
-#: fields (:data:`~.output.RECORD_FIELDS`) and the timings of the script's calls.
-_DECODE: dict[str, Callable[[Any], Any]] = {
+#: fields (:data:`~.output.RECORD_FIELDS`) and the timings of the script's calls;
+#: None for a field that may be any JSON value.
+_DECODE: dict[str, Callable[[Any], Any] | None] = {
     "ok": bool,
-    "result": _as_is,
+    "result": None,
     "error": _text_or_none,
     "duration": float,
     "status": _status,
-    "value": _as_is,
+    "value": None,
     "signal": _text_or_none,
     "calls": lambda calls: [_timings(*phases) for phases in calls],
 }
-_SENT = (*RECORD_FIELDS, "calls")
+# A record's fields in the order they are sent, each with its check.
+_SENT = tuple((name, _DECODE[name]) for name in (*RECORD_FIELDS, "calls"))
+_RECORD = operator.attrgetter(*RECORD_FIELDS)
+_PHASES = operator.attrgetter(*(field.name for field in dataclasses.fields(Timings)))
+_CACHE = "cache"
 
 
-def _line(value: dict[str, Any]) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode() + b"\n"
+def _message(value: list[Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def up_line(messages: list[bytes]) -> bytes:
+    """Messages encoded here (:func:`encode_finished`, :func:`encode_cache_call`), as
+    the one line that sends them up."""
+    return b"[" + b",".join(messages) + b"]\n"
 
 
 def encode_finished(number: int, outcome: ScriptOutcome, lines: list[Line]) -> bytes:
-    """Script ``number``'s record, to send up."""
-    record: dict[str, Any] = {name: getattr(outcome, name) for name in RECORD_FIELDS}
-    record["id"] = number
-    record["calls"] = [dataclasses.astuple(timings) for timings in outcome.calls]
-    record["lines"] = [[line.kind, line.text, line.at] for line in lines]
-    return _line(record)
+    """Script ``number``'s record, to send up in an :func:`up_line`."""
+    return _message(
+        [
+            number,
+            *_RECORD(outcome),
+            [_PHASES(timings) for timings in outcome.calls],
+            [[line.kind, line.text, line.at] for line in lines],
+        ]
+    )
 
 
 def encode_cache_call(number: int, operation: str, key: str, owner: Hashable, *args: Any) -> bytes:
-    """A :class:`CacheCall`, to send up."""
-    return _line({"cache": [number, operation, key, owner, *args]})
+    """A :class:`CacheCall`, to send up in an :func:`up_line`."""
+    return _message([_CACHE, number, operation, key, owner, *args])
 
 
 async def read_lines(reader: asyncio.StreamReader) -> list[bytes]:
@@ -209,23 +226,40 @@ async def read_lines(reader: asyncio.StreamReader) -> list[bytes]:
     return lines
 
 
-def decode(line: bytes) -> Finished | CacheCall:
-    """What a worker sent up, checked like any input."""
+def decode(line: bytes) -> list[Finished | CacheCall]:
+    """The messages of a line a worker sent up, checked like any input."""
     # Text, not bytes: json.loads would first guess the encoding of bytes.
-    record = json.loads(line.decode())
-    if "cache" in record:
-        number, operation, key, owner, *args = record["cache"]
+    messages = json.loads(line.decode())
+    if type(messages) is not list:
+        raise TypeError("expected a list of messages")
+    return [_decode_message(message) for message in messages]
+
+
+def _decode_message(message: Any) -> Finished | CacheCall:
+    if type(message) is not list:
+        raise TypeError("expected a message")
+    if message and message[0] == _CACHE:
+        _cache, number, operation, key, owner, *args = message
         if not (
-            isinstance(number, int)
+            type(number) is int
             and operation in OPERATIONS
-            and isinstance(key, str)
-            and isinstance(owner, int)
+            and type(key) is str
+            and type(owner) is int
         ):
             raise ValueError("a malformed cache request")
         return CacheCall(number, operation, key, owner, args)
-    fields = {name: _DECODE[name](record[name]) for name in _SENT}
-    lines = [Line(str(kind), str(text), float(at)) for kind, text, at in record["lines"]]
-    return Finished(int(record["id"]), ScriptOutcome("", **fields), lines)
+    number, *values, lines = message
+    if len(values) != len(_SENT) or type(number) is not int:
+        raise ValueError("a malformed record")
+    fields = {
+        name: value if check is None else check(value)
+        for (name, check), value in zip(_SENT, values, strict=True)
+    }
+    return Finished(
+        number,
+        ScriptOutcome("", **fields),
+        [Line(str(kind), str(text), float(at)) for kind, text, at in lines],
+    )
 
 
 # --- the board ---
@@ -287,7 +321,13 @@ class Board:
 
     def running(self) -> list[tuple[int, float]]:
         """The number and deadline of every step running now."""
-        return [marked for slot in range(self.slots) if (marked := self.read(slot)) is not None]
+        # One copy of all slots; only those busy in it are read again, one by one.
+        slots = self._memory[_HEARTBEAT.size : _HEARTBEAT.size + self.slots * SLOT.size]
+        return [
+            marked
+            for slot, (_number, deadline) in enumerate(SLOT.iter_unpack(slots))
+            if deadline and (marked := self.read(slot)) is not None
+        ]
 
     @staticmethod
     def _offset(slot: int) -> int:

@@ -18,7 +18,6 @@ import asyncio
 import collections
 import contextlib
 import ctypes
-import gc
 import itertools
 import mmap
 import os
@@ -33,6 +32,7 @@ from typing import Any
 
 from ..errors import ScriptCallError
 from ..services.shared import RunServices
+from .collector import Collector
 from .eventloop import run_event_loop
 from .execute import RunContext, run_collected
 from .heap import Heap
@@ -46,6 +46,7 @@ from .wire import (
     encode_cache_call,
     encode_finished,
     read_frame,
+    up_line,
 )
 
 __all__ = ["main"]
@@ -240,18 +241,18 @@ async def _serve(board: Board) -> None:
     # The store and the HTTP pool of the scripts of this worker; the cache is the
     # run's, which the supervisor holds.
     # Records and cache calls ready in one turn of the loop go up in one write.
-    up = Outbox(writer.write, b"".join)
+    up = Outbox(writer.write, up_line)
     link = _CacheLink(up)
     services = RunServices(settings.options, state_dir=settings.state_dir, cache=link)
     steps = _Steps(board)
     tasks: set[asyncio.Task[None]] = set()
-    # What start-up made lives as long as the worker: the collector need not look at
-    # it again (a script's own objects are freed by reference counting, run_one).
-    gc.collect()
-    gc.freeze()
+    # Full collections at idle moments or past a bound, not whenever CPython would.
+    collector = Collector()
+    collector.install()
 
     def beat() -> None:
         board.beat(time.monotonic())
+        collector.tick(idle=not tasks)
         loop.call_later(HEARTBEAT_EVERY, beat)
 
     beat()
