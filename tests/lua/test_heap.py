@@ -29,7 +29,7 @@ def _rss(pid: int) -> int:
 def test_a_worker_returns_the_memory_of_a_burst_once_it_is_over() -> None:
     count = 3000
     # Each script holds some memory of its own while it waits.
-    source = b'local t = {} for i = 1, 100 do t[i] = string.rep("x", i) .. i end time.sleep(1) return #t'
+    source = b'local t = {} for i = 1, 100 do t[i] = string.rep("x", i) .. i end time.sleep(3) return #t'
 
     async def scenario() -> tuple[int, int]:
         settings = RunSettings(options=make_options(), workers=1, concurrency=count)
@@ -64,12 +64,14 @@ def test_a_worker_returns_the_memory_of_a_burst_once_it_is_over() -> None:
         # A burst of 2,000 receding: a trim once 1,000 ended (half are left), and
         # one once the other 1,000 ended.
         ("s" * 2000 + "e" * 2000, 2),
-        # Fewer than TRIM_AFTER ended: nothing worth a trim.
+        # Fewer than TRIM_AFTER ended and some still in flight: nothing worth a trim.
         ("s" * 2000 + "e" * 999, 0),
         # A steady flow of 100 in flight, 10,000 through: never half as many.
         ("s" * 100 + "se" * 10_000, 0),
-        # Two bursts of 3,000: a trim at 1,500 left and one at 500, each time.
-        ("s" * 3000 + "e" * 3000 + "s" * 3000 + "e" * 3000, 4),
+        # Two bursts of 3,000: a trim at 1,500 left, at 500, and once idle, each time.
+        ("s" * 3000 + "e" * 3000 + "s" * 3000 + "e" * 3000, 6),
+        # One script at a time: a trim once idle with a tenth of TRIM_AFTER ended.
+        ("se" * 250, 2),
     ],
 )
 def test_trims_only_when_a_burst_has_receded(events: str, trims: int) -> None:

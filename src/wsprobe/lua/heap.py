@@ -32,10 +32,11 @@ def _malloc_trim() -> Callable[[int], int] | None:
 class Heap:
     """Counts the scripts in flight and trims the heap when a burst has receded:
     :data:`TRIM_AFTER` scripts ended since the last trim and at most half as many in
-    flight as at the most since then. A steady flow of scripts, whose freed memory
-    the next ones reuse at once, never trims; a worker that ran 5,000 and runs few
-    now does. The trim runs on a thread of its own: ctypes releases the GIL, so
-    the event loop goes on meanwhile (~50 ms for 5,000 ended scripts)."""
+    flight as at the most since then, or none in flight and a tenth of that ended. A
+    steady flow of scripts, whose freed memory the next ones reuse at once, never
+    trims; a worker that ran 5,000 and runs few now does. The trim runs on a thread
+    of its own: ctypes releases the GIL, so the event loop goes on meanwhile (~50 ms
+    for 5,000 ended scripts)."""
 
     __slots__ = ("_ended", "_in_flight", "_most", "_trim", "_trimming")
 
@@ -54,12 +55,10 @@ class Heap:
         """A script ended (its memory freed)."""
         self._in_flight -= 1
         self._ended += 1
-        if (
-            self._trim is not None
-            and not self._trimming
-            and self._ended >= TRIM_AFTER
-            and self._in_flight <= self._most // 2
-        ):
+        receded = self._ended >= TRIM_AFTER and self._in_flight <= self._most // 2
+        # Idle: what the last scripts of a burst freed, too few for the rule above.
+        idle = self._in_flight == 0 and self._ended >= TRIM_AFTER // 10
+        if self._trim is not None and not self._trimming and (receded or idle):
             self._trimming = True
             self._ended, self._most = 0, self._in_flight
             threading.Thread(target=self._run, args=(self._trim,), daemon=True).start()
