@@ -583,10 +583,11 @@ def memory(port: int, scripts: int, baseline_src: str | None = None) -> None:
         ]
         for name, src in trees.items():
             env = {**os.environ, "PYTHONPATH": src} if src else None
-            peak, waited, elapsed = _waiting_run(argv, env)
+            peak, waited, elapsed, cpu = _waiting_run(argv, env)
             print(
                 f"{name:40} peak RSS {peak / 2**20:6.0f} MiB  "
-                f"({waited} of {scripts} timed out as expected, {elapsed:.1f}s wall)"
+                f"({waited} of {scripts} timed out as expected, {elapsed:.1f}s wall, "
+                f"{cpu:.1f}s CPU)"
             )
             if scripts == 10000 and src is None:
                 target(
@@ -597,10 +598,11 @@ def memory(port: int, scripts: int, baseline_src: str | None = None) -> None:
                 )
 
 
-def _waiting_run(argv: list[str], env: dict[str, str] | None) -> tuple[int, int, float]:
+def _waiting_run(argv: list[str], env: dict[str, str] | None) -> tuple[int, int, float, float]:
     """Run ``argv`` sampling its processes' RSS: the peak, how many scripts waited
-    to their timeout, and the seconds it took."""
+    to their timeout, the seconds it took and the CPU seconds of all its processes."""
     began = time.perf_counter()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     # Records go to a file: a pipe nobody reads while sampling would fill up.
     with (
         tempfile.TemporaryFile("w+") as records,
@@ -613,27 +615,38 @@ def _waiting_run(argv: list[str], env: dict[str, str] | None) -> tuple[int, int,
         records.seek(0)
         lines = records.read().splitlines()
     waited = sum('"result":"no response from web socket"' in line for line in lines)
-    return peak, waited, time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    return peak, waited, time.perf_counter() - began, cpu
 
 
-def lua_states(count: int, baseline_src: str | None) -> None:
-    """A waiting script's Lua state (bench/lua_states.py, a fresh process per run):
-    Lua memory and RSS per state, CPU to create one and run it to its request; with
-    ``baseline_src``, runs of that tree interleaved with this tree's."""
+def _interleaved(
+    script: str, args: list[str], rounds: int, baseline_src: str | None
+) -> dict[str, list[dict[str, Any]]]:
+    """The JSON each run of ``bench/SCRIPT ARGS`` prints, a fresh process per run, by
+    tree: this one's and, with ``baseline_src``, that tree's, runs interleaved."""
     trees = {"this tree": None}
     if baseline_src:
         trees["baseline"] = baseline_src
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
-    for _ in range(3):
+    for _ in range(rounds):
         for name, src in trees.items():
             done = subprocess.run(
-                [sys.executable, str(HERE / "lua_states.py"), str(count)],
+                [sys.executable, str(HERE / script), *args],
                 capture_output=True,
                 text=True,
                 check=True,
                 env={**os.environ, "PYTHONPATH": src} if src else None,
             )
             runs[name].append(json.loads(done.stdout))
+    return runs
+
+
+def lua_states(count: int, baseline_src: str | None) -> None:
+    """A waiting script's Lua state (bench/lua_states.py, a fresh process per run):
+    Lua memory and RSS per state, CPU to create one and run it to its request; with
+    ``baseline_src``, runs of that tree interleaved with this tree's."""
+    runs = _interleaved("lua_states.py", [str(count)], 3, baseline_src)
     print(f"\n6a. A waiting script's Lua state: {count} states per run, 3 runs interleaved")
     for name, figures in runs.items():
         lua = statistics.median(run["lua"] for run in figures)
@@ -643,6 +656,25 @@ def lua_states(count: int, baseline_src: str | None) -> None:
             f"{name:40} Lua {lua / 1024:5.1f} KiB  RSS {statistics.median(rss) / 1024:5.1f} KiB "
             f"(runs {min(rss) / 1024:.1f}-{max(rss) / 1024:.1f})  made and run to its request "
             f"{statistics.median(create):4.0f} us CPU (runs {min(create):.0f}-{max(create):.0f})"
+        )
+
+
+def after_burst(port: int, count: int, baseline_src: str | None) -> None:
+    """What a worker keeps once a burst of waiting scripts is over (bench/after_burst.py,
+    a fresh process per run): its resident memory at the peak and 3 s after the last
+    script ended; with ``baseline_src``, that tree's runs interleaved with this tree's.
+    Without a trim, freed memory stays resident for as long as the worker lives."""
+    runs = _interleaved("after_burst.py", [str(port), str(count)], 2, baseline_src)
+    print(
+        f"\n6b. One worker after a burst: {count} scripts waiting 10 s at once, 2 runs interleaved"
+    )
+    for name, figures in runs.items():
+        peaks = ", ".join(f"{run['peak'] / 2**20:.0f}" for run in figures)
+        after = ", ".join(f"{run['after'] / 2**20:.0f}" for run in figures)
+        waited = ", ".join(str(run["waited"]) for run in figures)
+        print(
+            f"{name:40} peak RSS {peaks} MiB  3 s after the last ended {after} MiB  "
+            f"(waited {waited})"
         )
 
 
@@ -1189,9 +1221,9 @@ def main() -> int:
     parser.add_argument(
         "--only",
         choices=["workers", "memory", "processes", "connections", "pages", "soak"],
-        help="only the supervised-workers parts (7-9 and 6), the waiting scripts' memory (6, 6a), "
-        "the process per call (5), the waiting connection (10), the agent's pages (11), "
-        "or the agent's soak (12)",
+        help="only the supervised-workers parts (7-9 and 6), the waiting scripts' memory "
+        "(6, 6a, 6b), the process per call (5), the waiting connection (10), the agent's "
+        "pages (11), or the agent's soak (12)",
     )
     parser.add_argument(
         "--soak-minutes",
@@ -1206,7 +1238,7 @@ def main() -> int:
     )
     parser.add_argument(
         "--baseline-src",
-        help="another tree's src directory, run by this Python side by side in parts 6 and 6a",
+        help="another tree's src directory, run by this Python side by side in parts 6, 6a and 6b",
     )
     args = parser.parse_args()
     rounds, per_round = (2, 50) if args.quick else (5, 300)
@@ -1232,6 +1264,7 @@ def main() -> int:
             return 0
         if args.only == "memory":
             lua_states(2000, args.baseline_src)
+            after_burst(port, 5000, args.baseline_src)
             memory(port, 2000 if args.quick else 10000, args.baseline_src)
             print_targets()
             return 0
@@ -1256,6 +1289,7 @@ def main() -> int:
         tls_one_shot(rounds, per_round // 2)
         processes(port, 10 if args.quick else 30)
         lua_states(2000, args.baseline_src)
+        after_burst(port, 5000, args.baseline_src)
         memory(port, 2000 if args.quick else 10000, args.baseline_src)
         idle_connections(port, 2000)
         agent(port, args.agent_monitors, 10, 10 if args.quick else 30)

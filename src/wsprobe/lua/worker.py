@@ -35,6 +35,7 @@ from ..services.shared import RunServices
 from .collector import Collector
 from .eventloop import run_event_loop
 from .execute import RunContext, run_collected
+from .heap import Heap
 from .job import RunSettings
 from .registry import StepRunner
 from .wire import (
@@ -51,6 +52,10 @@ from .wire import (
 __all__ = ["main"]
 
 HEARTBEAT_EVERY = 0.1
+#: Scripts started in one turn of the event loop: a burst of thousands (a frame of
+#: starts) takes many turns, with the heartbeat and the other scripts' timers and
+#: I/O between them, rather than one turn of seconds.
+STARTS_PER_TURN = 32
 #: Seconds a step computes before its thread yields the cores to the others.
 SLICE = 0.005
 #: Seconds the loop waits for a step it just handed over before doing other work.
@@ -252,17 +257,24 @@ async def _serve(board: Board) -> None:
 
     beat()
 
+    heap = Heap()
+
     async def one(start: Start) -> None:
         deadline = time.monotonic() + run.limits_of(start.job).seconds
-        outcome, lines = await run_collected(
-            start.job,
-            run,
-            run_step=steps.runner(start.number, deadline),
-            services=services,
-            owner=start.number,
-        )
+        heap.started()
+        try:
+            outcome, lines = await run_collected(
+                start.job,
+                run,
+                run_step=steps.runner(start.number, deadline),
+                services=services,
+                owner=start.number,
+            )
+        finally:
+            heap.ended()
         up.put(encode_finished(start.number, outcome, lines))
 
+    started = 0
     while (messages := await read_frame(reader)) is not None:
         for message in messages:
             if isinstance(message, CacheAnswer):
@@ -271,6 +283,11 @@ async def _serve(board: Board) -> None:
             task = asyncio.create_task(one(message))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
+            started += 1
+            if started % STARTS_PER_TURN == 0:
+                # The scripts just created start in the next turn; this loop goes on
+                # after them, in that same turn.
+                await asyncio.sleep(0)
     # The supervisor closed our input: it has every result it wants.
     await services.close()
 
