@@ -9,7 +9,7 @@ import json
 import time
 
 from ..client import probe_with_async
-from ..errors import ConnectError, Error, InvalidOption, InvalidURL
+from ..errors import ConnectError, Error, InvalidOption, InvalidURL, forget_tracebacks
 from ..models import Result
 from ..plugin import State, judge, judge_error
 from ..url import redact
@@ -36,6 +36,9 @@ async def probe_websocket(check: Check) -> Outcome:
         say(f"cannot probe: {exc}")
         return Outcome(started, State.UNKNOWN, time.monotonic() - clock, error=str(exc))
     except Error as exc:
+        # Only its text is kept: its frames would hold the connection, which holds
+        # the error, a cycle left to the agent's rare full collections.
+        forget_tracebacks(exc)
         verdict = judge_error(exc)
         say(f"failed: {verdict.text}")
         status_code = exc.status if isinstance(exc, ConnectError) else None
