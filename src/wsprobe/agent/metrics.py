@@ -264,6 +264,14 @@ class AgentCollector(Collector):
         return _agent_families(self._facts)
 
 
+def _counts(name: str, documentation: str, label: str, counts: Mapping[str, float]) -> Metric:
+    """A counter family with one sample per ``label`` value, in the values' order."""
+    family = CounterMetricFamily(name, documentation, labels=[label])
+    for key, count in sorted(counts.items()):
+        family.add_metric([key], count)
+    return family
+
+
 def _agent_families(facts: AgentFacts) -> Iterator[Metric]:
     yield GaugeMetricFamily(
         "wsprobe_agent_monitors", "Monitors this agent runs (its shard)", value=facts.monitors
@@ -271,25 +279,20 @@ def _agent_families(facts: AgentFacts) -> Iterator[Metric]:
     yield GaugeMetricFamily(
         "wsprobe_agent_checks_in_flight", "Checks running now", value=facts.in_flight
     )
-    reloads = CounterMetricFamily(
-        "wsprobe_agent_config_reloads", "Configuration reloads by result", labels=["result"]
+    yield _counts(
+        "wsprobe_agent_config_reloads", "Configuration reloads by result", "result", facts.reloads
     )
-    for result, count in sorted(facts.reloads.items()):
-        reloads.add_metric([result], count)
-    yield reloads
     yield GaugeMetricFamily(
         "wsprobe_agent_config_last_reload_successful",
         "1 when the last (re)load of the configuration was applied",
         value=1.0 if facts.last_reload_ok else 0.0,
     )
-    errors = CounterMetricFamily(
+    yield _counts(
         "wsprobe_agent_internal_errors",
         "Unexpected exceptions, each of which failed one unit of work, by component",
-        labels=["component"],
+        "component",
+        facts.internal_errors,
     )
-    for component, count in sorted(facts.internal_errors.items()):
-        errors.add_metric([component], count)
-    yield errors
     yield GaugeMetricFamily(
         "wsprobe_history_queued_results",
         "Results waiting to be written to the history",
