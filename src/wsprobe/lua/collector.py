@@ -1,5 +1,6 @@
-"""When a worker's cycle collector runs: young collections automatically, full ones
-at idle moments or when the old generation has grown past a bound.
+"""When a process's cycle collector runs (each worker's, and the agent's): young
+collections automatically, full ones at idle moments or when the old generation has
+grown past a bound.
 
 Scripts leave no cycles (their Lua state and Python side go by reference counting),
 so what a full collection walks while scripts run is mostly the live objects of the
