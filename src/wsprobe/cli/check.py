@@ -98,6 +98,8 @@ def _url_only_flag(args: argparse.Namespace) -> str | None:
 
 def _check_url(args: argparse.Namespace) -> int:
     from ..client import probe_with
+
+    args.lean_exit = True  # one call in this process: see wsprobe.cli.main_entry
     from ..plugin import Expectations, Range, State, Verdict, compile_regex, judge, judge_error
 
     try:

@@ -34,6 +34,8 @@ def configure(send: argparse.ArgumentParser) -> None:
 def _send(args: argparse.Namespace) -> int:
     from ..client import probe_with
 
+    args.lean_exit = True  # one call in this process: see wsprobe.cli.main_entry
+
     try:
         options = call_options(args)
         message = _stdin_text() if args.message == "-" else args.message
