@@ -140,10 +140,26 @@ def main_entry() -> NoReturn:
     ~10 ms of CPU, as much as the call) is skipped for it; a scheduler starts
     ``wsprobe check`` once per check.
     """
+    _import_dataclasses()
     code, lean = _run(None)
     if lean and _flushed():
         os._exit(code)
     sys.exit(code)
+
+
+def _import_dataclasses() -> None:
+    """Import ``dataclasses`` with stand-ins for ``inspect`` and ``copy``.
+
+    ``dataclasses`` imports ``inspect`` (with ``ast``, ``dis`` and ``tokenize``, ~5 ms
+    of a `wsprobe check` process) to write a docstring for a class that has none, and
+    ``copy`` for ``asdict()``; every dataclass on the commands' paths has a docstring.
+    This process is the command's own, so the stand-ins stay ``dataclasses``' for
+    its life (each loads the real module if it is ever used).
+    """
+    from ..protocol._standins import StandIn, lent
+
+    with lent(StandIn("inspect"), StandIn("copy")):
+        import dataclasses  # noqa: F401
 
 
 def _flushed() -> bool:

@@ -7,19 +7,41 @@ is imported only when a server starts (:func:`asyncio_serve`).
 
 from __future__ import annotations
 
-import sys
-import types
+import contextlib
+import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
-# websockets/version.py imports importlib.metadata (17 ms here, with the email
-# package it drags in) only to compute a development version that a release never
-# uses. A command a scheduler starts once per check must not pay that: lend it a
-# placeholder while websockets loads, then take the placeholder back, so a later
-# `import importlib.metadata` loads the real module.
-_placeholder = None
-if "importlib.metadata" not in sys.modules:
-    _placeholder = sys.modules["importlib.metadata"] = types.ModuleType("importlib.metadata")
-try:
+from ._standins import StandIn, lent
+
+
+def _stand_ins() -> list[StandIn]:
+    """What ``websockets`` imports that its client does not use, or needs one function of.
+
+    - ``importlib.metadata`` (17 ms with the ``email`` package): ``websockets.version``
+      computes a development version with it, which a release never does;
+    - ``secrets`` (with ``random``, ``hmac`` and OpenSSL's ``_hashlib``): masks and keys
+      are ``token_bytes``, which is ``os.urandom``;
+    - ``hashlib``: the handshake's accept key is a SHA-1, which CPython's own ``_sha1``
+      computes alike without loading OpenSSL;
+    - ``random``: the reconnecting client's backoff, not used by wsprobe;
+    - ``platform`` (9 regular expressions): ``uuid`` asks it the system's name once,
+      at import, to choose how to find a MAC address that ``uuid4`` never needs.
+    """
+    hashing: dict[str, object] = {}
+    # A Python built without _sha1 gets hashlib's own, imported on first use.
+    with contextlib.suppress(ImportError):
+        hashing["sha1"] = importlib.import_module("_sha1").sha1
+    return [
+        StandIn("importlib.metadata"),
+        StandIn("secrets", token_bytes=os.urandom),
+        StandIn("hashlib", **hashing),
+        StandIn("random"),
+        StandIn("platform", system=lambda: os.uname().sysname),
+    ]
+
+
+with lent(*_stand_ins()):
     from websockets.client import ClientProtocol
     from websockets.exceptions import (
         ConnectionClosed,
@@ -35,9 +57,6 @@ try:
     from websockets.protocol import State
     from websockets.typing import Subprotocol
     from websockets.uri import WebSocketURI
-finally:
-    if _placeholder is not None and sys.modules.get("importlib.metadata") is _placeholder:
-        del sys.modules["importlib.metadata"]
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import Server, ServerConnection
