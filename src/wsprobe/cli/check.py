@@ -13,6 +13,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from ..errors import Error, InvalidOption, InvalidURL
+from .oneshot import load_client
 from .options import add_call_options, add_state_dir, call_options
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ def _url_only_flag(args: argparse.Namespace) -> str | None:
 
 
 def _check_url(args: argparse.Namespace) -> int:
+    load_client()
     from ..client import probe_with
 
     args.lean_exit = True  # one call in this process: see wsprobe.cli.main_entry

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import ConnectError, Error, InvalidOption, NoResponse
 from .exitcodes import describe, exit_code
+from .oneshot import load_client
 from .options import add_call_options, call_options
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ def configure(send: argparse.ArgumentParser) -> None:
 
 
 def _send(args: argparse.Namespace) -> int:
+    load_client()
     from ..client import probe_with
 
     args.lean_exit = True  # one call in this process: see wsprobe.cli.main_entry
