@@ -128,6 +128,8 @@ def test_what_a_one_call_process_does_not_import(servers: Servers) -> None:
         "random",
         "platform",
         "importlib.metadata",
+        "gettext",
+        "locale",
     }
     for argv in (["send", servers.ws + "/", "x"], ["check", servers.ws + "/"]):
         done = subprocess.run(

@@ -100,8 +100,9 @@ def test_lent_lends_only_what_is_not_imported() -> None:
     with lent(StandIn("json"), StandIn("wsprobe_test_absent", answer=42)):
         assert sys.modules["json"] is real
         import wsprobe_test_absent  # type: ignore[import-not-found]
+        from wsprobe_test_absent import answer  # the import system asks for __path__
 
-        assert wsprobe_test_absent.answer == 42
+        assert wsprobe_test_absent.answer == answer == 42
     assert "wsprobe_test_absent" not in sys.modules
     with pytest.raises(ModuleNotFoundError):
         _ = wsprobe_test_absent.anything_else

@@ -9,11 +9,13 @@ needs them: a scheduler starts ``wsprobe check`` once per check, and
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
+
+# First: every command's module imports argparse.
+from ._english import argparse  # isort: skip
 
 from .. import __version__
 from . import agent, check, run, send, serve

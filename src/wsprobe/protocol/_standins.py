@@ -31,7 +31,12 @@ class StandIn(types.ModuleType):
         self.__dict__.update(offered)
 
     def __getattr__(self, attribute: str) -> Any:
-        # Only attributes not offered get here: the real module takes its name back.
+        # Only attributes not offered get here. The import system asks a module for
+        # ``__path__`` on every ``from module import name``: a stand-in has none of
+        # the module's own dunders, as it is not the module's file.
+        if attribute.startswith("__") and attribute.endswith("__"):
+            raise AttributeError(attribute)
+        # The real module takes its name back.
         if sys.modules.get(self.__name__) is self:
             del sys.modules[self.__name__]
         return getattr(importlib.import_module(self.__name__), attribute)
