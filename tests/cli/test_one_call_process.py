@@ -53,11 +53,10 @@ def a_masked_frame(conn: socket.socket) -> None:
 def test_send_and_check_print_and_exit_as_in_process(
     servers: Servers, raw_server: Callable[[RawHandler], str], capsys: Capture
 ) -> None:
-    refused = f"ws://127.0.0.1:{unused_port()}/"
-    rejected = raw_server(http_reply("HTTP/1.1 404 Not Found"))
-    reserved = raw_server(a_reserved_opcode)
-    masked = raw_server(a_masked_frame)
     ws = servers.ws
+    reserved, masked = raw_server(a_reserved_opcode), raw_server(a_masked_frame)
+    rejected = raw_server(http_reply("HTTP/1.1 404 Not Found"))
+    refused = f"ws://127.0.0.1:{unused_port()}/"
     cases = [
         ["send", ws + "/", "Olá"],
         ["send", ws + "/", "Olá", "-v"],
