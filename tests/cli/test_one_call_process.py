@@ -38,7 +38,7 @@ def same(result: tuple[int, str, str]) -> tuple[int, str, str]:
 
 
 def a_reserved_opcode(conn: socket.socket) -> None:
-    """Upgrade, then a frame websockets' parser refuses (and logs at ERROR)."""
+    """Upgrade, then a frame with an opcode RFC 6455 reserves."""
     accept_upgrade(conn)
     conn.sendall(frame(0x3, b"x"))
     conn.recv(4096)

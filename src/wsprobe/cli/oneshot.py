@@ -2,11 +2,11 @@
 
 ``wsprobe send`` and ``wsprobe check URL`` start once per call, and ``logging``
 (with ``traceback``, ``linecache``, ``tokenize``, ``textwrap`` and ``string``) costs
-such a process ~4 ms of CPU for records that go nowhere: ``websockets`` logs to the
-logger it is given (the core's, which only a library user configures), and with no
-handler configured the records are dropped. So the command lends ``websockets`` and
-the core a silent ``logging`` while the client loads: the same loggers' names, no
-level enabled, nothing written, the same output. Only these commands' processes do
+such a process ~4 ms of CPU for records that go nowhere: ``websockets`` logs only to
+the logger it is given, the core's, which has a null handler and which only a library
+user configures. So the command lends ``websockets`` and the core a silent ``logging``
+while the client loads: the same loggers' names, no level enabled, nothing written,
+the same output. Only these commands' processes do
 (``run``, ``serve``, ``agent`` and library users import the client as usual).
 """
 
