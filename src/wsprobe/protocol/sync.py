@@ -13,7 +13,6 @@ import errno
 import os
 import selectors
 import socket
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
@@ -208,7 +207,10 @@ def _write(sock: socket.socket, core: ClientCore, deadline: Deadline) -> None:
 
 def _resolve(target: Target, deadline: Deadline) -> list[Address]:
     # getaddrinfo() has no timeout of its own: run it on a daemon thread so the
-    # deadline holds (and a stuck resolver cannot keep the process alive).
+    # deadline holds (and a stuck resolver cannot keep the process alive). Imported
+    # here: a literal address needs no resolver, and a `wsprobe check` of one no threads.
+    import threading
+
     done = threading.Event()
     box: list[object] = []
 
