@@ -25,10 +25,11 @@ _log = logging.getLogger(__name__)
 
 #: The environment variable that turns jemalloc off when it is ``0``.
 SWITCH = "WSPROBE_JEMALLOC"
-#: jemalloc's settings for a worker: one arena for all its threads (the event
-#: loop's and the step threads', which take turns on the GIL anyway), so that
-#: states made on one thread and freed on another share their pages.
-TUNING = "narenas:1"
+#: jemalloc's settings for a worker: two arenas for all its threads (the event
+#: loop's and the step threads', which take turns on the GIL anyway) rather than
+#: four per core, so that states made on one thread and freed on another mostly
+#: share their pages. Other settings measured no better (docs/performance.md).
+TUNING = "narenas:2"
 
 _SONAME = "libjemalloc.so.2"
 
