@@ -37,6 +37,7 @@ import signal
 import sys
 import time
 
+from .allocator import jemalloc, worker_environment
 from .cacheserver import CacheServer
 from .job import Job, RunSettings, named, read_script
 from .output import Line, ScriptOutcome
@@ -196,6 +197,7 @@ class Supervisor:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.DEVNULL,
+                env=worker_environment(os.environ, jemalloc()),
                 pass_fds=(fd,),
                 limit=1 << 30,
             )
