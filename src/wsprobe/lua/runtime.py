@@ -164,25 +164,21 @@ class LuaScript:
             max_memory=limits.memory,
         )
         self._lua = cast(Any, runtime)
-        settings = self._table(
-            {
-                b"host": self._in_place,
-                b"chunk": self._chunk,
-                b"monotonic": time.monotonic,
-                b"instruction_limit": limits.instructions,
-                b"wall_deadline": time.monotonic() + limits.seconds,
-                b"cpu_message": limits.cpu_message.encode(),
-                b"time_message": limits.time_message.encode(),
-                b"chunk_name": f"@{name}".encode(),
-                b"display_name": name.encode(),
-                b"exec_ident": (name if ident is None else ident).encode(),
-                b"environment": self._table(
-                    {k.encode(): v.encode() for k, v in environment.items()}
-                ),
-            }
-        )
         prelude = self._lua.globals().load(_prelude_bytecode(), b"=wsprobe", b"b")
-        driver = prelude(settings)
+        # The prelude's settings, as its arguments (see core.lua).
+        driver = prelude(
+            self._in_place,
+            self._chunk,
+            time.monotonic,
+            limits.instructions,
+            time.monotonic() + limits.seconds,
+            limits.cpu_message.encode(),
+            limits.time_message.encode(),
+            f"@{name}".encode(),
+            name.encode(),
+            (name if ident is None else ident).encode(),
+            self._lua.table_from({k.encode(): v.encode() for k, v in environment.items()}),
+        )
         self._start, self._step = driver[b"start"], driver[b"step"]
         self._show = driver[b"show"]
         self._tables_made = 0
@@ -349,12 +345,6 @@ class LuaScript:
             if text is None:
                 raise _Unshowable(_text(failure)) from None
             return _text(text)
-
-    def _table(self, values: dict[bytes, Any]) -> Any:
-        table = self._lua.table()
-        for key, value in values.items():
-            table[key] = value
-        return table
 
 
 @functools.cache

@@ -7,7 +7,6 @@ local function no_environments(name)
   end
 end
 
-local environment = settings.environment
 local safe_os = {
   time = os.time,
   date = os.date,
@@ -26,7 +25,7 @@ coroutine.create, coroutine.resume, coroutine.wrap = guarded, resume, wrap
 -- the module the first time it is read, from its own precompiled chunk (modules/*.lua,
 -- whose bytecode Python hands over): a state holds only the modules its script uses.
 -- A module's chunk sees the kit (what the prelude shares with the modules, then the
--- state's own globals) as its environment.
+-- few base functions they use) as its environment.
 local kit = setmetatable({
   request = request, unwrap = unwrap, host = host, bad_argument = bad_argument,
   check_string = check_string, optional_string = optional_string,
@@ -36,8 +35,8 @@ local kit = setmetatable({
   find = string.find, sub = string.sub, gsub = string.gsub, gmatch = string.gmatch,
   utf8_len = utf8.len, exp = math.exp, log_ = math.log, floor = math.floor, abs = math.abs,
   huge = math.huge,
-}, { __index = _G })
-local chunk_bytecode = settings.chunk
+}, { __index = { rawget = rawget, setmetatable = setmetatable, tostring = tostring, type = type,
+  ipairs = ipairs, pairs = pairs, utf8 = utf8 } })
 
 local function run_chunk(name)
   -- nil when the chunk would not fit in the script's memory limit
@@ -107,7 +106,7 @@ env = {
   sleep = sleep, with_timeout = with_timeout, signal = signal, diff = diff,
   -- The time page writes await(time.sleep(5)): every call here already waits.
   await = function(...) return ... end,
-  EXEC_IDENT = settings.exec_ident,
+  EXEC_IDENT = exec_ident,
   unpack = unpack,
   setfenv = no_environments("setfenv"), getfenv = no_environments("getfenv"),
   print = function(...) unwrap(host.write(joined("\t", ...))) end,
@@ -149,15 +148,13 @@ env.loadstring = function(text, name)
 end
 env.now = now
 
--- No script can reach these, nor does the prelude need them from the state's own
--- globals (the kit of the modules reads what it lacks there): freeing them keeps
--- thousands of states small (require holds the package library).
-local loaded = package.loaded
-for _, name in ipairs({ "io", "debug", "package", "python", "os" }) do
-  loaded[name] = nil
-  _G[name] = nil
-end
-for _, name in ipairs({ "require", "dofile", "loadfile", "load", "collectgarbage", "warn",
-  "print" }) do
-  _G[name] = nil
+-- No script can reach the state's own globals, nor the libraries that only they and
+-- the registry hold (io, debug, package, os, lupa's python), and the prelude keeps
+-- what it needs of them as locals: the registry lets go of them, which frees them
+-- and keeps thousands of states small. Its second slot is the globals table Lua and
+-- lupa read (LUA_RIDX_GLOBALS): an empty one from now on.
+local registry = debug.getregistry()
+registry[2] = {}
+for _, name in ipairs({ "_LOADED", "_PRELOAD", "_CLIBS", "FILE*", "_IO_input", "_IO_output" }) do
+  registry[name] = nil
 end
