@@ -113,6 +113,28 @@ def test_json_errors_are_plain_strings(source: str, message: str) -> None:
     assert text.startswith(message)
 
 
+# Lua names a library function in its argument errors by where the state's loaded
+# libraries hold it: what the sandbox frees of the state must leave those names.
+LIBRARY_ERRORS = [
+    ("string.rep", "bad argument #1 to 'string.rep' (string expected, got no value)"),
+    ("tostring", "bad argument #1 to 'tostring' (value expected)"),
+    ("next, 1", "bad argument #1 to 'next' (table expected, got number)"),
+    ("coroutine.close, 1", "bad argument #1 to 'coroutine.close' (thread expected, got number)"),
+    ("math.floor, 'a'", "bad argument #1 to 'math.floor' (number expected, got string)"),
+    ("utf8.char, 'a'", "bad argument #1 to 'utf8.char' (number expected, got string)"),
+    ("table.concat, 1", "bad argument #1 to 'table.concat' (table expected, got number)"),
+    ("setmetatable, 1", "bad argument #1 to '?' (table expected, got number)"),
+    ("os.time, 1", "bad argument #1 to '?' (table expected, got number)"),
+]
+
+
+@pytest.mark.parametrize(("call", "message"), LIBRARY_ERRORS, ids=[e[0] for e in LIBRARY_ERRORS])
+def test_a_library_function_called_through_pcall_is_named_in_its_error(
+    call: str, message: str
+) -> None:
+    assert run_lua(f"return select(2, pcall({call}))").outcome.result == message
+
+
 def test_deep_but_allowed_json_decodes() -> None:
     ran = run_lua("print(#json.decode(string.rep('[', 200) .. string.rep(']', 200)))")
     assert (ran.outcome.ok, ran.printed) == (True, "1\n")

@@ -152,9 +152,22 @@ env.now = now
 -- the registry hold (io, debug, package, os, lupa's python), and the prelude keeps
 -- what it needs of them as locals: the registry lets go of them, which frees them
 -- and keeps thousands of states small. Its second slot is the globals table Lua and
--- lupa read (LUA_RIDX_GLOBALS): an empty one from now on.
+-- lupa read (LUA_RIDX_GLOBALS): an empty one from now on. What stays is what Lua
+-- names a library function by in its argument errors ("bad argument #1 to
+-- 'string.rep'"): the libraries where _LOADED holds them, and the base functions.
 local registry = debug.getregistry()
-registry[2] = {}
-for _, name in ipairs({ "_LOADED", "_PRELOAD", "_CLIBS", "FILE*", "_IO_input", "_IO_output" }) do
+local loaded, base = registry._LOADED, {}
+for _, name in ipairs({ "io", "debug", "package", "python", "os" }) do
+  loaded[name] = nil
+end
+for _, name in ipairs({ "require", "dofile", "loadfile", "load", "collectgarbage", "warn",
+  "print" }) do
+  _G[name] = nil
+end
+for name, value in next, _G do
+  if type(value) == "function" then base[name] = value end
+end
+loaded._G, registry[2] = base, {}
+for _, name in ipairs({ "_PRELOAD", "_CLIBS", "FILE*", "_IO_input", "_IO_output" }) do
   registry[name] = nil
 end
