@@ -165,8 +165,8 @@ class LuaScript:
         )
         self._lua = cast(Any, runtime)
         prelude = self._lua.globals().load(_prelude_bytecode(), b"=wsprobe", b"b")
-        # The prelude's settings, as its arguments (see core.lua).
-        driver = prelude(
+        # The prelude's settings, as its arguments (see core.lua); it returns the driver.
+        self._start, self._step, self._show, null, identity, lua_type = prelude(
             self._in_place,
             self._chunk,
             time.monotonic,
@@ -179,18 +179,13 @@ class LuaScript:
             (name if ident is None else ident).encode(),
             self._lua.table_from({k.encode(): v.encode() for k, v in environment.items()}),
         )
-        self._start, self._step = driver[b"start"], driver[b"step"]
-        self._show = driver[b"show"]
         self._tables_made = 0
         self._held = 0
         self._allocating = False
         self._stepping = False
         self._limit_lock = threading.Lock()
         self.convert = Converter(
-            lua_type=driver[b"type"],
-            identity=driver[b"identity"],
-            new_table=self._new_table,
-            null=driver[b"null"],
+            lua_type=lua_type, identity=identity, new_table=self._new_table, null=null
         )
 
     def start(self) -> Step:

@@ -10,7 +10,7 @@
 -- the script and its limits. It keeps them and the few unsafe functions it needs as
 -- locals (no script can reach a local of another chunk without `debug`), builds the
 -- script's globals from a whitelist (sandbox.lua), and returns the driver (driver.lua):
--- a table of the functions Python runs the script with.
+-- the functions Python runs the script with.
 local dispatch, chunk_bytecode, monotonic, instruction_limit, wall_deadline, cpu_message,
   time_message, chunk_name, display_name, exec_ident, environment = ...
 local setmetatable, rawset, rawget, next, ipairs = setmetatable, rawset, rawget, next, ipairs

@@ -25,8 +25,8 @@ coroutine.create, coroutine.resume, coroutine.wrap = guarded, resume, wrap
 -- the module the first time it is read, from its own precompiled chunk (modules/*.lua,
 -- whose bytecode Python hands over): a state holds only the modules its script uses.
 -- A module's chunk sees the kit (what the prelude shares with the modules, then the
--- few base functions they use) as its environment.
-local kit = setmetatable({
+-- base functions, set below) as its environment.
+local kit = {
   request = request, unwrap = unwrap, host = host, bad_argument = bad_argument,
   check_string = check_string, optional_string = optional_string,
   optional_number = optional_number, check_options = check_options, word = word,
@@ -34,9 +34,8 @@ local kit = setmetatable({
   now = now, sleep = sleep, check_table = check_table, check_number = check_number,
   find = string.find, sub = string.sub, gsub = string.gsub, gmatch = string.gmatch,
   utf8_len = utf8.len, exp = math.exp, log_ = math.log, floor = math.floor, abs = math.abs,
-  huge = math.huge,
-}, { __index = { rawget = rawget, setmetatable = setmetatable, tostring = tostring, type = type,
-  ipairs = ipairs, pairs = pairs, utf8 = utf8 } })
+  huge = math.huge, charpattern = utf8.charpattern,
+}
 
 local function run_chunk(name)
   -- nil when the chunk would not fit in the script's memory limit
@@ -168,6 +167,7 @@ for name, value in next, _G do
   if type(value) == "function" then base[name] = value end
 end
 loaded._G, registry[2] = base, {}
+setmetatable(kit, { __index = base })
 for _, name in ipairs({ "_PRELOAD", "_CLIBS", "FILE*", "_IO_input", "_IO_output" }) do
   registry[name] = nil
 end
