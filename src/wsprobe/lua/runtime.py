@@ -40,9 +40,21 @@ __all__ = [
 PRELUDE = ("core.lua", "globals.lua", "sandbox.lua", "driver.lua")
 
 #: The chunks of ``prelude/modules/``, each loaded into a state the first time its
-#: script uses it: a module each, ws sessions, the libraries' extensions. Most scripts
-#: use one or two.
-CHUNKS = ("ws", "session", "json", "log", "store", "cache", "http", "time", "uuid", "extensions")
+#: script uses it: a module each, ws sessions, the libraries' extensions, the globals
+#: few scripts call. Most scripts use one or two.
+CHUNKS = (
+    "ws",
+    "session",
+    "json",
+    "log",
+    "store",
+    "cache",
+    "http",
+    "time",
+    "uuid",
+    "extensions",
+    "rare",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,8 +45,14 @@ local function unwrap(ok, ...)
 end
 
 -- The deadline of the request on its way up to the driver: each with_timeout it
--- passes through lowers it to its own (see with_timeout below).
+-- passes through lowers it to its own (lower_deadline).
 local pending_deadline = nil
+
+-- A request passing through a with_timeout (modules/rare.lua) gets its deadline at
+-- the latest.
+local function lower_deadline(deadline)
+  if pending_deadline == nil or deadline < pending_deadline then pending_deadline = deadline end
+end
 
 -- No tail calls on the way from a script to an error: a tail call drops its
 -- caller's frame, and the error's line is found by walking the frames (where()).

@@ -1,12 +1,5 @@
 -- The prelude, part 3 of 4: the sandbox. The script's globals are a whitelist; the
 -- libraries it sees are made safe in place; what no script may reach is freed.
-local function no_environments(name)
-  return function()
-    error(name .. " is not available: Lua 5.4 has no function environments; give load(text, name, \"t\", env) "
-      .. "the environment, or declare a local _ENV", 2)
-  end
-end
-
 local safe_os = {
   time = os.time,
   date = os.date,
@@ -37,14 +30,14 @@ local kit = {
   huge = math.huge, charpattern = utf8.charpattern, setmetatable = setmetatable,
 }
 
-local function run_chunk(name)
+local function run_chunk(name, ...)
   -- nil when the chunk would not fit in the script's memory limit
   local bytecode = chunk_bytecode(name)
   if bytecode == nil then error("not enough memory", 0) end
   -- load fails only for want of memory: its message says so
   local chunk, message = load(bytecode, "=" .. name, "b", kit)
   if chunk == nil then error(message, 0) end
-  return chunk()
+  return chunk(...)
 end
 kit.run_chunk = run_chunk
 
@@ -99,15 +92,31 @@ for _, name in ipairs({ "ws", "json", "log", "store", "cache", "http", "time", "
   module_names[proxy], modules[name] = name, proxy
 end
 
+-- The globals few scripts call are built by a chunk of their own (modules/rare.lua)
+-- the first time the script calls one of them: until then each is a stand-in that
+-- builds them and calls its own, without a tail call, so that its frame stays under
+-- it and the script's line is found as if the script had called it directly.
+local env, rare = nil, nil
+local function rare_globals()
+  rare = rare or run_chunk("rare", env, modules, monotonic, guarded, lower_deadline, REQUEST,
+    SIGNAL, load, format, pack, unpack, co_resume, co_status, co_yield, co_close)
+  return rare
+end
+local function through(...) return ... end
+local function stand_in(name)
+  return function(...) return through(rare_globals()[name](...)) end
+end
+
 env = {
   ws = modules.ws, json = modules.json, log = modules.log, store = modules.store,
   cache = modules.cache, http = modules.http, time = modules.time, uuid = modules.uuid,
-  sleep = sleep, with_timeout = with_timeout, signal = signal, diff = diff,
+  sleep = sleep, with_timeout = stand_in("with_timeout"), signal = stand_in("signal"),
+  diff = stand_in("diff"),
   -- The time page writes await(time.sleep(5)): every call here already waits.
   await = function(...) return ... end,
   EXEC_IDENT = exec_ident,
   unpack = unpack,
-  setfenv = no_environments("setfenv"), getfenv = no_environments("getfenv"),
+  setfenv = stand_in("setfenv"), getfenv = stand_in("getfenv"),
   print = function(...) unwrap(host.write(joined("\t", ...))) end,
   string = string, table = table, math = math, utf8 = utf8,
   coroutine = coroutine, os = safe_os,
@@ -117,34 +126,12 @@ env = {
   rawget = rawget, rawset = rawset, rawequal = rawequal, rawlen = rawlen,
   getmetatable = getmetatable,
   _VERSION = _VERSION,
-  require = function(name)
-    local module = modules[name]
-    if module == nil then
-      local shown = word(name)
-      error((shown and "module '" .. shown .. "' not found" or "module not found")
-        .. " (only ws, json, log, store, cache, http, time, uuid)", 2)
-    end
-    return module
-  end,
+  require = stand_in("require"),
 }
--- A finalizer runs with hooks off (outside the CPU guard) and at any allocation,
--- even after the script ended: scripts cannot have any. Lua only honours a __gc
--- present when the metatable is set, so checking here is enough.
-env.setmetatable = function(value, metatable)
-  if type(metatable) == "table" and rawget(metatable, "__gc") ~= nil then
-    error("setmetatable: __gc metamethods are not supported", 2)
-  end
-  return setmetatable(value, metatable)
-end
+env.setmetatable = stand_in("setmetatable")
 env._G = env
-env.load = function(chunk, name, _mode, chunk_env)
-  -- Text only: binary chunks can crash the interpreter.
-  return load(chunk, name, "t", chunk_env or env)
-end
--- Lua 5.1's loadstring: text only, like load.
-env.loadstring = function(text, name)
-  return env.load(check_string("loadstring", 1, text), name)
-end
+env.load = stand_in("load")
+env.loadstring = stand_in("loadstring")
 env.now = now
 
 -- No script can reach the state's own globals, nor the libraries that only they and
