@@ -252,6 +252,37 @@ RARE_GLOBALS = [
     ),
     ("return setmetatable({}, {__index = function() return 7 end}).x", True, 7, None),
     ('return select("#", with_timeout(10, function() return nil, nil end))', True, 2, None),
+    (
+        "local g = coroutine.wrap(function(a) local b = coroutine.yield(a + 1) return b * 2 end)\nreturn g(1) + g(5)",
+        True,
+        12,
+        None,
+    ),
+    (
+        'local j = json\nlocal g = coroutine.wrap(function() error("boom", 0) end)\n\ng()',
+        False,
+        None,
+        "check.lua:4: boom",
+    ),
+    (
+        "return select(2, pcall(coroutine.wrap, 1))",
+        True,
+        "bad argument #1 to '?' (function expected, got number)",
+        None,
+    ),
+    (
+        "local j = json\n\ncoroutine.wrap(1)",
+        False,
+        None,
+        "check.lua:3: bad argument #1 to '?' (function expected, got number)",
+    ),
+    (
+        "local g = coroutine.wrap(function() end) g() return select(2, pcall(g))",
+        True,
+        "cannot resume dead coroutine",
+        None,
+    ),
+    ("return type(coroutine.wrap)", True, "function", None),
 ]
 
 

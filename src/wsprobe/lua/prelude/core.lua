@@ -154,15 +154,6 @@ local function resume(co, ...)
   return forward(co, co_resume(co, ...))
 end
 
-local function wrap(f)
-  local co = guarded(f)
-  return function(...)
-    local results = pack(resume(co, ...))
-    if results[1] then return unpack(results, 2, results.n) end
-    error(results[2], 0)
-  end
-end
-
 -- `return ws.send_recv(url, data)` is a tail call: by the time it fails, Lua has
 -- dropped the script's frame and its line with it. Reading a module's function
 -- happens in the script's frame, so each module is a proxy that notes that line.

@@ -12,7 +12,7 @@ local safe_os = {
 -- locals: the script may have the libraries themselves, made safe in place.
 -- string.dump only makes binary chunks, which load() refuses anyway.
 string.dump = nil
-coroutine.create, coroutine.resume, coroutine.wrap = guarded, resume, wrap
+coroutine.create, coroutine.resume = guarded, resume
 
 -- The modules: each is a proxy that notes the call site (see core.lua) and builds
 -- the module the first time it is read, from its own precompiled chunk (modules/*.lua,
@@ -92,14 +92,15 @@ for _, name in ipairs({ "ws", "json", "log", "store", "cache", "http", "time", "
   module_names[proxy], modules[name] = name, proxy
 end
 
--- The globals few scripts call are built by a chunk of their own (modules/rare.lua)
--- the first time the script calls one of them: until then each is a stand-in that
--- builds them and calls its own, without a tail call, so that its frame stays under
--- it and the script's line is found as if the script had called it directly.
+-- The globals few scripts call (and coroutine.wrap) are built by a chunk of their own
+-- (modules/rare.lua) the first time the script calls one of them: until then each is
+-- a stand-in that builds them and calls its own, without a tail call, so that its
+-- frame stays under it and the script's line is found as if the script had called it
+-- directly.
 local env, rare = nil, nil
 local function rare_globals()
   rare = rare or run_chunk("rare", env, modules, monotonic, guarded, lower_deadline, REQUEST,
-    SIGNAL, load, format, pack, unpack, co_resume, co_status, co_yield, co_close)
+    SIGNAL, load, format, pack, unpack, co_resume, co_status, co_yield, co_close, resume)
   return rare
 end
 local function through(...) return ... end
@@ -133,6 +134,7 @@ env._G = env
 env.load = stand_in("load")
 env.loadstring = stand_in("loadstring")
 env.now = now
+coroutine.wrap = stand_in("wrap")
 
 -- No script can reach the state's own globals, nor the libraries that only they and
 -- the registry hold (io, debug, package, os, lupa's python), and the prelude keeps

@@ -1,11 +1,11 @@
 -- The globals few scripts call (with_timeout, signal, diff, require, setmetatable,
--- load, loadstring, setfenv, getfenv), built the first time a script calls one of
+-- load, loadstring, setfenv, getfenv, coroutine.wrap), built the first time a script calls one of
 -- them (see sandbox.lua): this chunk runs with the prelude's kit as its environment,
 -- receives what of the prelude's own it needs, and returns the functions by name.
 -- Each is called through a stand-in that keeps its frame under it: an error raised
 -- at level 3 here is where the script called it, as level 2 would be called directly.
 local env, modules, monotonic, guarded, lower_deadline, REQUEST, SIGNAL, load, format, pack,
-  unpack, co_resume, co_status, co_yield, co_close = ...
+  unpack, co_resume, co_status, co_yield, co_close, resume = ...
 -- Called as an upvalue, as the prelude's own copy was: Lua names a function in its
 -- argument errors after the call's instruction, and stripped bytecode names no upvalue.
 local setmetatable = setmetatable
@@ -86,6 +86,17 @@ end
 -- Lua 5.1's loadstring: text only, like load.
 function rare.loadstring(text, name)
   return env.load(check_string("loadstring", 1, text), name)
+end
+
+-- coroutine.wrap: the coroutine guarded and its requests passed up, like the
+-- script's coroutine.create and coroutine.resume (core.lua).
+function rare.wrap(f)
+  local co = guarded(f)
+  return function(...)
+    local results = pack(resume(co, ...))
+    if results[1] then return unpack(results, 2, results.n) end
+    error(results[2], 0)
+  end
 end
 
 for _, name in ipairs({ "setfenv", "getfenv" }) do
