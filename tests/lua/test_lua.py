@@ -113,6 +113,187 @@ def test_json_errors_are_plain_strings(source: str, message: str) -> None:
     assert text.startswith(message)
 
 
+# Lua names a library function in its argument errors by where the state's loaded
+# libraries hold it: what the sandbox frees of the state must leave those names.
+LIBRARY_ERRORS = [
+    ("string.rep", "bad argument #1 to 'string.rep' (string expected, got no value)"),
+    ("tostring", "bad argument #1 to 'tostring' (value expected)"),
+    ("next, 1", "bad argument #1 to 'next' (table expected, got number)"),
+    ("coroutine.close, 1", "bad argument #1 to 'coroutine.close' (thread expected, got number)"),
+    ("math.floor, 'a'", "bad argument #1 to 'math.floor' (number expected, got string)"),
+    ("utf8.char, 'a'", "bad argument #1 to 'utf8.char' (number expected, got string)"),
+    ("table.concat, 1", "bad argument #1 to 'table.concat' (table expected, got number)"),
+    ("setmetatable, 1", "bad argument #1 to '?' (table expected, got number)"),
+    ("os.time, 1", "bad argument #1 to '?' (table expected, got number)"),
+]
+
+
+@pytest.mark.parametrize(("call", "message"), LIBRARY_ERRORS, ids=[e[0] for e in LIBRARY_ERRORS])
+def test_a_library_function_called_through_pcall_is_named_in_its_error(
+    call: str, message: str
+) -> None:
+    assert run_lua(f"return select(2, pcall({call}))").outcome.result == message
+
+
+# The globals few scripts call are built on first use, called through stand-ins: what
+# a script sees of them (where an error is reported, with or without a line, through
+# pcall, a tail call or a coroutine; their values) is what it would see of them built
+# with the state.
+RARE_GLOBALS = [
+    (
+        'local j = json\nrequire("socket")',
+        False,
+        None,
+        "check.lua:2: module 'socket' not found (only ws, json, log, store, cache, http, time, uuid)",
+    ),
+    (
+        'return select(2, pcall(require, "socket"))',
+        True,
+        "module 'socket' not found (only ws, json, log, store, cache, http, time, uuid)",
+        None,
+    ),
+    (
+        "local j = json\nreturn require(42)",
+        False,
+        None,
+        "check.lua: module not found (only ws, json, log, store, cache, http, time, uuid)",
+    ),
+    (
+        "local j = json\n\nsetfenv(print, {})",
+        False,
+        None,
+        'check.lua:3: setfenv is not available: Lua 5.4 has no function environments; give load(text, name, "t", env) the environment, or declare a local _ENV',
+    ),
+    (
+        "getfenv()",
+        False,
+        None,
+        'check.lua:1: getfenv is not available: Lua 5.4 has no function environments; give load(text, name, "t", env) the environment, or declare a local _ENV',
+    ),
+    (
+        "local j = json\nsetmetatable({}, {__gc = print})",
+        False,
+        None,
+        "check.lua:2: setmetatable: __gc metamethods are not supported",
+    ),
+    (
+        "return select(2, pcall(setmetatable, {}, {__gc = print}))",
+        True,
+        "setmetatable: __gc metamethods are not supported",
+        None,
+    ),
+    (
+        "local j = json\n\nwith_timeout(-1, print)",
+        False,
+        None,
+        "check.lua:3: bad argument #1 to 'with_timeout' (non-negative number expected, got -1)",
+    ),
+    (
+        "local j = json\n\nreturn with_timeout(-1, print)",
+        False,
+        None,
+        "check.lua: bad argument #1 to 'with_timeout' (non-negative number expected, got -1)",
+    ),
+    (
+        'local j = json\nlocal ok, e = pcall(with_timeout, 10, "f") return e',
+        True,
+        "bad argument #2 to 'with_timeout' (function expected, got string)",
+        None,
+    ),
+    ("return with_timeout(100, function(a, b) return a, b end, 1, 2)", True, 1, None),
+    (
+        'local j = json\n\ndiff("a", 1)',
+        False,
+        None,
+        "check.lua:3: bad argument #1 to 'diff' (number expected, got string)",
+    ),
+    ("return diff(5, 2)", True, 3, None),
+    ("local j = json\ndiff(1, 2)", True, None, None),
+    (
+        "local j = json\n\nsignal(nil)",
+        False,
+        None,
+        "check.lua:3: bad argument #1 to 'signal' (string expected, got nil)",
+    ),
+    ('return tostring(select(2, pcall(signal, "X")))', True, "signal X", None),
+    (
+        "return loadstring({})",
+        False,
+        None,
+        "check.lua: bad argument #1 to 'loadstring' (string expected, got table)",
+    ),
+    ('return loadstring("return 1 + 1")()', True, 2, None),
+    ('return select(2, load("x x"))', True, "[string \"x x\"]:1: syntax error near 'x'", None),
+    (
+        "return select(2, pcall(load))",
+        True,
+        "bad argument #1 to '?' (function expected, got nil)",
+        None,
+    ),
+    ('return load("return y", "n", "t", {y = 3})()', True, 3, None),
+    ('y = 4 return load("return y")()', True, 4, None),
+    (
+        "return type(with_timeout) .. type(signal) .. type(require) .. type(setfenv)",
+        True,
+        "functionfunctionfunctionfunction",
+        None,
+    ),
+    (
+        'local f = coroutine.wrap(function() require("nope") end)\nf()',
+        False,
+        None,
+        "check.lua:1: module 'nope' not found (only ws, json, log, store, cache, http, time, uuid)",
+    ),
+    (
+        'local ws2 = ws\nlocal ok, e = pcall(function() local x = require("nope") end) return e',
+        True,
+        "check.lua:2: module 'nope' not found (only ws, json, log, store, cache, http, time, uuid)",
+        None,
+    ),
+    ("return setmetatable({}, {__index = function() return 7 end}).x", True, 7, None),
+    ('return select("#", with_timeout(10, function() return nil, nil end))', True, 2, None),
+    (
+        "local g = coroutine.wrap(function(a) local b = coroutine.yield(a + 1) return b * 2 end)\nreturn g(1) + g(5)",
+        True,
+        12,
+        None,
+    ),
+    (
+        'local j = json\nlocal g = coroutine.wrap(function() error("boom", 0) end)\n\ng()',
+        False,
+        None,
+        "check.lua:4: boom",
+    ),
+    (
+        "return select(2, pcall(coroutine.wrap, 1))",
+        True,
+        "bad argument #1 to '?' (function expected, got number)",
+        None,
+    ),
+    (
+        "local j = json\n\ncoroutine.wrap(1)",
+        False,
+        None,
+        "check.lua:3: bad argument #1 to '?' (function expected, got number)",
+    ),
+    (
+        "local g = coroutine.wrap(function() end) g() return select(2, pcall(g))",
+        True,
+        "cannot resume dead coroutine",
+        None,
+    ),
+    ("return type(coroutine.wrap)", True, "function", None),
+]
+
+
+@pytest.mark.parametrize(("source", "ok", "result", "error"), RARE_GLOBALS)
+def test_the_globals_built_on_first_use_behave_as_if_built_with_the_state(
+    source: str, ok: bool, result: object, error: str | None
+) -> None:
+    outcome = run_lua(source).outcome
+    assert (outcome.ok, outcome.result, outcome.error) == (ok, result, error)
+
+
 def test_deep_but_allowed_json_decodes() -> None:
     ran = run_lua("print(#json.decode(string.rep('[', 200) .. string.rep(']', 200)))")
     assert (ran.outcome.ok, ran.printed) == (True, "1\n")

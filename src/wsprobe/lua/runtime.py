@@ -40,9 +40,21 @@ __all__ = [
 PRELUDE = ("core.lua", "globals.lua", "sandbox.lua", "driver.lua")
 
 #: The chunks of ``prelude/modules/``, each loaded into a state the first time its
-#: script uses it: a module each, ws sessions, the libraries' extensions. Most scripts
-#: use one or two.
-CHUNKS = ("ws", "session", "json", "log", "store", "cache", "http", "time", "uuid", "extensions")
+#: script uses it: a module each, ws sessions, the libraries' extensions, the globals
+#: few scripts call. Most scripts use one or two.
+CHUNKS = (
+    "ws",
+    "session",
+    "json",
+    "log",
+    "store",
+    "cache",
+    "http",
+    "time",
+    "uuid",
+    "extensions",
+    "rare",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,37 +176,28 @@ class LuaScript:
             max_memory=limits.memory,
         )
         self._lua = cast(Any, runtime)
-        settings = self._table(
-            {
-                b"host": self._in_place,
-                b"chunk": self._chunk,
-                b"monotonic": time.monotonic,
-                b"instruction_limit": limits.instructions,
-                b"wall_deadline": time.monotonic() + limits.seconds,
-                b"cpu_message": limits.cpu_message.encode(),
-                b"time_message": limits.time_message.encode(),
-                b"chunk_name": f"@{name}".encode(),
-                b"display_name": name.encode(),
-                b"exec_ident": (name if ident is None else ident).encode(),
-                b"environment": self._table(
-                    {k.encode(): v.encode() for k, v in environment.items()}
-                ),
-            }
-        )
         prelude = self._lua.globals().load(_prelude_bytecode(), b"=wsprobe", b"b")
-        driver = prelude(settings)
-        self._start, self._step = driver[b"start"], driver[b"step"]
-        self._show = driver[b"show"]
+        # The prelude's settings, as its arguments (see core.lua); it returns the driver.
+        self._start, self._step, self._show, null, identity, lua_type = prelude(
+            self._in_place,
+            self._chunk,
+            time.monotonic,
+            limits.instructions,
+            time.monotonic() + limits.seconds,
+            limits.cpu_message.encode(),
+            limits.time_message.encode(),
+            f"@{name}".encode(),
+            name.encode(),
+            (name if ident is None else ident).encode(),
+            self._lua.table_from({k.encode(): v.encode() for k, v in environment.items()}),
+        )
         self._tables_made = 0
         self._held = 0
         self._allocating = False
         self._stepping = False
         self._limit_lock = threading.Lock()
         self.convert = Converter(
-            lua_type=driver[b"type"],
-            identity=driver[b"identity"],
-            new_table=self._new_table,
-            null=driver[b"null"],
+            lua_type=lua_type, identity=identity, new_table=self._new_table, null=null
         )
 
     def start(self) -> Step:
@@ -349,12 +352,6 @@ class LuaScript:
             if text is None:
                 raise _Unshowable(_text(failure)) from None
             return _text(text)
-
-    def _table(self, values: dict[bytes, Any]) -> Any:
-        table = self._lua.table()
-        for key, value in values.items():
-            table[key] = value
-        return table
 
 
 @functools.cache

@@ -4,19 +4,16 @@
 -- before it. What only some scripts use (the modules, the libraries' extensions) is
 -- in chunks of its own, modules/*.lua, loaded on first use (sandbox.lua).
 --
--- The chunk receives `settings`, whose `host` is the one Python function that runs
--- the registry's operations in place, by name (each returns ok, value); it keeps it
--- and the few unsafe functions it needs as locals (no script can reach a local of
--- another chunk without `debug`), builds the script's globals from a whitelist
--- (sandbox.lua), and returns the driver (driver.lua): a table of the functions Python
--- runs the script with.
-local settings = ...
-local setmetatable, rawset = setmetatable, rawset
--- What the parts read of the settings, as locals: once the chunk has run, nothing
--- holds the settings table.
-local chunk_name, display_name = settings.chunk_name, settings.display_name
-local cpu_message, time_message = settings.cpu_message, settings.time_message
-local dispatch = settings.host
+-- The chunk receives its settings as arguments: `dispatch`, the one Python function
+-- that runs the registry's operations in place, by name (each returns ok, value),
+-- `chunk_bytecode`, which hands over a chunk of modules/ by name, and what it reads of
+-- the script and its limits. It keeps them and the few unsafe functions it needs as
+-- locals (no script can reach a local of another chunk without `debug`), builds the
+-- script's globals from a whitelist (sandbox.lua), and returns the driver (driver.lua):
+-- the functions Python runs the script with.
+local dispatch, chunk_bytecode, monotonic, instruction_limit, wall_deadline, cpu_message,
+  time_message, chunk_name, display_name, exec_ident, environment = ...
+local setmetatable, rawset, rawget, next, ipairs = setmetatable, rawset, rawget, next, ipairs
 
 -- Each of host's functions calls the registry's operation of its name: a Lua function
 -- made on first use, so that a state holds one Python callable, not one per operation.
@@ -35,7 +32,6 @@ local error, select, type, tostring, load = error, select, type, tostring, load
 local pack, unpack, concat = table.pack, table.unpack, table.concat
 local match, format = string.match, string.format
 local rawequal = rawequal
-local monotonic = settings.monotonic
 
 -- Marks a yield that asks Python for work (a ws call), as opposed to a script's
 -- own coroutine.yield.
@@ -49,8 +45,14 @@ local function unwrap(ok, ...)
 end
 
 -- The deadline of the request on its way up to the driver: each with_timeout it
--- passes through lowers it to its own (see with_timeout below).
+-- passes through lowers it to its own (lower_deadline).
 local pending_deadline = nil
+
+-- A request passing through a with_timeout (modules/rare.lua) gets its deadline at
+-- the latest.
+local function lower_deadline(deadline)
+  if pending_deadline == nil or deadline < pending_deadline then pending_deadline = deadline end
+end
 
 -- No tail calls on the way from a script to an error: a tail call drops its
 -- caller's frame, and the error's line is found by walking the frames (where()).
@@ -112,8 +114,7 @@ local optional_number, check_options = optional("number"), optional("table")
 -- swallow it.
 local HOOK_EVERY = 1000
 local WALL_CHECK_EVERY = 0.002
-local budget = settings.instruction_limit // HOOK_EVERY
-local wall_deadline = settings.wall_deadline
+local budget = instruction_limit // HOOK_EVERY
 local clock = os.clock
 local next_wall_check = 0
 local tripped = nil
@@ -151,15 +152,6 @@ end
 
 local function resume(co, ...)
   return forward(co, co_resume(co, ...))
-end
-
-local function wrap(f)
-  local co = guarded(f)
-  return function(...)
-    local results = pack(resume(co, ...))
-    if results[1] then return unpack(results, 2, results.n) end
-    error(results[2], 0)
-  end
 end
 
 -- `return ws.send_recv(url, data)` is a tail call: by the time it fails, Lua has

@@ -72,5 +72,4 @@ local function show(value)
   return nil, "result cannot be shown: " .. text
 end
 
-return { start = start, step = step, null = json_null, identity = identity, type = type,
-  show = show }
+return start, step, show, json_null, identity, type

@@ -1,13 +1,5 @@
 -- The prelude, part 3 of 4: the sandbox. The script's globals are a whitelist; the
 -- libraries it sees are made safe in place; what no script may reach is freed.
-local function no_environments(name)
-  return function()
-    error(name .. " is not available: Lua 5.4 has no function environments; give load(text, name, \"t\", env) "
-      .. "the environment, or declare a local _ENV", 2)
-  end
-end
-
-local environment = settings.environment
 local safe_os = {
   time = os.time,
   date = os.date,
@@ -20,14 +12,14 @@ local safe_os = {
 -- locals: the script may have the libraries themselves, made safe in place.
 -- string.dump only makes binary chunks, which load() refuses anyway.
 string.dump = nil
-coroutine.create, coroutine.resume, coroutine.wrap = guarded, resume, wrap
+coroutine.create, coroutine.resume = guarded, resume
 
 -- The modules: each is a proxy that notes the call site (see core.lua) and builds
 -- the module the first time it is read, from its own precompiled chunk (modules/*.lua,
 -- whose bytecode Python hands over): a state holds only the modules its script uses.
 -- A module's chunk sees the kit (what the prelude shares with the modules, then the
--- state's own globals) as its environment.
-local kit = setmetatable({
+-- base functions, set below) as its environment.
+local kit = {
   request = request, unwrap = unwrap, host = host, bad_argument = bad_argument,
   check_string = check_string, optional_string = optional_string,
   optional_number = optional_number, check_options = check_options, word = word,
@@ -35,18 +27,17 @@ local kit = setmetatable({
   now = now, sleep = sleep, check_table = check_table, check_number = check_number,
   find = string.find, sub = string.sub, gsub = string.gsub, gmatch = string.gmatch,
   utf8_len = utf8.len, exp = math.exp, log_ = math.log, floor = math.floor, abs = math.abs,
-  huge = math.huge,
-}, { __index = _G })
-local chunk_bytecode = settings.chunk
+  huge = math.huge, charpattern = utf8.charpattern, setmetatable = setmetatable,
+}
 
-local function run_chunk(name)
+local function run_chunk(name, ...)
   -- nil when the chunk would not fit in the script's memory limit
   local bytecode = chunk_bytecode(name)
   if bytecode == nil then error("not enough memory", 0) end
   -- load fails only for want of memory: its message says so
   local chunk, message = load(bytecode, "=" .. name, "b", kit)
   if chunk == nil then error(message, 0) end
-  return chunk()
+  return chunk(...)
 end
 kit.run_chunk = run_chunk
 
@@ -101,15 +92,32 @@ for _, name in ipairs({ "ws", "json", "log", "store", "cache", "http", "time", "
   module_names[proxy], modules[name] = name, proxy
 end
 
+-- The globals few scripts call (and coroutine.wrap) are built by a chunk of their own
+-- (modules/rare.lua) the first time the script calls one of them: until then each is
+-- a stand-in that builds them and calls its own, without a tail call, so that its
+-- frame stays under it and the script's line is found as if the script had called it
+-- directly.
+local env, rare = nil, nil
+local function rare_globals()
+  rare = rare or run_chunk("rare", env, modules, monotonic, guarded, lower_deadline, REQUEST,
+    SIGNAL, load, format, pack, unpack, co_resume, co_status, co_yield, co_close, resume)
+  return rare
+end
+local function through(...) return ... end
+local function stand_in(name)
+  return function(...) return through(rare_globals()[name](...)) end
+end
+
 env = {
   ws = modules.ws, json = modules.json, log = modules.log, store = modules.store,
   cache = modules.cache, http = modules.http, time = modules.time, uuid = modules.uuid,
-  sleep = sleep, with_timeout = with_timeout, signal = signal, diff = diff,
+  sleep = sleep, with_timeout = stand_in("with_timeout"), signal = stand_in("signal"),
+  diff = stand_in("diff"),
   -- The time page writes await(time.sleep(5)): every call here already waits.
   await = function(...) return ... end,
-  EXEC_IDENT = settings.exec_ident,
+  EXEC_IDENT = exec_ident,
   unpack = unpack,
-  setfenv = no_environments("setfenv"), getfenv = no_environments("getfenv"),
+  setfenv = stand_in("setfenv"), getfenv = stand_in("getfenv"),
   print = function(...) unwrap(host.write(joined("\t", ...))) end,
   string = string, table = table, math = math, utf8 = utf8,
   coroutine = coroutine, os = safe_os,
@@ -119,45 +127,39 @@ env = {
   rawget = rawget, rawset = rawset, rawequal = rawequal, rawlen = rawlen,
   getmetatable = getmetatable,
   _VERSION = _VERSION,
-  require = function(name)
-    local module = modules[name]
-    if module == nil then
-      local shown = word(name)
-      error((shown and "module '" .. shown .. "' not found" or "module not found")
-        .. " (only ws, json, log, store, cache, http, time, uuid)", 2)
-    end
-    return module
-  end,
+  require = stand_in("require"),
 }
--- A finalizer runs with hooks off (outside the CPU guard) and at any allocation,
--- even after the script ended: scripts cannot have any. Lua only honours a __gc
--- present when the metatable is set, so checking here is enough.
-env.setmetatable = function(value, metatable)
-  if type(metatable) == "table" and rawget(metatable, "__gc") ~= nil then
-    error("setmetatable: __gc metamethods are not supported", 2)
-  end
-  return setmetatable(value, metatable)
-end
+env.setmetatable = stand_in("setmetatable")
 env._G = env
-env.load = function(chunk, name, _mode, chunk_env)
-  -- Text only: binary chunks can crash the interpreter.
-  return load(chunk, name, "t", chunk_env or env)
-end
--- Lua 5.1's loadstring: text only, like load.
-env.loadstring = function(text, name)
-  return env.load(check_string("loadstring", 1, text), name)
-end
+env.load = stand_in("load")
+env.loadstring = stand_in("loadstring")
 env.now = now
+coroutine.wrap = stand_in("wrap")
 
--- No script can reach these, nor does the prelude need them from the state's own
--- globals (the kit of the modules reads what it lacks there): freeing them keeps
--- thousands of states small (require holds the package library).
-local loaded = package.loaded
+-- No script can reach the state's own globals, nor the libraries that only they and
+-- the registry hold (io, debug, package, os, lupa's python), and the prelude keeps
+-- what it needs of them as locals: the registry lets go of them, which frees them
+-- and keeps thousands of states small. Its second slot is the globals table Lua and
+-- lupa read (LUA_RIDX_GLOBALS): an empty one from now on. What stays is what Lua
+-- names a library function by in its argument errors ("bad argument #1 to
+-- 'string.rep'"): the libraries where _LOADED holds them, and the base functions.
+local registry = debug.getregistry()
+local loaded, base = registry._LOADED, {}
 for _, name in ipairs({ "io", "debug", "package", "python", "os" }) do
   loaded[name] = nil
-  _G[name] = nil
 end
 for _, name in ipairs({ "require", "dofile", "loadfile", "load", "collectgarbage", "warn",
   "print" }) do
   _G[name] = nil
+end
+-- (setmetatable aside: scripts reach it only through env.setmetatable, which calls it
+-- as an upvalue, so Lua names it '?' in its errors anyway; 16 entries take half the
+-- slots 17 would.)
+for name, value in next, _G do
+  if type(value) == "function" and value ~= setmetatable then base[name] = value end
+end
+loaded._G, registry[2] = base, {}
+setmetatable(kit, { __index = base })
+for _, name in ipairs({ "_PRELOAD", "_CLIBS", "FILE*", "_IO_input", "_IO_output" }) do
+  registry[name] = nil
 end

@@ -12,7 +12,7 @@ function string.split(s, sep)
   local parts, n = {}, 0
   if sep == "" then
     -- Characters, not bytes, when the text is UTF-8.
-    local pattern = utf8_len(s) and utf8.charpattern or "."
+    local pattern = utf8_len(s) and charpattern or "."
     for char in gmatch(s, pattern) do n = n + 1; parts[n] = char end
     return parts
   end
