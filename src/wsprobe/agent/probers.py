@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..redaction import cut
 from .config import Probe
+from .handover import Handover
 from .outcome import MAX_TEXT, Outcome, State
 from .prober import Check, Prober
 from .script_prober import probe_script
@@ -42,6 +43,7 @@ class Probers:
         target: str | None,
         log: Callable[[str], None] | None = None,
         output: Callable[[str, float], None] | None = None,
+        hold: float = 0.0,
     ) -> Outcome:
         """Run ``probe`` against ``target`` now with the prober it names.
 
@@ -64,6 +66,7 @@ class Probers:
             started=time.time(),
             say=say,
             output=lambda line, at: write(probe.shown(line), at),
+            hold=hold,
         )
         try:
             outcome = await self._table[probe.prober](check)
@@ -88,7 +91,7 @@ def make_probers(supervisor: Supervisor, failed: Callable[[Exception], str]) -> 
     return Probers(
         {
             "websocket": probe_websocket,
-            "script": functools.partial(probe_script, supervisor),
+            "script": functools.partial(probe_script, supervisor, Handover()),
         },
         failed,
     )

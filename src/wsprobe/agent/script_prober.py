@@ -20,13 +20,15 @@ from .prober import Check
 
 if TYPE_CHECKING:
     from ..lua.supervisor import Supervisor
+    from .handover import Handover
 
 __all__ = ["probe_script"]
 
 
-async def probe_script(supervisor: Supervisor, check: Check) -> Outcome:
+async def probe_script(supervisor: Supervisor, handover: Handover, check: Check) -> Outcome:
     """Run ``check``'s script once on one of ``supervisor``'s workers, its time limit
-    ``probe.timeout`` and its calls' defaults ``probe.options``.
+    ``probe.timeout`` and its calls' defaults ``probe.options``. A run that may wait
+    (``check.hold``) goes to the workers with the others of its moment (``handover``).
 
     The workers hold the store (in the agent's state directory) and the HTTP pools;
     the supervisor the one cache of all the agent's scripts. ``os.getenv`` sees the
@@ -50,6 +52,8 @@ async def probe_script(supervisor: Supervisor, check: Check) -> Outcome:
         output_limit=(OUTPUT_LINES - 1, OUTPUT_LINE_LENGTH),
         value_limit=MAX_TEXT,
     )
+    if check.hold:
+        await handover.wait(check.hold)
     clock = time.monotonic()
     ran, lines = await supervisor.run(job)
     duration = time.monotonic() - clock
