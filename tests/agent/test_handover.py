@@ -14,7 +14,7 @@ def test_the_callers_of_one_delay_are_released_together() -> None:
         released: list[str] = []
 
         async def script(name: str) -> None:
-            await handover.wait(1.0)
+            await handover.wait()
             released.append(name)
 
         first = asyncio.create_task(script("first"))
@@ -33,8 +33,8 @@ def test_the_callers_of_one_delay_are_released_together() -> None:
 def test_a_caller_after_a_release_waits_for_the_next() -> None:
     async def scenario() -> None:
         handover = Handover(0.01)
-        await handover.wait(1.0)
-        late = asyncio.create_task(handover.wait(1.0))
+        await handover.wait()
+        late = asyncio.create_task(handover.wait())
         for _ in range(3):
             await asyncio.sleep(0)
         assert not late.done()
@@ -46,8 +46,8 @@ def test_a_caller_after_a_release_waits_for_the_next() -> None:
 def test_a_cancelled_caller_does_not_cancel_the_others() -> None:
     async def scenario() -> None:
         handover = Handover(0.01)
-        gone = asyncio.create_task(handover.wait(1.0))
-        kept = asyncio.create_task(handover.wait(1.0))
+        gone = asyncio.create_task(handover.wait())
+        kept = asyncio.create_task(handover.wait())
         await asyncio.sleep(0)
         gone.cancel()
         await kept
@@ -60,28 +60,9 @@ def test_a_delay_cut_by_the_end_of_its_loop_does_not_hold_the_next_loop() -> Non
     handover = Handover(0.2)
 
     async def cut() -> None:
-        waiting = asyncio.create_task(handover.wait(1.0))
+        waiting = asyncio.create_task(handover.wait())
         await asyncio.sleep(0)
         waiting.cancel()
 
     asyncio.run(cut())  # ends long before the delay
-    asyncio.run(asyncio.wait_for(handover.wait(1.0), timeout=30))
-
-
-def test_a_caller_that_cannot_wait_for_the_current_delay_goes_at_once() -> None:
-    async def scenario() -> None:
-        handover = Handover(3600)
-        held = asyncio.create_task(handover.wait(3600))
-        await asyncio.sleep(0)
-        await asyncio.wait_for(handover.wait(0.001), timeout=30)
-        assert not held.done()
-        held.cancel()
-
-    asyncio.run(scenario())
-
-
-def test_the_first_caller_sets_the_delay_within_what_it_may_wait() -> None:
-    async def scenario() -> None:
-        await asyncio.wait_for(Handover(3600).wait(0.001), timeout=30)
-
-    asyncio.run(scenario())
+    asyncio.run(asyncio.wait_for(handover.wait(), timeout=30))

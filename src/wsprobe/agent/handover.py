@@ -12,35 +12,28 @@ from __future__ import annotations
 
 import asyncio
 
-__all__ = ["HANDOVER_DELAY", "HANDOVER_SHARE", "Handover"]
+__all__ = ["HANDOVER_DELAY", "Handover"]
 
-#: Seconds the first script waiting is held for the others, at most.
+#: Seconds the first script waiting is held for the others: a start this much later
+#: in a monitor's interval of seconds or more.
 HANDOVER_DELAY = 0.05
-#: The share of its interval a monitor's script may be held: a tight schedule is not
-#: moved by more than a hundredth of a slot.
-HANDOVER_SHARE = 0.01
 
 
 class Handover:
-    """Releases the callers of :meth:`wait` together, at most ``delay`` seconds after
-    the first of them came."""
+    """Releases the callers of :meth:`wait` together, ``delay`` seconds after the
+    first of them came."""
 
     def __init__(self, delay: float = HANDOVER_DELAY) -> None:
         self._delay = delay
         self._opening: asyncio.Future[None] | None = None
-        self._opens = 0.0
 
-    async def wait(self, longest: float) -> None:
-        """Return with the others waiting now, within ``longest`` seconds: at once
-        when the current delay ends later than that."""
+    async def wait(self) -> None:
+        """Return with the others waiting now, at the end of the current delay."""
         loop = asyncio.get_running_loop()
         # A delay that a loop ended in the middle of ends with it.
         if self._opening is None or self._opening.get_loop() is not loop:
             self._opening = loop.create_future()
-            self._opens = loop.time() + min(self._delay, longest)
-            loop.call_at(self._opens, self._open, self._opening)
-        elif self._opens > loop.time() + longest:
-            return
+            loop.call_later(self._delay, self._open, self._opening)
         # Shielded: a caller cancelled while waiting must not cancel the others.
         await asyncio.shield(self._opening)
 

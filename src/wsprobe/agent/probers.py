@@ -43,7 +43,7 @@ class Probers:
         target: str | None,
         log: Callable[[str], None] | None = None,
         output: Callable[[str, float], None] | None = None,
-        hold: float = 0.0,
+        scheduled: bool = False,
     ) -> Outcome:
         """Run ``probe`` against ``target`` now with the prober it names.
 
@@ -66,7 +66,7 @@ class Probers:
             started=time.time(),
             say=say,
             output=lambda line, at: write(probe.shown(line), at),
-            hold=hold,
+            scheduled=scheduled,
         )
         try:
             outcome = await self._table[probe.prober](check)

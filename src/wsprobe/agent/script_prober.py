@@ -27,8 +27,8 @@ __all__ = ["probe_script"]
 
 async def probe_script(supervisor: Supervisor, handover: Handover, check: Check) -> Outcome:
     """Run ``check``'s script once on one of ``supervisor``'s workers, its time limit
-    ``probe.timeout`` and its calls' defaults ``probe.options``. A run that may wait
-    (``check.hold``) goes to the workers with the others of its moment (``handover``).
+    ``probe.timeout`` and its calls' defaults ``probe.options``; a monitor's run goes
+    to the workers with the others of its moment (``handover``), ``/probe``'s at once.
 
     The workers hold the store (in the agent's state directory) and the HTTP pools;
     the supervisor the one cache of all the agent's scripts. ``os.getenv`` sees the
@@ -52,8 +52,8 @@ async def probe_script(supervisor: Supervisor, handover: Handover, check: Check)
         output_limit=(OUTPUT_LINES - 1, OUTPUT_LINE_LENGTH),
         value_limit=MAX_TEXT,
     )
-    if check.hold:
-        await handover.wait(check.hold)
+    if check.scheduled:
+        await handover.wait()
     clock = time.monotonic()
     ran, lines = await supervisor.run(job)
     duration = time.monotonic() - clock

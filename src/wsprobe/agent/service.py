@@ -33,7 +33,6 @@ from .board import RECENT, Board
 from .budget import Budget
 from .config import AgentConfig, ConfigError, Module, Monitor, load_config
 from .faults import Faults
-from .handover import HANDOVER_SHARE
 from .history import History, HistoryError
 from .metrics import AgentFacts
 from .outcome import Outcome
@@ -304,7 +303,7 @@ class Agent:
             name=monitor.name,
             target=monitor.url,
             output=functools.partial(self.board.write, monitor.name),
-            hold=monitor.interval * HANDOVER_SHARE,
+            scheduled=True,
         )
 
     def _alerting_config(self, config: AgentConfig) -> AlertingConfig:
