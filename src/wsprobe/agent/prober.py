@@ -28,8 +28,7 @@ class Check:
 
     ``say`` receives a readable account of the check, line by line (``/probe``'s
     ``debug=true``); ``output`` what a script printed or logged, with the time of
-    each line. ``scheduled``: a monitor's run, which may start a little later than
-    asked (a script waits to go to the workers with others), unlike ``/probe``'s.
+    each line.
     """
 
     name: str
@@ -38,7 +37,6 @@ class Check:
     started: float
     say: Callable[[str], None]
     output: Callable[[str, float], None]
-    scheduled: bool = False
 
 
 #: Runs one check to its outcome; never raises for what the server or the script did.

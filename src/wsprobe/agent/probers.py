@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from ..redaction import cut
 from .config import Probe
-from .handover import Handover
 from .outcome import MAX_TEXT, Outcome, State
 from .prober import Check, Prober
 from .script_prober import probe_script
@@ -43,7 +42,6 @@ class Probers:
         target: str | None,
         log: Callable[[str], None] | None = None,
         output: Callable[[str, float], None] | None = None,
-        scheduled: bool = False,
     ) -> Outcome:
         """Run ``probe`` against ``target`` now with the prober it names.
 
@@ -66,7 +64,6 @@ class Probers:
             started=time.time(),
             say=say,
             output=lambda line, at: write(probe.shown(line), at),
-            scheduled=scheduled,
         )
         try:
             outcome = await self._table[probe.prober](check)
@@ -91,7 +88,7 @@ def make_probers(supervisor: Supervisor, failed: Callable[[Exception], str]) -> 
     return Probers(
         {
             "websocket": probe_websocket,
-            "script": functools.partial(probe_script, supervisor, Handover()),
+            "script": functools.partial(probe_script, supervisor),
         },
         failed,
     )

@@ -20,15 +20,13 @@ from .prober import Check
 
 if TYPE_CHECKING:
     from ..lua.supervisor import Supervisor
-    from .handover import Handover
 
 __all__ = ["probe_script"]
 
 
-async def probe_script(supervisor: Supervisor, handover: Handover, check: Check) -> Outcome:
+async def probe_script(supervisor: Supervisor, check: Check) -> Outcome:
     """Run ``check``'s script once on one of ``supervisor``'s workers, its time limit
-    ``probe.timeout`` and its calls' defaults ``probe.options``; a monitor's run goes
-    to the workers with the others of its moment (``handover``), ``/probe``'s at once.
+    ``probe.timeout`` and its calls' defaults ``probe.options``.
 
     The workers hold the store (in the agent's state directory) and the HTTP pools;
     the supervisor the one cache of all the agent's scripts. ``os.getenv`` sees the
@@ -52,8 +50,6 @@ async def probe_script(supervisor: Supervisor, handover: Handover, check: Check)
         output_limit=(OUTPUT_LINES - 1, OUTPUT_LINE_LENGTH),
         value_limit=MAX_TEXT,
     )
-    if check.scheduled:
-        await handover.wait()
     clock = time.monotonic()
     ran, lines = await supervisor.run(job)
     duration = time.monotonic() - clock

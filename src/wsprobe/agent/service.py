@@ -303,7 +303,6 @@ class Agent:
             name=monitor.name,
             target=monitor.url,
             output=functools.partial(self.board.write, monitor.name),
-            scheduled=True,
         )
 
     def _alerting_config(self, config: AgentConfig) -> AlertingConfig:
