@@ -129,3 +129,20 @@ def test_workers_that_jemalloc_aborts_at_start_fail_their_scripts(
     for _ in range(3):  # how soon the worker dies varies: each round another race
         errors = run_event_loop(scenario())
         assert errors == ["script lost its worker twice: killed by SIGABRT"] * 8
+
+
+@pytest.mark.slow
+def test_a_worker_starts_when_the_operators_preloads_leave_no_room_for_jemalloc(
+    library: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The longest variable a process can be started with; with jemalloc's path added
+    # the kernel would refuse to start the worker.
+    longest = 32 * os.sysconf("SC_PAGE_SIZE") - len("LD_PRELOAD=") - 1
+    own = str(Path("/usr/lib", sysconfig.get_config_var("MULTIARCH"), "libanl.so.1"))
+    preloads = ":" * (longest - len(own)) + own
+    assert worker_environment({"LD_PRELOAD": preloads}, library) is None
+    monkeypatch.delenv(SWITCH, raising=False)
+    monkeypatch.setenv("LD_PRELOAD", preloads)
+    maps, preload = _worker_maps()
+    assert preload == f"LD_PRELOAD={preloads}"
+    assert own in maps
