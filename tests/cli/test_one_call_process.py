@@ -147,3 +147,25 @@ def test_what_a_one_call_process_does_not_import(servers: Servers) -> None:
         }
         assert "websockets.protocol" in imported
         assert imported & kept_out == set(), argv
+
+
+def test_a_program_calling_main_keeps_its_logging(servers: Servers) -> None:
+    """Only the command's own process gets the silent logging: a program that runs
+    `send` through main() before it imports logging still has the client's loggers."""
+    program = f"""
+import io, sys
+from wsprobe.cli import main
+sys.stdout = io.StringIO()
+main(["send", "{servers.ws}/", "x"])
+sys.stdout = sys.__stdout__
+import logging
+logging.basicConfig(level=logging.DEBUG, format="%(name)s")
+from wsprobe.client import probe_with
+from wsprobe.options import make_options
+probe_with("{servers.ws}/", "x", make_options())
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "wsprobe.protocol\n" in done.stderr

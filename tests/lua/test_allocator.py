@@ -3,6 +3,7 @@ keep whatever the operator preloads and configures."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sysconfig
 from pathlib import Path
@@ -106,3 +107,42 @@ def test_a_worker_keeps_the_operators_preloads(
     assert preload == f"LD_PRELOAD={own} {library}"
     assert own in maps
     assert "libjemalloc.so" in maps
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("library")
+def test_workers_that_jemalloc_aborts_at_start_fail_their_scripts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # jemalloc aborts the worker before Python starts: the supervisor may find its
+    # standard input closed already when it sends the settings, or a script.
+    monkeypatch.delenv(SWITCH, raising=False)
+    monkeypatch.setenv("MALLOC_CONF", "abort_conf:true,no_such_option:1")
+
+    async def scenario() -> list[str | None]:
+        settings = RunSettings(options=make_options(), workers=2, concurrency=8)
+        async with Supervisor(settings) as supervisor:
+            jobs = [Job(f"{n}.lua", source=b"return 1") for n in range(8)]
+            finished = await asyncio.gather(*(supervisor.run(job) for job in jobs))
+        return [outcome.error for outcome, _ in finished]
+
+    for _ in range(3):  # how soon the worker dies varies: each round another race
+        errors = run_event_loop(scenario())
+        assert errors == ["script lost its worker twice: killed by SIGABRT"] * 8
+
+
+@pytest.mark.slow
+def test_a_worker_starts_when_the_operators_preloads_leave_no_room_for_jemalloc(
+    library: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The longest variable a process can be started with; with jemalloc's path added
+    # the kernel would refuse to start the worker.
+    longest = 32 * os.sysconf("SC_PAGE_SIZE") - len("LD_PRELOAD=") - 1
+    own = str(Path("/usr/lib", sysconfig.get_config_var("MULTIARCH"), "libanl.so.1"))
+    preloads = ":" * (longest - len(own)) + own
+    assert worker_environment({"LD_PRELOAD": preloads}, library) is None
+    monkeypatch.delenv(SWITCH, raising=False)
+    monkeypatch.setenv("LD_PRELOAD", preloads)
+    maps, preload = _worker_maps()
+    assert preload == f"LD_PRELOAD={preloads}"
+    assert own in maps

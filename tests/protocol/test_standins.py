@@ -140,3 +140,41 @@ def test_the_cli_dataclasses_stand_ins() -> None:
         """
     )
     assert out == ("False False\nPoint(x: int, y: list[int])\n{'x': 1, 'y': [2]}\nStandIn True\n")
+
+
+def test_a_thread_importing_a_lent_module_meanwhile_gets_the_real_functions() -> None:
+    # sys.modules is the process's: another thread that imports `secrets` while the
+    # client loads is handed the stand-in for good, and must see `secrets` as it is.
+    out = run_fresh(
+        """
+        import sys, threading
+        lending, done = threading.Event(), threading.Event()
+        seen = []
+
+        class Pause:
+            # Holds the client's import inside the lending until the other thread ran.
+            def find_spec(self, name, path=None, target=None):
+                if name == "websockets.frames":
+                    lending.set()
+                    done.wait(10)
+                return None
+
+        def other() -> None:
+            lending.wait(10)
+            import secrets
+            for call in (lambda: secrets.token_bytes(), lambda: secrets.token_bytes(nbytes=8)):
+                try:
+                    seen.append(len(call()))
+                except TypeError as exc:
+                    seen.append(type(exc).__name__)
+            done.set()
+
+        sys.meta_path.insert(0, Pause())
+        thread = threading.Thread(target=other)
+        thread.start()
+        import wsprobe.client
+        thread.join()
+        print(*seen)
+        """
+    )
+    assert out == "32 8\n"

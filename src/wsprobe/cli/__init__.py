@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 from ._english import argparse  # isort: skip
 
 from .. import __version__
-from . import agent, check, run, send, serve
+from . import agent, check, oneshot, run, send, serve
 from .exitcodes import EXIT_CODES
 
 __all__ = ["EXIT_CODES", "main", "main_entry"]
@@ -143,6 +143,7 @@ def main_entry() -> NoReturn:
     ``wsprobe check`` once per check.
     """
     _import_dataclasses()
+    oneshot.own_process = True
     code, lean = _run(None)
     if lean and _flushed():
         os._exit(code)

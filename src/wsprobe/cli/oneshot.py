@@ -42,8 +42,17 @@ class _SilentLogger:
     debug = info = warning = error = exception = critical = log
 
 
+#: Whether this process is the command's own: set by the console script
+#: (:func:`wsprobe.cli.main_entry`). A program calling :func:`wsprobe.cli.main`
+#: keeps its ``logging`` for the client it goes on using.
+own_process = False
+
+
 def load_client() -> None:
-    """Load ``wsprobe.client`` with a silent ``logging``, unless either is loaded."""
+    """Load ``wsprobe.client`` with a silent ``logging`` in the command's own process,
+    unless either is loaded."""
+    if not own_process:
+        return
     silent = StandIn(
         "logging",
         DEBUG=10,

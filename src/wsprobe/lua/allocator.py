@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes.util
 import functools
 import logging
+import os
 import re
 import sysconfig
 from collections.abc import Mapping
@@ -32,6 +33,8 @@ SWITCH = "WSPROBE_JEMALLOC"
 TUNING = "narenas:2"
 
 _SONAME = "libjemalloc.so.2"
+#: Linux's longest string of a new process's environment, its final NUL included.
+_MAX_ARG_STRLEN = 32 * os.sysconf("SC_PAGE_SIZE")
 
 
 @functools.cache
@@ -58,8 +61,9 @@ def worker_environment(environ: Mapping[str, str], library: str | None) -> dict[
     # The dynamic linker takes spaces and colons between preloads.
     if library in re.split(r"[\s:]+", preloads):
         return None
-    return {
-        **environ,
-        "LD_PRELOAD": f"{preloads} {library}" if preloads.strip() else library,
-        "MALLOC_CONF": environ.get("MALLOC_CONF", TUNING),
-    }
+    preload = f"{preloads} {library}" if preloads.strip() else library
+    # The kernel refuses to start a process with a variable longer than this (E2BIG):
+    # a worker then keeps the supervisor's preloads, which the supervisor started with.
+    if len(os.fsencode(f"LD_PRELOAD={preload}")) >= _MAX_ARG_STRLEN:
+        return None
+    return {**environ, "LD_PRELOAD": preload, "MALLOC_CONF": environ.get("MALLOC_CONF", TUNING)}

@@ -166,8 +166,9 @@ class Supervisor:
         self._closing = True
         if self._watchdog is not None:
             self._watchdog.cancel()
-        for task in self._starting:
-            task.cancel()
+        # A worker being started is killed once it is (see _start_worker): waited
+        # for, not cancelled, as a start cancelled halfway leaves its process behind.
+        await asyncio.gather(*self._starting, return_exceptions=True)
         self._cache.close()
         readers = [worker.reader for worker in self._workers if worker.reader is not None]
         if not self._queue and not any(worker.running for worker in self._workers):
@@ -204,7 +205,7 @@ class Supervisor:
         finally:
             os.close(fd)
         assert process.stdin is not None
-        process.stdin.write(frame(self._settings))
+        _write(process.stdin, frame(self._settings))
         outbox = Outbox(functools.partial(_write, process.stdin), frame)
         worker = _Worker(process, memory, Board(memory, STEP_THREADS), outbox)
         self._workers.append(worker)
@@ -328,6 +329,11 @@ class Supervisor:
 
 
 def _write(stdin: asyncio.StreamWriter, data: bytes) -> None:
+    # A worker that died (even before its settings: an allocator that aborts at
+    # start) is its reader's to find: writing to the pipe uvloop closed already
+    # raises RuntimeError, asyncio's a ConnectionError.
+    if stdin.is_closing():
+        return
     with contextlib.suppress(ConnectionError):
         stdin.write(data)
 

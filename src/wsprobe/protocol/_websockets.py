@@ -34,11 +34,17 @@ def _stand_ins() -> list[StandIn]:
         hashing["sha1"] = importlib.import_module("_sha1").sha1
     return [
         StandIn("importlib.metadata"),
-        StandIn("secrets", token_bytes=os.urandom),
+        StandIn("secrets", token_bytes=_token_bytes),
         StandIn("hashlib", **hashing),
         StandIn("random"),
         StandIn("platform", system=lambda: os.uname().sysname),
     ]
+
+
+def _token_bytes(nbytes: int | None = None) -> bytes:
+    # secrets.token_bytes as it is (its default of 32 bytes, its keyword): a thread
+    # importing `secrets` while websockets loads is handed the stand-in for good.
+    return os.urandom(32 if nbytes is None else nbytes)
 
 
 with lent(*_stand_ins()):
