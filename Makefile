@@ -8,6 +8,11 @@ NODE_DIR := .cache/node
 # Debian's peers for the tests: chromium renders the agent's pages, Prometheus (and promtool)
 # check deploy/ against real agents, Alertmanager receives the agent's alerts.
 PEERS := /usr/bin/chromium /usr/bin/prometheus /usr/bin/prometheus-alertmanager
+# jemalloc, the workers' allocator (docs/architecture.md), and mimalloc, compared with it
+# by `make bench`: where Debian puts them.
+MULTIARCH := $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('MULTIARCH'))")
+JEMALLOC := /usr/lib/$(MULTIARCH)/libjemalloc.so.2
+MIMALLOC := /usr/lib/$(MULTIARCH)/libmimalloc.so.2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test test-fast bench conformance clean
@@ -39,14 +44,22 @@ $(NODE_DIR)/node_modules/wscat/package.json: $(NODE_DIR)/node_modules/ws/package
 		npm install --silent --no-audit --no-fund --prefix $(NODE_DIR) ws@8 wscat@6; \
 	fi
 
-demo: $(VENV)/.demo
+demo: $(VENV)/.demo $(JEMALLOC)
 	$(BIN)/python examples/demo.py
 
 $(PEERS) &:
 	$(SUDO) apt-get update
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium prometheus prometheus-alertmanager
 
-test: $(VENV)/.dev $(NODE_DIR)/node_modules/ws/package.json $(PEERS)
+$(JEMALLOC):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y libjemalloc2
+
+$(MIMALLOC):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y libmimalloc2.0
+
+test: $(VENV)/.dev $(NODE_DIR)/node_modules/ws/package.json $(PEERS) $(JEMALLOC)
 	$(BIN)/ruff format --check src tests examples bench
 	$(BIN)/ruff check src tests examples bench
 	$(BIN)/mypy
@@ -61,7 +74,7 @@ test-fast: $(VENV)/.dev
 	$(BIN)/pytest -q -m "not slow"
 
 # Not part of the test suite: prints ratios measured side by side (docs/performance.md).
-bench: $(VENV)/.bench $(NODE_DIR)/node_modules/wscat/package.json
+bench: $(VENV)/.bench $(NODE_DIR)/node_modules/wscat/package.json $(JEMALLOC) $(MIMALLOC)
 	$(BIN)/python bench/bench.py
 	$(BIN)/python bench/http_clients.py
 	$(BIN)/python bench/store_calls.py

@@ -23,6 +23,7 @@ import ssl
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -678,6 +679,84 @@ def after_burst(port: int, count: int, baseline_src: str | None) -> None:
         )
 
 
+_MULTIARCH = sysconfig.get_config_var("MULTIARCH")
+#: The allocators compared in part 6c: the environment each run gets, over this one's.
+ALLOCATORS: dict[str, dict[str, str]] = {
+    "glibc": {"WSPROBE_JEMALLOC": "0"},
+    "jemalloc (workers, default)": {},
+    "mimalloc (all processes)": {
+        "WSPROBE_JEMALLOC": "0",
+        "LD_PRELOAD": f"/usr/lib/{_MULTIARCH}/libmimalloc.so.2",
+    },
+}
+
+
+def allocators(port: int, scripts: int, total: int, rounds: int, confs: list[str]) -> None:
+    """The workers' C allocator (wsprobe.lua.allocator): glibc, jemalloc and mimalloc,
+    and jemalloc with each ``MALLOC_CONF`` of ``confs``, runs interleaved round by
+    round: peak RSS of ``scripts`` scripts waiting 20 s on a silent server (all
+    processes), and `wsprobe run --workers 1` on ``total`` one-call scripts, 200 in
+    flight: CPU per script of all its processes, next to ``send_recv_async`` on a
+    uvloop loop in this process (CPU per call, and calls per second)."""
+    import uvloop
+
+    variants = {
+        name: env
+        for name, env in ALLOCATORS.items()
+        if "LD_PRELOAD" not in env or Path(env["LD_PRELOAD"]).exists()
+    }
+    variants |= {f"jemalloc MALLOC_CONF={conf}": {"MALLOC_CONF": conf} for conf in confs}
+    url = f"ws://127.0.0.1:{port}/"
+    peaks: dict[str, list[float]] = {name: [] for name in variants}
+    cpus: dict[str, list[float]] = {name: [] for name in ["send_recv_async", *variants]}
+    rates: dict[str, list[float]] = {name: [] for name in cpus}
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
+    ):
+        wait = Path(directory) / "wait.lua"
+        wait.write_text(
+            f'local ok, err = pcall(ws.send_recv, "ws://127.0.0.1:{port}/silent", "x", '
+            "{timeout = 20})\nreturn err"
+        )
+        one = Path(directory) / "one.lua"
+        one.write_text(f'return ws.send_recv("{url}", "{MESSAGE}")')
+        run = [sys.executable, "-m", "wsprobe", "run", "--json"]
+        waiting = [*run, "--concurrency", str(scripts), *[str(wait)] * scripts]
+        calls = [*run, "--workers", "1", "--concurrency", "200", *[str(one)] * total]
+        for _ in range(rounds):
+            began = time.process_time()
+            rate = runner.run(
+                calls_per_second(lambda: wsprobe.send_recv_async(url, MESSAGE), total, 200)
+            )
+            cpus["send_recv_async"].append((time.process_time() - began) / total)
+            rates["send_recv_async"].append(rate)
+            for name, overrides in variants.items():
+                env = {**os.environ, **overrides}
+                peak, waited, _, _ = _waiting_run(waiting, env)
+                if waited != scripts:
+                    raise SystemExit(f"bench: {name}: {waited} of {scripts} waited")
+                peaks[name].append(peak / 2**20)
+                _, _, seconds, cpu = _waiting_run(calls, env)
+                cpus[name].append(cpu / total)
+                rates[name].append(total / seconds)
+    print(
+        f"\n6c. The workers' allocator: {scripts} scripts waiting 20 s (peak RSS, all "
+        f"processes); run --workers 1 on {total} one-call scripts; {rounds} rounds interleaved"
+    )
+    async_cpu = statistics.median(cpus["send_recv_async"])
+    print(f"{'send_recv_async':40} {'':29} CPU {async_cpu * 1e6:5.0f} us/call")
+    for name in variants:
+        _, cpu_spread = ratio_spread(cpus["send_recv_async"], cpus[name])
+        _, rate_spread = ratio_spread(rates[name], rates["send_recv_async"])
+        print(
+            f"{name:40} {statistics.median(peaks[name]):5.0f} MiB "
+            f"(rounds {min(peaks[name]):.0f}-{max(peaks[name]):.0f})  "
+            f"CPU {statistics.median(cpus[name]) * 1e6:5.0f} us/script, "
+            f"async/run {cpu_spread}; by rate {rate_spread}"
+        )
+
+
 def _runs_total(base: str) -> float:
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -1220,10 +1299,10 @@ def main() -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["workers", "memory", "processes", "connections", "pages", "soak"],
+        choices=["workers", "memory", "allocators", "processes", "connections", "pages", "soak"],
         help="only the supervised-workers parts (7-9 and 6), the waiting scripts' memory "
-        "(6, 6a, 6b), the process per call (5), the waiting connection (10), the agent's "
-        "pages (11), or the agent's soak (12)",
+        "(6, 6a, 6b), the workers' allocator (6c), the process per call (5), the waiting "
+        "connection (10), the agent's pages (11), or the agent's soak (12)",
     )
     parser.add_argument(
         "--soak-minutes",
@@ -1239,6 +1318,12 @@ def main() -> int:
     parser.add_argument(
         "--baseline-src",
         help="another tree's src directory, run by this Python side by side in parts 6, 6a and 6b",
+    )
+    parser.add_argument(
+        "--malloc-conf",
+        action="append",
+        default=[],
+        help="a jemalloc MALLOC_CONF to compare in part 6c besides the default (repeatable)",
     )
     args = parser.parse_args()
     rounds, per_round = (2, 50) if args.quick else (5, 300)
@@ -1267,6 +1352,9 @@ def main() -> int:
             after_burst(port, 5000, args.baseline_src)
             memory(port, 2000 if args.quick else 10000, args.baseline_src)
             print_targets()
+            return 0
+        if args.only == "allocators":
+            allocators(port, 2000 if args.quick else 10000, 3000, 3, args.malloc_conf)
             return 0
         if args.only == "processes":
             processes(port, 10 if args.quick else 30)

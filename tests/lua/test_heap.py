@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import worker_pids
 from tests.support.agent import wait_for
 from wsprobe.lua import heap
+from wsprobe.lua.allocator import SWITCH
 from wsprobe.lua.eventloop import run_event_loop
 from wsprobe.lua.job import Job, RunSettings
 from wsprobe.lua.supervisor import Supervisor
@@ -26,7 +27,11 @@ def _rss(pid: int) -> int:
 
 
 @pytest.mark.slow
-def test_a_worker_returns_the_memory_of_a_burst_once_it_is_over() -> None:
+@pytest.mark.parametrize("jemalloc", ["1", "0"], ids=["jemalloc", "system allocator"])
+def test_a_worker_returns_the_memory_of_a_burst_once_it_is_over(
+    jemalloc: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SWITCH, jemalloc)
     count = 3000
     # Each script holds some memory of its own while it waits.
     source = b'local t = {} for i = 1, 100 do t[i] = string.rep("x", i) .. i end time.sleep(3) return #t'

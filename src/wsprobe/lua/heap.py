@@ -5,7 +5,10 @@ allocated from the arenas of many step threads). When they end, glibc keeps most
 it: only the top of each arena is ever returned, and the rest is held as resident
 memory the worker no longer uses, for as long as it lives (the agent's workers live
 as long as the agent). ``malloc_trim`` returns the free pages anywhere in every
-arena. Elsewhere than glibc there is nothing to do.
+arena. Under jemalloc (:mod:`.allocator`), glibc's ``malloc_trim`` would touch none
+of the memory the states had; jemalloc gives back its unused pages on its own after
+a while, and its ``arena.<all>.purge`` control at once. Elsewhere there is nothing
+to do.
 """
 
 from __future__ import annotations
@@ -22,10 +25,24 @@ __all__ = ["Heap"]
 TRIM_AFTER = 1000
 
 
+#: jemalloc's name for all its arenas at once (``MALLCTL_ARENAS_ALL``).
+_ALL_ARENAS = 4096
+
+
 def _malloc_trim() -> Callable[[int], int] | None:
-    with contextlib.suppress(OSError, AttributeError):
-        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
-        return trim
+    """The function that gives free pages back: jemalloc's purge when jemalloc is
+    this process's allocator (its ``mallctl`` is found first), else glibc's
+    ``malloc_trim``."""
+    with contextlib.suppress(OSError):
+        process = ctypes.CDLL(None)
+        with contextlib.suppress(AttributeError):
+            mallctl = process.mallctl
+            mallctl.argtypes = [ctypes.c_char_p, *[ctypes.c_void_p] * 3, ctypes.c_size_t]
+            purge = f"arena.{_ALL_ARENAS}.purge".encode()
+            return lambda pad: int(mallctl(purge, None, None, None, 0))
+        with contextlib.suppress(AttributeError):
+            trim: Callable[[int], int] = process.malloc_trim
+            return trim
     return None
 
 

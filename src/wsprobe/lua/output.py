@@ -1,11 +1,13 @@
 """What ``wsprobe run`` writes: printed lines, log lines and one record per script.
 
-Whole lines only, each written at once, so concurrent scripts never interleave.
+Whole lines only, written by one thread, so concurrent scripts never interleave;
+what is ready at once goes out with one flush (:meth:`Output.flush`).
 """
 
 from __future__ import annotations
 
 import datetime
+import operator
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +28,8 @@ LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
 #: The fields of a :class:`ScriptOutcome` its record carries after its name, in the
 #: order ``--json`` writes them: what a worker sends of it too (:mod:`.wire`).
 RECORD_FIELDS = ("ok", "result", "error", "duration", "status", "value", "signal")
+#: A :class:`ScriptOutcome`'s values of :data:`RECORD_FIELDS`, in order.
+record_values = operator.attrgetter(*RECORD_FIELDS)
 
 
 class OutputError(Error):
@@ -92,6 +96,8 @@ class Output:
         self._stderr = stderr
         self._tagged = len(paths) > 1
         self._min_level = LEVELS[log_level]
+        # The stream written to since the last flush.
+        self._unflushed: TextIO | None = None
 
     @staticmethod
     def name_of(path: str) -> str:
@@ -128,8 +134,9 @@ class Output:
     def finished(self, outcome: ScriptOutcome) -> None:
         """The script's record: JSON, its error, or its result."""
         if self._json_output:
-            record: dict[str, Any] = {"name": outcome.name}
-            record.update((name, getattr(outcome, name)) for name in RECORD_FIELDS)
+            # Keys in any order: the record's JSON sorts them.
+            record: dict[str, Any] = dict(zip(RECORD_FIELDS, record_values(outcome), strict=True))
+            record["name"] = outcome.name
             record["duration"] = round(outcome.duration, 6)
             if outcome.rerun is not None:
                 record["rerun"] = outcome.rerun
@@ -147,15 +154,31 @@ class Output:
             shown = value if isinstance(value, str) else compact(value)
             self.write(outcome.name, shown)
 
+    def flush(self) -> None:
+        """Send what was written since the last flush."""
+        if self._unflushed is not None:
+            stream, self._unflushed = self._unflushed, None
+            try:
+                stream.flush()
+            except (OSError, ValueError) as exc:
+                raise self._failed(stream, exc) from exc
+
     def _emit(self, stream: TextIO, text: str) -> None:
+        # Flushed by the caller once it has written what is ready (flush()), and
+        # before a line goes to the other stream: the two stay in order when they
+        # go to the same place.
+        if self._unflushed is not stream:
+            self.flush()
+            self._unflushed = stream
         try:
             stream.write(text)
-            stream.flush()
         except (OSError, ValueError) as exc:
-            which, number = ("output", 1) if stream is self._stdout else ("error", 2)
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "closed"
-            message = f"cannot write to standard {which}: {reason.lower()}"
-            raise OutputError(message, stream=number) from exc
+            raise self._failed(stream, exc) from exc
+
+    def _failed(self, stream: TextIO, exc: OSError | ValueError) -> OutputError:
+        which, number = ("output", 1) if stream is self._stdout else ("error", 2)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "closed"
+        return OutputError(f"cannot write to standard {which}: {reason.lower()}", stream=number)
 
     @staticmethod
     def _error_line(outcome: ScriptOutcome) -> str:

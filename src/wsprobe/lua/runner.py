@@ -17,7 +17,7 @@ from typing import TextIO
 from .eventloop import run_event_loop
 from .job import Job, RunSettings
 from .output import Output, ScriptOutcome
-from .supervisor import Supervisor
+from .supervisor import Finished, Supervisor
 
 __all__ = ["RunSettings", "run_all", "run_outcomes", "run_scripts"]
 
@@ -73,12 +73,34 @@ async def run_all(
                 loop.add_signal_handler(number, stop, int(number))
                 handled.append(number)
         try:
-            tasks = [asyncio.create_task(supervisor.run(job)) for job in jobs]
-            for finished in asyncio.as_completed(tasks):
-                outcome, lines = await finished
-                output.lines(outcome.name, lines)
-                output.finished(outcome)
-                outcomes.append(outcome)
+            # The scripts that ended since the last turn are written together, with
+            # one flush: a callback per script, no task per script.
+            ended: list[asyncio.Future[Finished]] = []
+            wake: list[asyncio.Future[None]] = []
+
+            def end(future: asyncio.Future[Finished]) -> None:
+                ended.append(future)
+                if wake and not wake[0].done():
+                    wake[0].set_result(None)
+
+            for job in jobs:
+                if job.path == "-" and job.source is None:
+                    # Standard input is read by Supervisor.run, off the loop.
+                    future: asyncio.Future[Finished] = asyncio.ensure_future(supervisor.run(job))
+                else:
+                    future = supervisor.submit(job)
+                future.add_done_callback(end)
+            while len(outcomes) < len(jobs):
+                if not ended:
+                    wake[:] = [loop.create_future()]
+                    await wake[0]
+                batch, ended[:] = ended[:], []
+                for finished in batch:
+                    outcome, lines = finished.result()
+                    output.lines(outcome.name, lines)
+                    output.finished(outcome)
+                    outcomes.append(outcome)
+                output.flush()
         finally:
             for number in handled:
                 loop.remove_signal_handler(number)

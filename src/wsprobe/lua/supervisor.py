@@ -37,6 +37,7 @@ import signal
 import sys
 import time
 
+from .allocator import jemalloc, worker_environment
 from .cacheserver import CacheServer
 from .job import Job, RunSettings, named, read_script
 from .output import Line, ScriptOutcome
@@ -56,7 +57,7 @@ Finished = tuple[ScriptOutcome, list[Line]]
 """A script's outcome and the lines it printed and logged, in order."""
 
 
-@dataclasses.dataclass(eq=False)
+@dataclasses.dataclass(eq=False, slots=True)
 class _Pending:
     # number: the supervisor's own for the script (its board marks, record, cache marks).
     number: int
@@ -124,6 +125,12 @@ class Supervisor:
                 error = named(job.name, source).message
                 return ScriptOutcome(job.name, ok=False, error=error, status="unknown"), []
             job = dataclasses.replace(job, path=None, source=source)
+        return await self.submit(job)
+
+    def submit(self, job: Job) -> asyncio.Future[Finished]:
+        """Hand ``job`` to a worker; the future is its outcome and its lines, as
+        :meth:`run` returns them (no task per script: a caller with thousands waits
+        on the futures). ``job`` is not standard input's (``-``): :meth:`run` reads it."""
         pending = _Pending(next(self._numbers), job, asyncio.get_running_loop().create_future())
         if self._closing:
             self._finish(pending, _interrupted(job))
@@ -133,7 +140,7 @@ class Supervisor:
             # worker dispatches them, and this one after them.
             if len(self._queue) == 1:
                 self._dispatch()
-        return await pending.future
+        return pending.future
 
     def set_concurrency(self, concurrency: int) -> None:
         """Bound the scripts in flight across the workers by ``concurrency`` from now
@@ -190,6 +197,7 @@ class Supervisor:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.DEVNULL,
+                env=worker_environment(os.environ, jemalloc()),
                 pass_fds=(fd,),
                 limit=1 << 30,
             )

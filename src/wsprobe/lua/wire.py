@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 from ..models import Timings
 from ..services.cache import OPERATIONS
 from .job import Job
-from .output import RECORD_FIELDS, Line, ScriptOutcome
+from .output import RECORD_FIELDS, Line, ScriptOutcome, record_values
 
 __all__ = [
     "Board",
@@ -174,9 +174,14 @@ _DECODE: dict[str, Callable[[Any], Any] | None] = {
     "signal": _text_or_none,
     "calls": lambda calls: [_timings(*phases) for phases in calls],
 }
-# A record's fields in the order they are sent, each with its check.
+# The checks of a record's fields, in the order they are sent: the order of
+# ScriptOutcome's fields after its name, which a record's values fill by position.
 _SENT = tuple((name, _DECODE[name]) for name in (*RECORD_FIELDS, "calls"))
-_RECORD = operator.attrgetter(*RECORD_FIELDS)
+_CHECKS = tuple(check for _name, check in _SENT)
+if [field.name for field in dataclasses.fields(ScriptOutcome)][1 : len(_SENT) + 1] != [
+    name for name, _check in _SENT
+]:
+    raise ImportError("a record's fields are not in ScriptOutcome's order")
 _PHASES = operator.attrgetter(*(field.name for field in dataclasses.fields(Timings)))
 _CACHE = "cache"
 
@@ -196,7 +201,7 @@ def encode_finished(number: int, outcome: ScriptOutcome, lines: list[Line]) -> b
     return _message(
         [
             number,
-            *_RECORD(outcome),
+            *record_values(outcome),
             [_PHASES(timings) for timings in outcome.calls],
             [[line.kind, line.text, line.at] for line in lines],
         ]
@@ -249,15 +254,17 @@ def _decode_message(message: Any) -> Finished | CacheCall:
             raise ValueError("a malformed cache request")
         return CacheCall(number, operation, key, owner, args)
     number, *values, lines = message
-    if len(values) != len(_SENT) or type(number) is not int:
+    if len(values) != len(_CHECKS) or type(number) is not int:
         raise ValueError("a malformed record")
-    fields = {
-        name: value if check is None else check(value)
-        for (name, check), value in zip(_SENT, values, strict=True)
-    }
     return Finished(
         number,
-        ScriptOutcome("", **fields),
+        ScriptOutcome(
+            "",
+            *[
+                value if check is None else check(value)
+                for check, value in zip(_CHECKS, values, strict=True)
+            ],
+        ),
         [Line(str(kind), str(text), float(at)) for kind, text, at in lines],
     )
 

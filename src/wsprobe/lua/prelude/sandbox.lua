@@ -171,8 +171,9 @@ for _, name in ipairs({ "require", "dofile", "loadfile", "load", "collectgarbage
   "print" }) do
   _G[name] = nil
 end
--- (setmetatable aside, which scripts reach only through env.setmetatable's tail call,
--- whose errors Lua names '?' anyway: 16 entries fit half the slots 17 take.)
+-- (setmetatable aside: scripts reach it only through env.setmetatable, which calls it
+-- as an upvalue, so Lua names it '?' in its errors anyway; 16 entries take half the
+-- slots 17 would.)
 for name, value in next, _G do
   if type(value) == "function" and value ~= setmetatable then base[name] = value end
 end

@@ -1,0 +1,108 @@
+"""Workers run with jemalloc preloaded when it is installed, unless turned off, and
+keep whatever the operator preloads and configures."""
+
+from __future__ import annotations
+
+import os
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import wait_for_workers
+from wsprobe.lua.allocator import SWITCH, TUNING, jemalloc, worker_environment
+from wsprobe.lua.eventloop import run_event_loop
+from wsprobe.lua.job import Job, RunSettings
+from wsprobe.lua.supervisor import Supervisor
+from wsprobe.options import make_options
+
+LIBRARY = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+
+
+@pytest.mark.parametrize(
+    ("environ", "wanted"),
+    [
+        ({}, {"LD_PRELOAD": LIBRARY, "MALLOC_CONF": TUNING}),
+        ({"LD_PRELOAD": "/opt/a.so"}, {"LD_PRELOAD": f"/opt/a.so {LIBRARY}"}),
+        ({"LD_PRELOAD": "/opt/a.so:/opt/b.so"}, {"LD_PRELOAD": f"/opt/a.so:/opt/b.so {LIBRARY}"}),
+        ({"LD_PRELOAD": "  "}, {"LD_PRELOAD": LIBRARY}),
+        ({"MALLOC_CONF": "narenas:4"}, {"LD_PRELOAD": LIBRARY, "MALLOC_CONF": "narenas:4"}),
+        ({SWITCH: "1"}, {"LD_PRELOAD": LIBRARY}),
+        ({SWITCH: ""}, {"LD_PRELOAD": LIBRARY}),
+        ({SWITCH: "0"}, None),
+        ({SWITCH: " 0\n"}, None),
+        ({"LD_PRELOAD": f"/opt/a.so:{LIBRARY}"}, None),
+        ({"LD_PRELOAD": f"{LIBRARY} /opt/a.so"}, None),
+    ],
+)
+def test_the_environment_of_a_worker(
+    environ: dict[str, str], wanted: dict[str, str] | None
+) -> None:
+    made = worker_environment({"PATH": "/bin", **environ}, LIBRARY)
+    if wanted is None:
+        assert made is None
+    else:
+        assert made is not None
+        assert made == {"PATH": "/bin", "MALLOC_CONF": TUNING, **environ, **wanted}
+
+
+def test_without_the_library_a_worker_keeps_the_supervisors_environment() -> None:
+    assert worker_environment({"LD_PRELOAD": "/opt/a.so"}, None) is None
+
+
+def _worker_maps() -> tuple[str, str]:
+    """A real worker's memory map and ``LD_PRELOAD``."""
+
+    async def scenario() -> tuple[str, str]:
+        settings = RunSettings(options=make_options(), workers=1, concurrency=1)
+        async with Supervisor(settings) as supervisor:
+            outcome, _ = await supervisor.run(Job("a.lua", source=b"return #string.rep('x', 99)"))
+            assert outcome.result == 99
+            (worker,) = wait_for_workers(os.getpid(), 1)
+            variables = Path(f"/proc/{worker}/environ").read_bytes().split(b"\0")
+            preload = [v.decode() for v in variables if v.startswith(b"LD_PRELOAD=")]
+            return Path(f"/proc/{worker}/maps").read_text(), "".join(preload)
+
+    return run_event_loop(scenario())
+
+
+@pytest.fixture
+def library() -> str:
+    found = jemalloc()
+    if found is None:
+        pytest.fail("jemalloc not found: `make test` installs Debian's libjemalloc2 package")
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("library")
+def test_a_worker_runs_with_jemalloc(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(SWITCH, raising=False)
+    maps, _ = _worker_maps()
+    assert "libjemalloc.so" in maps
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("library")
+def test_a_worker_runs_with_the_systems_allocator_when_jemalloc_is_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(SWITCH, "0")
+    maps, preload = _worker_maps()
+    assert "libjemalloc.so" not in maps
+    assert "libjemalloc.so" not in preload
+
+
+@pytest.mark.slow
+def test_a_worker_keeps_the_operators_preloads(
+    library: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A library of glibc's that Python does not load: mapped only if preloaded.
+    own = str(Path("/usr/lib", sysconfig.get_config_var("MULTIARCH"), "libanl.so.1"))
+    assert own not in Path("/proc/self/maps").read_text()
+    monkeypatch.delenv(SWITCH, raising=False)
+    monkeypatch.setenv("LD_PRELOAD", own)
+    maps, preload = _worker_maps()
+    assert preload == f"LD_PRELOAD={own} {library}"
+    assert own in maps
+    assert "libjemalloc.so" in maps
