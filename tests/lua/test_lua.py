@@ -328,6 +328,26 @@ def test_what_is_built_on_first_use_is_built_after_a_caught_memory_error(
     )
 
 
+# The key of a signal's name can be read off a caught signal: what a script raises with
+# it is a signal only when signal() could have made it.
+@pytest.mark.parametrize(
+    ("name", "signal", "error"),
+    [
+        ('"Forged"', "Forged", None),
+        ("{}", None, "check.lua:2: (error object is a table value)"),
+        ("42", None, "check.lua:2: (error object is a table value)"),
+        ("print", None, "check.lua:2: (error object is a table value)"),
+        ("coroutine.running()", None, "check.lua:2: (error object is a table value)"),
+    ],
+)
+def test_a_signal_raised_by_hand_has_a_string_for_a_name(
+    name: str, signal: str | None, error: str | None
+) -> None:
+    source = f'local ok, e = pcall(signal, "x")\nerror({{[next(e)] = {name}}})'
+    outcome = run_lua(source).outcome
+    assert (outcome.ok, outcome.signal, outcome.error) == (error is None, signal, error)
+
+
 def test_deep_but_allowed_json_decodes() -> None:
     ran = run_lua("print(#json.decode(string.rep('[', 200) .. string.rep(']', 200)))")
     assert (ran.outcome.ok, ran.printed) == (True, "1\n")
