@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import Servers
 from tests.support.fuzz import FUZZ, leaks, secrets, urls
+from tests.support.lua import run_lua
 from tests.support.net import ports
 from wsprobe.lua.job import RunSettings
 from wsprobe.lua.runner import run_scripts
@@ -174,3 +176,79 @@ def test_every_lua_function(
         assert "\n" not in message, message
         assert not leaks(secret, message), message
     assert not leaks(secret, stderr.getvalue())
+
+
+# The globals few scripts call are built by the first call of one (a stand-in until
+# then): a script sees them the same whether that call is its own or came before.
+RARE = st.sampled_from(
+    [
+        "with_timeout",
+        "signal",
+        "diff",
+        "require",
+        "setmetatable",
+        "load",
+        "loadstring",
+        "setfenv",
+        "getfenv",
+        "coroutine.wrap",
+    ]
+)
+RARE_ARGUMENTS = st.lists(
+    st.one_of(
+        SCALARS.filter(lambda value: "setmetatable" not in value),
+        st.sampled_from(
+            [
+                "{}",
+                "{__gc = print}",
+                "'return 1'",
+                "'x x'",
+                "function(a) return a, 2 end",
+                "function() error('e', 2) end",
+                "function() error({}) end",
+                "function() coroutine.yield(1) end",
+                "function() return signal('S') end",
+            ]
+        ),
+    ),
+    max_size=3,
+)
+# Where the call is made: each way changes which frames sit under it.
+PLACES = st.sampled_from(
+    [
+        "{call}",
+        "local r = {call}",
+        "do return {call} end",
+        "last = select(2, pcall(function() local r = {call} return r end))",
+        "last = select(2, pcall(function() return {call} end))",
+        "last = select(2, pcall(coroutine.wrap(function() local r = {call} return r end)))",
+        "last = select(2, pcall(load('local r = {quoted} return r', '=inner')))",
+    ]
+)
+
+
+def rare_call(name: str, arguments: list[str], place: str) -> str:
+    call = f"{name}({', '.join(arguments)})"
+    return place.format(call=call, quoted=lua_string(call.encode()))
+
+
+def seen(source: str) -> tuple[object, ...]:
+    outcome = run_lua(source).outcome
+    shown = (outcome.ok, outcome.result, outcome.error, outcome.signal)
+    return tuple(re.sub(r"0x[0-9a-f]+", "0x", str(value)) for value in shown)
+
+
+@FUZZ
+@given(
+    st.lists(
+        st.builds(rare_call, RARE, RARE_ARGUMENTS, PLACES).map(lambda line: line + "\n"),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_the_rare_globals_behave_the_same_built_by_their_first_call_or_before(
+    lines: list[str],
+) -> None:
+    source = "local last\n" + "".join(lines) + "return last"
+    # Built before, on the script's first line: every line stays where it was.
+    assert seen(source) == seen("pcall(getfenv) " + source), source

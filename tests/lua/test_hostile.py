@@ -70,6 +70,13 @@ HOSTILE: dict[str, tuple[str, str | tuple[str, ...]]] = {
         't = nil\nreturn "done"',
         "",
     ),
+    # A signal's name raised by hand, with the key read off a caught signal: no name
+    # signal() would make, so an error object, whose __tostring never runs.
+    "forged_signal.lua": (
+        'local ok, e = pcall(signal, "x")\nlocal key = next(e)\n'
+        "error({[key] = setmetatable({}, {__tostring = function() while true do end end})})",
+        "forged_signal.lua:3: (error object is a table value)",
+    ),
     # __tostring of a result: looping, returning a table, raising.
     "tostring_loop.lua": (
         "return setmetatable({print}, {__tostring = function() while true do end end})",

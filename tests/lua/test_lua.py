@@ -294,6 +294,60 @@ def test_the_globals_built_on_first_use_behave_as_if_built_with_the_state(
     assert (outcome.ok, outcome.result, outcome.error) == (ok, result, error)
 
 
+# A script that caught a memory error leaves its heap full of garbage, up to its limit:
+# what is built on first use (the rare globals, a library's extensions) then collects
+# it, as any of Lua's allocations would, rather than fail for want of room.
+FULL_OF_GARBAGE = (
+    "pcall(function() local t = {} for i = 1, 1e9 do t[i] = i .. 'xxxxxxxxxxxxxxxx' end end)\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("source", "result", "signal"),
+    [
+        ('signal("Overflow")', None, "Overflow"),
+        ("return diff(5, 3)", 2, None),
+        ("local ok, e = pcall(diff, 5, 3)\nreturn e + diff(5, 3)", 4, None),
+        ('return require("json") == json', True, None),
+        ("return type(setmetatable({}, {}))", "table", None),
+        ("return coroutine.wrap(function() return 4 end)()", 4, None),
+        ('return load("return 5")()', 5, None),
+        ("return with_timeout(1000, function() return 7 end)", 7, None),
+        ('return ("a,b"):split(",")[2]', "b", None),
+    ],
+)
+def test_what_is_built_on_first_use_is_built_after_a_caught_memory_error(
+    source: str, result: object, signal: str | None
+) -> None:
+    outcome = run_lua(FULL_OF_GARBAGE + source, memory_limit_mib=8).outcome
+    assert (outcome.ok, outcome.result, outcome.error, outcome.signal) == (
+        True,
+        result,
+        None,
+        signal,
+    )
+
+
+# The key of a signal's name can be read off a caught signal: what a script raises with
+# it is a signal only when signal() could have made it.
+@pytest.mark.parametrize(
+    ("name", "signal", "error"),
+    [
+        ('"Forged"', "Forged", None),
+        ("{}", None, "check.lua:2: (error object is a table value)"),
+        ("42", None, "check.lua:2: (error object is a table value)"),
+        ("print", None, "check.lua:2: (error object is a table value)"),
+        ("coroutine.running()", None, "check.lua:2: (error object is a table value)"),
+    ],
+)
+def test_a_signal_raised_by_hand_has_a_string_for_a_name(
+    name: str, signal: str | None, error: str | None
+) -> None:
+    source = f'local ok, e = pcall(signal, "x")\nerror({{[next(e)] = {name}}})'
+    outcome = run_lua(source).outcome
+    assert (outcome.ok, outcome.signal, outcome.error) == (error is None, signal, error)
+
+
 def test_deep_but_allowed_json_decodes() -> None:
     ran = run_lua("print(#json.decode(string.rep('[', 200) .. string.rep(']', 200)))")
     assert (ran.outcome.ok, ran.printed) == (True, "1\n")

@@ -40,7 +40,10 @@ local function finish(ok, ...)
   if ok then return "done", ... end
   local value = ...
   if tripped ~= nil then return "error", tripped end
-  if type(value) == "table" and rawget(value, SIGNAL) ~= nil then return "signal", rawget(value, SIGNAL) end
+  -- A script can read the key off a signal it caught (next) and raise its own: only a
+  -- name signal() would have made is one; anything else stays in the state.
+  local name = type(value) == "table" and rawget(value, SIGNAL)
+  if type(name) == "string" then return "signal", name end
   return "error", where(main, value)
 end
 

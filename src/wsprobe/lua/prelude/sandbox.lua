@@ -30,10 +30,19 @@ local kit = {
   huge = math.huge, charpattern = utf8.charpattern, setmetatable = setmetatable,
 }
 
+-- A script that caught a memory error may leave its heap full of garbage, which counts
+-- against its limit until collected; and Lua grows a stack without collecting. What
+-- the prelude builds on first use collects it and tries again before failing.
+local pcall, collectgarbage = pcall, collectgarbage
+
 local function run_chunk(name, ...)
   -- nil when the chunk would not fit in the script's memory limit
   local bytecode = chunk_bytecode(name)
-  if bytecode == nil then error("not enough memory", 0) end
+  if bytecode == nil then
+    collectgarbage()
+    bytecode = chunk_bytecode(name)
+    if bytecode == nil then error("not enough memory", 0) end
+  end
   -- load fails only for want of memory: its message says so
   local chunk, message = load(bytecode, "=" .. name, "b", kit)
   if chunk == nil then error(message, 0) end
@@ -98,9 +107,19 @@ end
 -- frame stays under it and the script's line is found as if the script had called it
 -- directly.
 local env, rare = nil, nil
-local function rare_globals()
-  rare = rare or run_chunk("rare", env, modules, monotonic, guarded, lower_deadline, REQUEST,
+local function build_rare()
+  return run_chunk("rare", env, modules, monotonic, guarded, lower_deadline, REQUEST,
     SIGNAL, load, format, pack, unpack, co_resume, co_status, co_yield, co_close, resume)
+end
+local function rare_globals()
+  if rare == nil then
+    local ok, built = pcall(build_rare)
+    if not ok then
+      collectgarbage()
+      built = build_rare()
+    end
+    rare = built
+  end
   return rare
 end
 local function through(...) return ... end
