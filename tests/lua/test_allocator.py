@@ -146,3 +146,27 @@ def test_a_worker_starts_when_the_operators_preloads_leave_no_room_for_jemalloc(
     maps, preload = _worker_maps()
     assert preload == f"LD_PRELOAD={preloads}"
     assert own in maps
+
+
+def test_workers_that_die_before_starting_are_replaced_ever_more_slowly(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An interpreter that exits at once stands for any environment a worker cannot
+    # start in (a MALLOC_CONF jemalloc rejects, a broken installation): without a
+    # delay the supervisor would start hundreds of workers a second, for ever.
+    monkeypatch.setattr("wsprobe.lua.supervisor.sys.executable", "/bin/false")
+    caplog.set_level("WARNING", logger="wsprobe.lua.supervisor")
+
+    def delays() -> list[str]:
+        return [record.getMessage().rsplit(" ", 2)[-2] for record in caplog.records]
+
+    async def scenario() -> list[str]:
+        async with Supervisor(RunSettings(options=make_options(), workers=1)):
+            while len(caplog.records) < 5:
+                await asyncio.sleep(0.01)
+        return delays()
+
+    assert run_event_loop(asyncio.wait_for(scenario(), 60)) == ["0.0", "0.1", "0.2", "0.4", "0.8"]
+    assert caplog.records[0].getMessage() == (
+        "a Lua worker ended before it started (exited with status 1); the next starts in 0.0 s"
+    )

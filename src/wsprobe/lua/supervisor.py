@@ -13,6 +13,12 @@ it where each step thread marks the script it runs and that script's deadline:
 - a worker that dies on its own (a crash, an abort, the kernel's OOM killer) fails
   the scripts whose steps were running at that moment, read from the board it left.
 
+A worker that dies before its event loop first beats (its interpreter or its
+environment is broken: a ``MALLOC_CONF`` its allocator rejects, a missing module) is
+replaced after a delay that doubles with each such death in a row, from
+:data:`RESTART_DELAY` up to :data:`RESTART_DELAY_MAX`, with one log line each time:
+a broken environment costs a start every few seconds, not a core.
+
 The other scripts that were on a lost worker run again on a fresh one, once; their
 record says so (``rerun``), and since a worker sends a script's lines only with its
 outcome, nothing of their first run was shown. A script whose second worker is
@@ -30,6 +36,7 @@ import contextlib
 import dataclasses
 import functools
 import itertools
+import logging
 import math
 import mmap
 import os
@@ -43,7 +50,15 @@ from .job import Job, RunSettings, named, read_script
 from .output import Line, ScriptOutcome
 from .wire import Board, CacheAnswer, CacheCall, Outbox, Start, decode, frame, read_lines
 
-__all__ = ["GRACE", "STALL", "STEP_THREADS", "Finished", "Supervisor"]
+__all__ = [
+    "GRACE",
+    "RESTART_DELAY",
+    "RESTART_DELAY_MAX",
+    "STALL",
+    "STEP_THREADS",
+    "Finished",
+    "Supervisor",
+]
 
 #: How long a Lua step may run past its script's deadline before its worker is killed.
 GRACE = 0.5
@@ -52,6 +67,12 @@ STALL = 5.0
 #: Lua steps one worker runs at once (each on its own thread).
 STEP_THREADS = 64
 _WATCH_EVERY = 0.05
+#: The delay before replacing the second worker in a row that died before it started;
+#: it doubles with each further one, up to :data:`RESTART_DELAY_MAX`.
+RESTART_DELAY = 0.1
+RESTART_DELAY_MAX = 5.0
+
+_log = logging.getLogger(__name__)
 
 Finished = tuple[ScriptOutcome, list[Line]]
 """A script's outcome and the lines it printed and logged, in order."""
@@ -98,6 +119,10 @@ class Supervisor:
         self._watchdog: asyncio.Task[None] | None = None
         self._starting: set[asyncio.Task[None]] = set()
         self._numbers = itertools.count(1)
+        # Workers lost in a row before their first heartbeat, and the signal that
+        # ends a delayed start's wait when the supervisor closes.
+        self._failed_starts = 0
+        self._closed = asyncio.Event()
         # The run's cache: the scripts of every worker share it through their pipes.
         self._cache = CacheServer()
 
@@ -164,6 +189,7 @@ class Supervisor:
     async def close(self) -> None:
         """Stop the workers (scripts still running end ``interrupted``)."""
         self._closing = True
+        self._closed.set()
         if self._watchdog is not None:
             self._watchdog.cancel()
         # A worker being started is killed once it is (see _start_worker): waited
@@ -184,7 +210,12 @@ class Supervisor:
 
     # --- workers ---
 
-    async def _start_worker(self) -> None:
+    async def _start_worker(self, delay: float = 0.0) -> None:
+        if delay:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closed.wait(), delay)
+            if self._closing:
+                return
         fd = os.memfd_create("wsprobe-board")
         try:
             os.ftruncate(fd, Board.size(STEP_THREADS))
@@ -214,8 +245,8 @@ class Supervisor:
             self._kill(worker, "interrupted")
         self._dispatch()
 
-    def _replace(self) -> None:
-        task = asyncio.create_task(self._start_worker())
+    def _replace(self, delay: float) -> None:
+        task = asyncio.create_task(self._start_worker(delay))
         self._starting.add(task)
         task.add_done_callback(self._starting.discard)
 
@@ -250,6 +281,7 @@ class Supervisor:
         crashed = set()
         if worker.killed is None:
             crashed = {number for number, _deadline in worker.board.running()}
+        started = worker.killed is not None or worker.board.heartbeat() != 0
         worker.memory.close()
         requeue = []
         for number, pending in worker.running.items():
@@ -269,7 +301,20 @@ class Supervisor:
         worker.running.clear()
         self._queue.extendleft(reversed(requeue))
         if not self._closing:
-            self._replace()
+            self._replace(self._restart_delay(started, reason))
+
+    def _restart_delay(self, started: bool, reason: str) -> float:
+        if started:
+            self._failed_starts = 0
+            return 0.0
+        self._failed_starts += 1
+        delay = 0.0
+        if self._failed_starts > 1:
+            delay = min(RESTART_DELAY * 2 ** (self._failed_starts - 2), RESTART_DELAY_MAX)
+        _log.warning(
+            "a Lua worker ended before it started (%s); the next starts in %.1f s", reason, delay
+        )
+        return delay
 
     def _kill(self, worker: _Worker, reason: str) -> None:
         if worker.killed is None:
