@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import Servers
 from tests.support.calls import Capture, cli
+from tests.support.fresh import unmeasured_environment
 from tests.support.net import http_reply, unused_port
 from tests.support.wire import RawHandler, accept_upgrade, frame
 
@@ -134,6 +135,7 @@ def test_what_a_one_call_process_does_not_import(servers: Servers) -> None:
     for argv in (["send", servers.ws + "/", "x"], ["check", servers.ws + "/"]):
         done = subprocess.run(
             [sys.executable, "-X", "importtime", "-m", "wsprobe", *argv],
+            env=unmeasured_environment(),
             capture_output=True,
             text=True,
             check=False,

@@ -12,12 +12,14 @@ import textwrap
 
 import pytest
 
+from tests.support.fresh import unmeasured_environment
 from wsprobe.protocol._standins import StandIn, lent
 
 
 def run_fresh(code: str) -> str:
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
+        env=unmeasured_environment(),
         capture_output=True,
         text=True,
         check=False,
