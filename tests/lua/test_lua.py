@@ -253,6 +253,13 @@ RARE_GLOBALS = [
     ("return setmetatable({}, {__index = function() return 7 end}).x", True, 7, None),
     ('return select("#", with_timeout(10, function() return nil, nil end))', True, 2, None),
     (
+        "local t = {} for i = 1, 700000 do t[i] = i end\n"
+        "return select('#', with_timeout(1000, function() return table.unpack(t, 1, 700000) end))",
+        True,
+        700000,
+        None,
+    ),
+    (
         "local g = coroutine.wrap(function(a) local b = coroutine.yield(a + 1) return b * 2 end)\nreturn g(1) + g(5)",
         True,
         12,

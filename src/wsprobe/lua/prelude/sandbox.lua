@@ -122,9 +122,10 @@ local function rare_globals()
   end
   return rare
 end
-local function through(...) return ... end
+-- (select(1, ...) passes the results on as they lie on the stack: a Lua function
+-- returning `...` would copy them, and with_timeout may return as many as fit.)
 local function stand_in(name)
-  return function(...) return through(rare_globals()[name](...)) end
+  return function(...) return select(1, rare_globals()[name](...)) end
 end
 
 env = {
