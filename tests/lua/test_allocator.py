@@ -4,6 +4,7 @@ keep whatever the operator preloads and configures."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sysconfig
 from pathlib import Path
@@ -155,6 +156,9 @@ def test_workers_that_die_before_starting_are_replaced_ever_more_slowly(
     # start in (a MALLOC_CONF jemalloc rejects, a broken installation): without a
     # delay the supervisor would start hundreds of workers a second, for ever.
     monkeypatch.setattr("wsprobe.lua.supervisor.sys.executable", "/bin/false")
+    # import-linter's command (tests/e2e/test_architecture.py) configures logging with
+    # dictConfig, which disables every logger that exists by then.
+    monkeypatch.setattr(logging.getLogger("wsprobe.lua.supervisor"), "disabled", False)
     caplog.set_level("WARNING", logger="wsprobe.lua.supervisor")
 
     def delays() -> list[str]:
