@@ -47,6 +47,9 @@ class LoopThread:
 #: Connections holding a reply back right now, by path (``/silent``, ``/delay``): what a
 #: test waits for before it kills or signals a client that must be waiting.
 WAITING: dict[str, int] = {"/silent": 0, "/delay": 0}
+#: Connections to ``/delay`` that got as far as holding their reply back, ever: a test
+#: counts from its own start (another test's held reply may still be waiting).
+DELAYED = [0]
 
 
 async def _behave(conn: ServerConnection) -> None:
@@ -76,6 +79,7 @@ async def _behave(conn: ServerConnection) -> None:
     elif path == "/fragments":
         await conn.send(["frag", "mented ", "réply"])
     elif path == "/delay":
+        DELAYED[0] += 1
         WAITING[path] += 1
         try:
             await asyncio.sleep(1)
