@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import Servers
 from tests.support.calls import Capture, cli
-from tests.support.fresh import unmeasured_environment
+from tests.support.fresh import run_python
 from tests.support.net import http_reply, unused_port
 from tests.support.wire import RawHandler, accept_upgrade, frame
 
@@ -133,15 +133,7 @@ def test_what_a_one_call_process_does_not_import(servers: Servers) -> None:
         "threading",  # no resolver thread for a literal address
     }
     for argv in (["send", servers.ws + "/", "x"], ["check", servers.ws + "/"]):
-        done = subprocess.run(
-            [sys.executable, "-X", "importtime", "-m", "wsprobe", *argv],
-            env=unmeasured_environment(),
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
+        done = run_python("-X", "importtime", "-m", "wsprobe", *argv)
         imported = {
             line.rsplit("|", 1)[1].strip()
             for line in done.stderr.splitlines()

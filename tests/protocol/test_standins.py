@@ -6,27 +6,17 @@ Each case runs in a fresh interpreter: this one has imported everything already.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from tests.support.fresh import unmeasured_environment
+from tests.support.fresh import run_python
 from wsprobe.protocol._standins import StandIn, lent
 
 
 def run_fresh(code: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env=unmeasured_environment(),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return run_python("-c", textwrap.dedent(code)).stdout
 
 
 def test_the_client_leaves_the_lent_modules_unimported_and_real_on_import() -> None:
