@@ -22,11 +22,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import WAITING, Servers
+from tests.conftest import Servers
 from tests.support.fresh import unmeasured_environment
+from tests.support.net import connections_to, never_answers
+from tests.support.wire import RawHandler
 
 WSPROBE = [sys.executable, "-m", "wsprobe"]
 
@@ -446,24 +449,24 @@ def test_sigint_ends_a_script_read_from_standard_input_left_open(
 @pytest.mark.parametrize(
     ("argv", "code", "out", "err"),
     [
-        (["send", "{ws}/silent", "x"], 130, "", "wsprobe: interrupted\n"),
-        (["check", "{ws}/silent"], 3, "WEBSOCKET UNKNOWN - interrupted\n", ""),
+        (["send", "{url}", "x"], 130, "", "wsprobe: interrupted\n"),
+        (["check", "{url}"], 3, "WEBSOCKET UNKNOWN - interrupted\n", ""),
     ],
     ids=["send", "check"],
 )
 def test_sigint_ends_a_call_that_waits(
-    servers: Servers, argv: list[str], code: int, out: str, err: str
+    raw_server: Callable[[RawHandler], str], argv: list[str], code: int, out: str, err: str
 ) -> None:
     """A plugin interrupted is UNKNOWN (not a shell's 130); `send` says it was interrupted."""
-    held = WAITING["/silent"]
+    url = raw_server(never_answers)
     process = subprocess.Popen(
-        [*WSPROBE, *(arg.format(ws=servers.ws) for arg in argv)],
+        [*WSPROBE, *(arg.format(url=url) for arg in argv)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=unmeasured_environment(),
         text=True,
     )
-    wait_for(lambda: WAITING["/silent"] > held)
+    wait_for(lambda: connections_to(urlsplit(url).port or 0) > 0)
     process.send_signal(signal.SIGINT)
     assert process.communicate(timeout=20) == (out, err)
     assert process.returncode == code
