@@ -864,3 +864,27 @@ def test_a_script_returning_8_mib_is_bounded(
     assert watch.peak_rss - watch.start_rss < RSS_GROWTH
     watch.quiet()
     watch.stops_cleanly()
+
+
+def test_running_out_of_descriptors_fails_checks_not_the_agent(
+    raw_server: Callable[[RawHandler], str],
+    servers: Servers,
+    tmp_path: Path,
+    agents: list[AgentProcess],
+) -> None:
+    """Under an open-file limit the checks in flight exceed, each check that finds no
+    descriptor fails with one line; the agent goes on and stops cleanly."""
+    silent = raw_server(holds_silently)
+    hostile = "".join(
+        f"  - {{name: held-{index}, url: '{silent}', interval: 1s, timeout: 3s}}\n"
+        for index in range(60)
+    )
+    config = write_config(tmp_path, servers, hostile, top="workers: 1\nconcurrency: 100\n")
+    agent = start(agents, config, tmp_path / "state", under=("prlimit", "--nofile=64:64", "--"))
+    agent.wait_for_log("too many open files", 60)
+    lines = list(agent.lines)
+    starved = [line for line in lines if "too many open files" in line]
+    assert all(" monitor " in line and " -> critical: " in line for line in starved), starved
+    assert not any("Traceback" in line or "internal error" in line for line in lines), lines
+    assert agent.process.poll() is None, lines[-5:]
+    assert agent.stop() == 0, agent.lines[-5:]

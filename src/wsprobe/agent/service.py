@@ -23,8 +23,9 @@ from typing import Any
 from ..errors import Error
 from ..lua.job import RunSettings
 from ..lua.result import REPEAT_PREVIOUS
-from ..lua.supervisor import Supervisor
+from ..lua.supervisor import Supervisor, files_needed
 from ..options import Options
+from ..services.descriptors import open_file_limit, too_few_files
 from .alerting.config import AlertingConfig
 from .alerting.engine import FIRING_PHASE, Run
 from .alerting.outbox import OutboxError
@@ -245,7 +246,11 @@ class Agent:
         """Open the history, start the script workers (a script due before waits for
         them), the alerts (their saved states taken up), the monitors and the reloads;
         raise :class:`HistoryError` when the history cannot be opened and
-        :class:`AgentError` when the alerts' database cannot be used."""
+        :class:`AgentError` when the alerts' database cannot be used or the
+        open-file limit is too low for the workers."""
+        needed = files_needed(self.config.workers)
+        if open_file_limit() < needed:
+            raise AgentError(too_few_files(open_file_limit(), needed))
         await self.history.open()
         self.history.start()
         await self.supervisor.start()

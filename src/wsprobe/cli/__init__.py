@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 from ._english import argparse  # isort: skip
 
 from .. import __version__
-from . import agent, check, oneshot, run, send, serve
+from . import agent, check, fdlimit, oneshot, run, send, serve, streams
 from .exitcodes import EXIT_CODES
 
 __all__ = ["EXIT_CODES", "main", "main_entry"]
@@ -80,6 +80,7 @@ def _run(argv: Sequence[str] | None) -> tuple[int, bool]:
     """The exit code, and whether the process may end without the interpreter's
     teardown (see :func:`main_entry`)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    closed = streams.hold_closed()
     parser = _build_parser(args_list[0] if args_list else None)
     # A usage error of `check` must read as UNKNOWN (3), not argparse's 2 (CRITICAL),
     # and so must anything else that goes wrong in it (WARNING's 1 would mislead).
@@ -90,10 +91,7 @@ def _run(argv: Sequence[str] | None) -> tuple[int, bool]:
         args = parser.parse_args(args_list)
     except _UsageError as exc:
         if check:
-            from ..plugin import State, Verdict
-
-            # Through Verdict.line(): an argument may hold a | or a line break.
-            print(Verdict(State.UNKNOWN, str(exc)).line(), file=sys.stdout)
+            _unknown(str(exc))
         else:
             print(exc, file=sys.stderr)
         return usage_exit, False
@@ -102,24 +100,38 @@ def _run(argv: Sequence[str] | None) -> tuple[int, bool]:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_CODES["usage"], False
+    args.closed = closed
     try:
         code: int = args.handler(args)
         # A closed standard output (``>&-``) is None: the command said so already.
         if sys.stdout is not None:
             sys.stdout.flush()
     except KeyboardInterrupt:
+        # SIGINT before the command handles it itself (``run`` writes each script's
+        # record), or in a command that never does.
+        if check:
+            _unknown("interrupted")
+            return 3, False
+        print("wsprobe: interrupted", file=sys.stderr)
         return 130, False
-    except OSError as exc:
-        # Every OSError of the library is mapped to a wsprobe error: one that
-        # escapes is our own standard streams (a full disk, a closed pipe).
-        _discard_stdout()
-        reason = (exc.strerror or str(exc)).lower()
-        print(f"wsprobe: standard input or output failed: {reason}", file=sys.stderr)
-        return failed_exit, False
-    except Exception as exc:  # a bug of ours: one line, and the internal exit code
-        print(f"wsprobe: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except Exception as exc:
+        if isinstance(exc, OSError) and not fdlimit.too_many_open_files(exc):
+            # Every OSError of the library is mapped to a wsprobe error: one that
+            # escapes is our own standard streams (a full disk, a closed pipe).
+            _discard_stdout()
+            reason = (exc.strerror or str(exc)).lower()
+            print(f"wsprobe: standard input or output failed: {reason}", file=sys.stderr)
+        else:  # out of descriptors wherever (uvloop reports it as another error), or a bug
+            print(f"wsprobe: {fdlimit.unexpected(exc)}", file=sys.stderr)
         return failed_exit, False
     return code, bool(getattr(args, "lean_exit", False))
+
+
+def _unknown(text: str) -> None:
+    from ..plugin import State, Verdict
+
+    # Through Verdict.line(): the text may hold a | or a line break.
+    print(Verdict(State.UNKNOWN, text).line(), file=sys.stdout)
 
 
 def _discard_stdout() -> None:
@@ -143,6 +155,7 @@ def main_entry() -> NoReturn:
     ``wsprobe check`` once per check.
     """
     _import_dataclasses()
+    streams.escape_unencodable()
     oneshot.own_process = True
     code, lean = _run(None)
     if lean and _flushed():

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..errors import Error, one_line
+from .fdlimit import enough_open_files
 from .options import add_state_dir
 
 __all__ = ["configure", "run"]
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wsprobe agent: {exc}", file=sys.stderr)
         return 2
     from ..lua.eventloop import run_event_loop
+    from ..lua.supervisor import files_needed
     from ..services.store import default_state_dir
 
     if args.test_notify is not None:
@@ -68,6 +70,12 @@ def run(args: argparse.Namespace) -> int:
             return 1
         print(f"wsprobe agent: test notification sent through {args.test_notify}")
         return 0
+    # Enough for the event loop and one worker; the agent checks again for the
+    # workers its configuration asks for, once it has read it.
+    too_low = enough_open_files(files_needed(1))
+    if too_low is not None:
+        print(f"wsprobe agent: {too_low}", file=sys.stderr)
+        return 1
     try:
         run_event_loop(
             serve(

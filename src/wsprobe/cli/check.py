@@ -10,9 +10,11 @@ as the plugin's long text.
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING
 
 from ..errors import Error, InvalidOption, InvalidURL
+from .fdlimit import enough_open_files, unexpected
 from .oneshot import load_client
 from .options import add_call_options, add_state_dir, call_options
 
@@ -57,6 +59,10 @@ def configure(check: argparse.ArgumentParser) -> None:
 def _check(args: argparse.Namespace) -> int:
     from ..plugin import State, Verdict
 
+    if 1 in args.closed:
+        # The status line is the plugin's answer: without it nothing was measured.
+        print("wsprobe: standard output is closed", file=sys.stderr)
+        return int(State.UNKNOWN)
     problem = None
     if args.url is None and args.script is None:
         # argparse's own words, as when URL was required.
@@ -125,7 +131,7 @@ def _check_url(args: argparse.Namespace) -> int:
     except Error as exc:
         verdict = judge_error(exc)
     except Exception as exc:  # a plugin must never crash into CRITICAL's exit code
-        verdict = Verdict(State.UNKNOWN, f"internal error: {type(exc).__name__}: {exc}")
+        verdict = Verdict(State.UNKNOWN, unexpected(exc))
     else:
         verdict = judge(result, expect)
     print(verdict.line())
@@ -134,10 +140,10 @@ def _check_url(args: argparse.Namespace) -> int:
 
 def _check_script(args: argparse.Namespace) -> int:
     import io
-    import sys
     from pathlib import Path
 
     from ..lua.runner import RunSettings, run_outcomes
+    from ..lua.supervisor import files_needed
     from ..plugin import State, Verdict
 
     try:
@@ -153,11 +159,15 @@ def _check_script(args: argparse.Namespace) -> int:
     except Error as exc:
         print(Verdict(State.UNKNOWN, str(exc)).line())
         return int(State.UNKNOWN)
+    too_low = enough_open_files(files_needed(settings.worker_count()))
+    if too_low is not None:
+        print(Verdict(State.UNKNOWN, too_low).line())
+        return int(State.UNKNOWN)
     printed = io.StringIO()
     try:
         [outcome], _ = run_outcomes([args.script], settings, stdout=printed, stderr=sys.stderr)
     except Exception as exc:  # a plugin must never crash into CRITICAL's exit code
-        verdict = Verdict(State.UNKNOWN, f"internal error: {type(exc).__name__}: {exc}")
+        verdict = Verdict(State.UNKNOWN, unexpected(exc))
     else:
         verdict = script_verdict(outcome)
     print(verdict.line())

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
 
 from ..errors import Error
 from .exitcodes import EXIT_CODES
+from .fdlimit import enough_open_files
 from .options import add_call_options, add_state_dir, call_options
+from .streams import hold, say
 
 __all__ = ["configure"]
 
@@ -61,11 +61,13 @@ def configure(run: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> int:
     from ..lua.job import RunSettings
     from ..lua.output import OutputError
-    from ..lua.runner import run_scripts
+    from ..lua.runner import run_scripts, workers_for
+    from ..lua.supervisor import files_needed
 
-    closed = _hold_closed_descriptors()
-    if closed is not None:
-        _say(f"wsprobe: standard {closed} is closed")
+    # wsprobe run writes to both (streams.hold_closed() held them on /dev/null).
+    closed = [name for fd, name in args.closed.items() if fd in (1, 2)]
+    if closed:
+        say(f"wsprobe: standard {closed[0]} is closed")
         return EXIT_CODES["internal"]
     try:
         settings = RunSettings.from_text(
@@ -84,38 +86,13 @@ def _run(args: argparse.Namespace) -> int:
     except Error as exc:
         print(f"wsprobe: {exc}", file=sys.stderr)
         return EXIT_CODES["usage"]
+    too_low = enough_open_files(files_needed(workers_for(settings, len(args.scripts))))
+    if too_low is not None:
+        print(f"wsprobe: {too_low}", file=sys.stderr)
+        return EXIT_CODES["internal"]
     try:
         return run_scripts(args.scripts, settings, stdout=sys.stdout, stderr=sys.stderr)
     except OutputError as exc:
-        # Python flushes the streams again at exit: the broken one now points at
-        # /dev/null (the documented way to leave quietly after EPIPE).
-        _hold(exc.stream)
-        _say(f"wsprobe: {exc}")
+        hold(exc.stream)
+        say(f"wsprobe: {exc}")
         return EXIT_CODES["internal"]
-
-
-def _hold_closed_descriptors() -> str | None:
-    # A closed descriptor 0-2 would be reused by the next file opened (with uvloop,
-    # its own: writing there aborts), so each is held open on /dev/null. Returns
-    # "output" or "error" when one of those is closed: wsprobe needs both.
-    closed = None
-    for fd, name in ((0, "input"), (1, "output"), (2, "error")):
-        try:
-            os.fstat(fd)
-        except OSError:
-            _hold(fd)
-            closed = closed or (name if fd else None)
-    return closed
-
-
-def _hold(fd: int) -> None:
-    with contextlib.suppress(OSError):
-        null = os.open(os.devnull, os.O_RDWR)
-        if null != fd:
-            os.dup2(null, fd)
-            os.close(null)
-
-
-def _say(line: str) -> None:
-    with contextlib.suppress(OSError):
-        os.write(2, (line + "\n").encode(errors="replace"))

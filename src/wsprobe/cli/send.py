@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import ConnectError, Error, InvalidOption, NoResponse
-from .exitcodes import describe, exit_code
+from .exitcodes import EXIT_CODES, describe, exit_code
 from .oneshot import load_client
 from .options import add_call_options, call_options
 
@@ -33,6 +33,10 @@ def configure(send: argparse.ArgumentParser) -> None:
 
 
 def _send(args: argparse.Namespace) -> int:
+    if 1 in args.closed:
+        # The reply would go nowhere: no call (the code of output that cannot be written).
+        print("wsprobe: standard output is closed", file=sys.stderr)
+        return EXIT_CODES["internal"]
     load_client()
     from ..client import probe_with
 
@@ -64,8 +68,9 @@ def _send(args: argparse.Namespace) -> int:
 
 
 def _stdin_text() -> str:
-    # Read as bytes: the text layer would turn undecodable bytes into surrogates.
-    data = sys.stdin.buffer.read()
+    # Read as bytes: the text layer would turn undecodable bytes into surrogates. A
+    # closed standard input (None; held on /dev/null) reads as empty, as /dev/null.
+    data = sys.stdin.buffer.read() if sys.stdin is not None else b""
     try:
         return data.decode().removesuffix("\n")
     except UnicodeDecodeError:

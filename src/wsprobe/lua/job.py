@@ -128,12 +128,15 @@ class Job:
 _job_fields = operator.attrgetter(*(field.name for field in fields(Job)))
 
 
-def read_script(path: str, limits: ScriptLimits, deadline: float) -> bytes | Failed:
+def read_script(
+    path: str, limits: ScriptLimits, deadline: float, stop: int | None = None
+) -> bytes | Failed:
     """The script's source, or why it cannot be read (``cannot read script: ...``).
 
     Never blocks past ``deadline``: a FIFO with no writer, a terminal or a pipe
-    that never ends is read without blocking, and gives up at the deadline. A
-    script larger than half its memory limit is refused (compiling it would not fit)."""
+    that never ends is read without blocking, and gives up at the deadline, or as
+    soon as the descriptor ``stop`` becomes readable (``interrupted``). A script
+    larger than half its memory limit is refused (compiling it would not fit)."""
     largest = limits.memory // 2
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -154,7 +157,10 @@ def read_script(path: str, limits: ScriptLimits, deadline: float) -> bytes | Fai
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return Failed(limits.time_message)
-                if not select.select([fd], [], [], remaining)[0]:
+                ready = select.select([fd] if stop is None else [fd, stop], [], [], remaining)[0]
+                if stop is not None and stop in ready:
+                    return Failed("interrupted")
+                if not ready:
                     continue
             try:
                 chunk = os.read(fd, 1 << 20)

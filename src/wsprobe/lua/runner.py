@@ -19,7 +19,12 @@ from .job import Job, RunSettings
 from .output import Output, ScriptOutcome
 from .supervisor import Finished, Supervisor
 
-__all__ = ["RunSettings", "run_all", "run_outcomes", "run_scripts"]
+__all__ = ["RunSettings", "run_all", "run_outcomes", "run_scripts", "workers_for"]
+
+
+def workers_for(settings: RunSettings, scripts: int) -> int:
+    """The worker processes a run of ``scripts`` scripts starts (no more than scripts)."""
+    return min(settings.worker_count(), scripts)
 
 
 def run_scripts(
@@ -61,7 +66,7 @@ async def run_all(
     loop = asyncio.get_running_loop()
     received: list[int] = []
     outcomes: list[ScriptOutcome] = []
-    async with Supervisor(settings, workers=min(settings.worker_count(), len(jobs))) as supervisor:
+    async with Supervisor(settings, workers=workers_for(settings, len(jobs))) as supervisor:
 
         def stop(number: int) -> None:
             received.append(number)

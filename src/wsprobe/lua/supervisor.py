@@ -52,6 +52,7 @@ from .allocator import jemalloc, worker_environment
 from .cacheserver import CacheServer
 from .job import Job, RunSettings, named, read_script
 from .output import Line, ScriptOutcome
+from .runtime import Failed
 from .wire import Board, CacheAnswer, CacheCall, Outbox, Start, decode, frame, read_lines
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "STEP_THREADS",
     "Finished",
     "Supervisor",
+    "files_needed",
 ]
 
 #: How long a Lua step may run past its script's deadline before its worker is killed.
@@ -75,6 +77,11 @@ _WATCH_EVERY = 0.05
 #: it doubles with each further one, up to :data:`RESTART_DELAY_MAX`.
 RESTART_DELAY = 0.1
 RESTART_DELAY_MAX = 5.0
+#: Descriptors a process with a supervisor needs for itself (the standard streams,
+#: the event loop's, the run's cache, a script read from standard input, the
+#: agent's listener and store), and those each of its workers adds (its pipes).
+FILES_BASE = 32
+FILES_PER_WORKER = 4
 
 _log = logging.getLogger(__name__)
 
@@ -137,6 +144,11 @@ class Supervisor:
         self._closed = asyncio.Event()
         # The run's cache: the scripts of every worker share it through their pipes.
         self._cache = CacheServer()
+        # Standard input being read (off the loop, in threads), and what ends those
+        # reads when the supervisor stops: a terminal or a pipe left open would
+        # otherwise hold an interrupted run until the script's deadline.
+        self._reading: set[asyncio.Future[bytes | Failed]] = set()
+        self._stop_reading: int | None = None
 
     async def __aenter__(self) -> Supervisor:
         await self.start()
@@ -154,15 +166,32 @@ class Supervisor:
     async def run(self, job: Job) -> Finished:
         """Run ``job`` on a worker; return its outcome and its lines."""
         if job.path == "-" and job.source is None:
-            # Standard input is the supervisor's, read off the event loop, bounded.
-            limits = self._settings.limits(script_timeout=job.script_timeout)
-            deadline = time.monotonic() + limits.seconds
-            source = await asyncio.to_thread(read_script, "/dev/stdin", limits, deadline)
+            source = await self._read_stdin(job)
+            if self._closing:
+                return _interrupted(job)
             if not isinstance(source, bytes):
                 error = named(job.name, source).message
                 return ScriptOutcome(job.name, ok=False, error=error, status="unknown"), []
             job = dataclasses.replace(job, path=None, source=source)
         return await self.submit(job)
+
+    async def _read_stdin(self, job: Job) -> bytes | Failed:
+        # Standard input is the supervisor's, read off the event loop, bounded by the
+        # script's time limit as a FIFO script is, and ended by interrupt().
+        if self._closing:
+            return Failed("interrupted")
+        limits = self._settings.limits(script_timeout=job.script_timeout)
+        deadline = time.monotonic() + limits.seconds
+        if self._stop_reading is None:
+            self._stop_reading = os.eventfd(0, os.EFD_CLOEXEC)
+        reading = asyncio.ensure_future(
+            asyncio.to_thread(read_script, "/dev/stdin", limits, deadline, self._stop_reading)
+        )
+        self._reading.add(reading)
+        reading.add_done_callback(self._reading.discard)
+        # Shielded: a caller that stops waiting leaves the read to interrupt(), which
+        # close() awaits before it closes the descriptor the read watches.
+        return await asyncio.shield(reading)
 
     def submit(self, job: Job) -> asyncio.Future[Finished]:
         """Hand ``job`` to a worker; the future is its outcome and its lines, as
@@ -189,6 +218,8 @@ class Supervisor:
     def interrupt(self) -> None:
         """Stop at once: every script not finished yet ends ``interrupted``."""
         self._closing = True
+        if self._stop_reading is not None:
+            os.eventfd_write(self._stop_reading, 1)
         for worker in self._workers:
             self._kill(worker, "interrupted")
             for pending in worker.running.values():
@@ -218,7 +249,10 @@ class Supervisor:
             if readers:
                 await asyncio.wait(readers, timeout=1)
         self.interrupt()
-        await asyncio.gather(*readers, *self._starting, return_exceptions=True)
+        await asyncio.gather(*readers, *self._starting, *self._reading, return_exceptions=True)
+        if self._stop_reading is not None:
+            os.close(self._stop_reading)
+            self._stop_reading = None
 
     # --- workers ---
 
@@ -408,6 +442,11 @@ def _clear_since(worker: _Worker, handed: int) -> bool:
     # ``running`` keeps the order of hand-overs: its first is its oldest.
     oldest = next(iter(worker.running.values()), None)
     return oldest is None or oldest.handed > handed
+
+
+def files_needed(workers: int) -> int:
+    """The open-file limit a process needs to run a supervisor of ``workers``."""
+    return FILES_BASE + FILES_PER_WORKER * workers
 
 
 def _write(stdin: asyncio.StreamWriter, data: bytes) -> None:

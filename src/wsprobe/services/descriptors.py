@@ -15,7 +15,7 @@ from collections.abc import Hashable
 
 from ..errors import ScriptCallError
 
-__all__ = ["RESERVED", "Descriptors"]
+__all__ = ["RESERVED", "Descriptors", "open_file_limit", "too_few_files"]
 
 #: Descriptors the process keeps for itself (its pipes, the loop, the store, the
 #: HTTP client's idle connections), out of every script's reach.
@@ -28,8 +28,7 @@ class Descriptors:
 
     def __init__(self, limit: int | None = None) -> None:
         if limit is None:
-            soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-            limit = 1 << 20 if soft == resource.RLIM_INFINITY else soft
+            limit = open_file_limit()
         self.total = max(2, limit - RESERVED)
         self._held: dict[Hashable, int] = {}
         self._used = 0
@@ -59,3 +58,18 @@ class Descriptors:
     def release(self, owner: Hashable) -> None:
         """``owner`` ended: whatever it held is closed."""
         self._used -= self._held.pop(owner, 0)
+
+
+def open_file_limit() -> int:
+    """The process's open-file limit now (its soft ``RLIMIT_NOFILE``)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return 1 << 20 if soft == resource.RLIM_INFINITY else soft
+
+
+def too_few_files(limit: int, needed: int) -> str:
+    """Why a process with an open-file limit of ``limit`` cannot start what needs
+    ``needed``, and what to do."""
+    return (
+        f"the open-file limit of {limit} is too low, {needed} needed: "
+        f"raise it (ulimit -n {needed})"
+    )
