@@ -177,3 +177,36 @@ def test_a_script_waiting_does_not_go_to_the_worker_whose_stuck_step_just_had_it
     assert (
         run_event_loop(scenario()) == [("script exceeded its time limit of 1s", "next", None)] * 3
     )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a rerun shares its worker with scripts handed over after it: one stuck in C "
+    "with an earlier deadline takes it down a second time",
+)
+def test_a_rerun_is_not_taken_down_by_a_stuck_script_handed_over_after_it(
+    servers: Servers,
+) -> None:
+    # One worker: first.lua and waiting.lua on it; first.lua's step sticks and takes
+    # the worker down GRACE after its deadline. late.lua, handed over after that
+    # deadline, is stuck too, with a shorter time limit than waiting.lua's run again
+    # needs: on the fresh worker beside the rerun, it takes that worker down too.
+    waiting = (
+        f'ws.send_recv("{servers.ws}/delay", "a")\nreturn ws.send_recv("{servers.ws}/delay", "b")'
+    ).encode()
+
+    async def scenario() -> list[ScriptOutcome]:
+        settings = RunSettings(options=make_options(), workers=1, script_timeout=30)
+        async with supervision.Supervisor(settings) as supervisor:
+            first = supervisor.submit(Job("first.lua", source=STUCK, script_timeout=1))
+            rerun = supervisor.submit(Job("waiting.lua", source=waiting))
+            await first
+            late = supervisor.submit(Job("late.lua", source=STUCK, script_timeout=0.5))
+            finished = await asyncio.gather(first, rerun, late)
+        return [outcome for outcome, _ in finished]
+
+    first, rerun, late = run_event_loop(scenario())
+    assert first.error == "script exceeded its time limit of 1s"
+    assert late.error == "script exceeded its time limit of 0.5s"
+    assert (rerun.ok, rerun.result, rerun.error) == (True, "b", None)
+    assert rerun.rerun == "its first worker was lost: a script on it overran its time limit"
