@@ -312,6 +312,11 @@ class Supervisor:
                         pending = worker.running.pop(message.number, None)
                         if pending is not None:
                             outcome = message.outcome
+                            if not outcome.ok and not worker.stuck:
+                                # A record at the deadline of a step that runs on (stuck
+                                # in C): the dispatch below must not wait for the
+                                # watchdog's next look to see it.
+                                worker.stuck = _on_board(worker, message.number)
                             outcome.name, outcome.rerun = pending.job.name, pending.rerun
                             self._finish(pending, (outcome, message.lines))
                 self._dispatch()
@@ -447,6 +452,11 @@ def _clear_since(worker: _Worker, handed: int) -> bool:
 def files_needed(workers: int) -> int:
     """The open-file limit a process needs to run a supervisor of ``workers``."""
     return FILES_BASE + FILES_PER_WORKER * workers
+
+
+def _on_board(worker: _Worker, number: int) -> bool:
+    # Whether a step of script ``number`` still runs on ``worker``.
+    return any(marked == number for marked, _deadline in worker.board.running())
 
 
 def _write(stdin: asyncio.StreamWriter, data: bytes) -> None:
