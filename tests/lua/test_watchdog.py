@@ -1,7 +1,7 @@
 """The supervisor's watchdogs: a worker whose event loop stopped is replaced, a worker
 busy starting thousands of scripts is not; a worker killed for a stuck script takes
 down with it no script that would not have overrun anyway, and its other scripts run
-again where no older stuck neighbour can take them down a second time.
+again where no stuck neighbour, older or newer, can take them down a second time.
 
 All run real worker processes under a :class:`~wsprobe.lua.supervisor.Supervisor` in
 this process; the stall cases lower the stall limit so that they take a second (the
@@ -179,11 +179,6 @@ def test_a_script_waiting_does_not_go_to_the_worker_whose_stuck_step_just_had_it
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a rerun shares its worker with scripts handed over after it: one stuck in C "
-    "with an earlier deadline takes it down a second time",
-)
 def test_a_rerun_is_not_taken_down_by_a_stuck_script_handed_over_after_it(
     servers: Servers,
 ) -> None:
@@ -212,11 +207,6 @@ def test_a_rerun_is_not_taken_down_by_a_stuck_script_handed_over_after_it(
     assert rerun.rerun == "its first worker was lost: a script on it overran its time limit"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the scripts of a lost worker run again together: one of them stuck in C "
-    "takes the others down a second time",
-)
 def test_a_rerun_is_not_taken_down_by_a_stuck_script_run_again_beside_it(
     servers: Servers,
 ) -> None:

@@ -21,12 +21,14 @@ a broken environment costs a start every few seconds, not a core.
 
 A worker with a step past its deadline (its script has its record; the step may be
 stuck in C) is given nothing more until the step ends or the worker is killed. The
-other scripts that were on a lost worker run again, once, on a worker running
-nothing from before the loss (a fresh one, or one whose older scripts have all
-ended: one of those may be stuck like the neighbour that took the first worker
-down); their record says so (``rerun``), and since a worker sends a script's lines
-only with its outcome, nothing of their first run was shown. A script whose second
-worker is lost too fails. Used by ``wsprobe run`` (:mod:`.runner`), the agent and any
+other scripts that were on a lost worker run again, once; their record says so
+(``rerun``), and since a worker sends a script's lines only with its outcome, nothing
+of their first run was shown. A script whose second worker is lost too fails, so a
+rerun shares its worker only with scripts that cannot take it down before its own
+deadline: those whose deadline comes at most :data:`GRACE` before its own (a fresh
+worker, often; scripts with shorter limits wait for it to end or go elsewhere).
+
+Used by ``wsprobe run`` (:mod:`.runner`), the agent and any
 asyncio program: ``async with Supervisor(settings) as supervisor: await
 supervisor.run(job)``. What goes to and from a worker is :mod:`.wire`'s; the run's
 cache is served by :mod:`.cacheserver`.
@@ -96,11 +98,9 @@ class _Pending:
     job: Job
     future: asyncio.Future[Finished]
     rerun: str | None = None
-    # The supervisor's count of hand-overs when this one went to its worker and, for a
-    # rerun, when its first worker was lost: a rerun goes only to a worker running
-    # nothing handed over before that (see _dispatch).
-    handed: int = 0
-    lost_at: int = 0
+    # When its time limit ends, as the supervisor reckons it at the hand-over (the
+    # worker's own comes a moment later).
+    deadline: float = 0.0
 
 
 @dataclasses.dataclass(eq=False)
@@ -111,6 +111,8 @@ class _Worker:
     # Starts and cache answers, sent as one frame per turn of the loop.
     outbox: Outbox
     running: dict[int, _Pending] = dataclasses.field(default_factory=dict)
+    # The deadlines of the reruns among them.
+    reruns: dict[int, float] = dataclasses.field(default_factory=dict)
     culprits: set[int] = dataclasses.field(default_factory=set)
     killed: str | None = None
     # A step of its is past its script's deadline (the watchdog's last look).
@@ -137,7 +139,6 @@ class Supervisor:
         self._watchdog: asyncio.Task[None] | None = None
         self._starting: set[asyncio.Task[None]] = set()
         self._numbers = itertools.count(1)
-        self._handed = 0
         # Workers lost in a row before their first heartbeat, and the signal that
         # ends a delayed start's wait when the supervisor closes.
         self._failed_starts = 0
@@ -311,6 +312,8 @@ class Supervisor:
                             continue
                         pending = worker.running.pop(message.number, None)
                         if pending is not None:
+                            if pending.rerun is not None:
+                                del worker.reruns[message.number]
                             outcome = message.outcome
                             if not outcome.ok and not worker.stuck:
                                 # A record at the deadline of a step that runs on (stuck
@@ -345,7 +348,6 @@ class Supervisor:
                 )
             elif pending.rerun is None:
                 pending.rerun = f"its first worker was lost: {reason}"
-                pending.lost_at = self._handed
                 requeue.append(pending)
             else:
                 message = f"script lost its worker twice: {reason}"
@@ -400,16 +402,19 @@ class Supervisor:
     # --- scripts ---
 
     def _dispatch(self) -> None:
+        default = self._settings.script_timeout
         while self._queue:
-            # The least busy worker that takes more (the first of equals).
             pending = self._queue[0]
+            seconds = pending.job.script_timeout
+            deadline = time.monotonic() + (default if seconds is None else seconds)
+            # The least busy worker that takes more (the first of equals).
             worker, busy = None, self._per_worker
             for candidate in self._workers:
                 if (
                     candidate.killed is None
                     and not candidate.stuck
                     and len(candidate.running) < busy
-                    and (not pending.lost_at or _clear_since(candidate, pending.lost_at))
+                    and _safe_beside(candidate, pending, deadline)
                 ):
                     worker, busy = candidate, len(candidate.running)
             if worker is None:
@@ -417,9 +422,10 @@ class Supervisor:
                 # or the watchdog's next look dispatches again.
                 return
             self._queue.popleft()
-            self._handed += 1
-            pending.handed = self._handed
+            pending.deadline = deadline
             worker.running[pending.number] = pending
+            if pending.rerun is not None:
+                worker.reruns[pending.number] = deadline
             worker.outbox.put(Start(pending.number, pending.job))
 
     @staticmethod
@@ -440,13 +446,16 @@ class Supervisor:
             pending.future.set_result(finished)
 
 
-def _clear_since(worker: _Worker, handed: int) -> bool:
-    # Whether ``worker`` runs nothing handed over before ``handed``: a script it ran
-    # then may be stuck like the one that took the rerun's first worker down, with a
-    # deadline before the rerun's, and the rerun would be lost twice for it.
-    # ``running`` keeps the order of hand-overs: its first is its oldest.
-    oldest = next(iter(worker.running.values()), None)
-    return oldest is None or oldest.handed > handed
+def _safe_beside(worker: _Worker, pending: _Pending, deadline: float) -> bool:
+    # Whether a rerun on ``worker`` ends before any script beside it could take the
+    # worker down: a step stuck in C does so GRACE after its own deadline, so a rerun
+    # shares a worker only with scripts whose deadline comes at most GRACE before its
+    # own, whichever came first (an older neighbour, a newer one, or one lost with it).
+    if worker.reruns and deadline + GRACE < max(worker.reruns.values()):
+        return False
+    if pending.rerun is None:
+        return True
+    return all(deadline <= other.deadline + GRACE for other in worker.running.values())
 
 
 def files_needed(workers: int) -> int:
