@@ -313,7 +313,7 @@ class Supervisor:
                         pending = worker.running.pop(message.number, None)
                         if pending is not None:
                             if pending.rerun is not None:
-                                del worker.reruns[message.number]
+                                worker.reruns.pop(message.number, None)
                             outcome = message.outcome
                             if not outcome.ok and not worker.stuck:
                                 # A record at the deadline of a step that runs on (stuck
