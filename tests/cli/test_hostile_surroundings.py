@@ -48,12 +48,14 @@ BROKEN = re.compile(r"internal error|Traceback|Exception ignored|Fatal Python er
 
 @dataclasses.dataclass(frozen=True)
 class Surroundings:
-    """What the process starts with: descriptors closed, ``PYTHONIOENCODING``, and
-    the open-file limit (soft, hard; ``None``: the hard limit as it is)."""
+    """What the process starts with: descriptors closed, descriptors on ``/dev/full``
+    (every write fails: no space left on device), ``PYTHONIOENCODING``, and the
+    open-file limit (soft, hard; ``None``: the hard limit as it is)."""
 
     closed: tuple[int, ...] = ()
     encoding: str | None = None
     nofile: tuple[int, int | None] | None = None
+    full: tuple[int, ...] = ()
 
     def prepare(self) -> None:
         if self.nofile is not None:
@@ -62,6 +64,11 @@ class Surroundings:
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft, current if hard is None else hard))
         for fd in self.closed:
             os.close(fd)
+        if self.full:
+            full = os.open("/dev/full", os.O_WRONLY)
+            for fd in self.full:
+                os.dup2(full, fd)
+            os.close(full)
 
     def environment(self) -> dict[str, str]:
         env = unmeasured_environment()
@@ -99,6 +106,7 @@ class Files:
     non_ascii: str
     returns_non_ascii: str
     not_utf8_name: bytes
+    fails: str
     agent: str
     agent_four_workers: str
 
@@ -118,6 +126,7 @@ def files(tmp_path: Path, servers: Servers) -> Files:
         non_ascii=write("u.lua", 'print("héllo ✓ 😀")'),
         returns_non_ascii=write("r.lua", 'return "é😀"'),
         not_utf8_name=not_utf8,
+        fails=write("fails.lua", 'error("boom")'),
         agent=write("agent.yaml", monitors),
         agent_four_workers=write("four.yaml", "workers: 4\n" + monitors),
     )
@@ -128,6 +137,10 @@ def exactly(text: str) -> str:
 
 
 ASCII = Surroundings(encoding="ascii")
+STDOUT_FULL = Surroundings(full=(1,))
+STDERR_FULL = Surroundings(full=(2,))
+BOTH_FULL = Surroundings(full=(1, 2))
+NO_SPACE = "wsprobe: standard input or output failed: no space left on device\n"
 NOFILE_16 = Surroundings(nofile=(16, 16))
 TIMINGS = r" \| time=.*\n"
 
@@ -197,6 +210,35 @@ def rows(
         "",
         "",
     )
+    # Standard streams that cannot be written (a full disk): a plugin still answers
+    # UNKNOWN (never 1, WARNING), a usage error is still one.
+    yield (
+        "check, bad flag, stdout full",
+        ["check", "--bogus"],
+        STDOUT_FULL,
+        3,
+        "",
+        exactly(NO_SPACE),
+    )
+    yield "check, stdout and stderr full", ["check", ws], BOTH_FULL, 3, "", ""
+    yield (
+        "check --script, stdout and stderr full",
+        ["check", "--script", files.says_hi],
+        BOTH_FULL,
+        3,
+        "",
+        "",
+    )
+    yield (
+        "check --script, an error the script's stderr cannot take",
+        ["check", "--script", files.fails],
+        STDERR_FULL,
+        3,
+        exactly("WEBSOCKET UNKNOWN - cannot write to standard error: no space left on device\n"),
+        "",
+    )
+    for command in ("run", "send", "agent"):
+        yield f"{command}, no arguments, stderr full", [command], STDERR_FULL, 2, "", ""
     # What standard output cannot encode is escaped, JSON's way.
     yield (
         "run, ascii output",
@@ -356,6 +398,9 @@ SURROUNDINGS = {
     "all closed": Surroundings(closed=(0, 1, 2)),
     "ascii": ASCII,
     "latin-1": Surroundings(encoding="latin-1"),
+    "stdout full": STDOUT_FULL,
+    "stderr full": STDERR_FULL,
+    "stdout and stderr full": BOTH_FULL,
     "8 files": Surroundings(nofile=(8, 8)),
     "16 files, ascii, stdin closed": Surroundings(closed=(0,), encoding="ascii", nofile=(16, 16)),
 }
@@ -373,7 +418,7 @@ def test_no_command_breaks_in_hostile_surroundings(
         command = str(argv[0])
         if code not in DOCUMENTED[command] or BROKEN.search(out + err):
             failures.append((argv, code, out, err))
-        if command == "check" and 1 not in where.closed:
+        if command == "check" and 1 not in where.closed + where.full:
             # One status line, then only what a script printed.
             assert re.match(r"WEBSOCKET (OK|WARNING|CRITICAL|UNKNOWN) - ", out), (argv, out)
     assert not failures, failures
