@@ -552,3 +552,47 @@ def test_a_signal_ends_a_run_whose_output_is_not_read(
         finally:
             process.kill()
     assert (ended, process.returncode) == (True, code)
+
+
+# --- a program calling main() ---
+
+
+@pytest.mark.slow
+def test_a_program_calling_main_keeps_its_process_as_it_was(files: Files) -> None:
+    """main() is the command line for a program too: run twice in one process, each
+    command leaves the process's open-file limit, signal handlers, standard streams
+    and descriptors as they were."""
+    program = f"""
+import io, os, resource, signal, sys
+from wsprobe.cli import main
+
+def state():
+    return (
+        resource.getrlimit(resource.RLIMIT_NOFILE),
+        signal.getsignal(signal.SIGINT),
+        signal.getsignal(signal.SIGTERM),
+        sys.stdout.encoding, sys.stdout.errors, sys.stderr.errors,
+        sorted(os.listdir("/proc/self/fd")),
+    )
+
+main(["run", {files.ok!r}])  # what importing the commands opens stays
+_, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+before = state()
+changed = []
+for argv in (["run", {files.says_hi!r}], ["check", "--script", {files.says_hi!r}]) * 2:
+    main(argv)
+    if state() != before:
+        changed.append((argv, before, state()))
+print(changed, file=sys.stderr)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=unmeasured_environment(),
+        check=False,
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr) == (0, "[]\n")
