@@ -74,7 +74,10 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (without the program name); return the exit code."""
-    return _run(argv)[0]
+    try:
+        return _run(argv)[0]
+    finally:
+        fdlimit.restore_open_files()
 
 
 def _run(argv: Sequence[str] | None) -> tuple[int, bool]:
