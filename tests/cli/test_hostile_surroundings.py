@@ -239,6 +239,15 @@ def rows(
     )
     for command in ("run", "send", "agent"):
         yield f"{command}, no arguments, stderr full", [command], STDERR_FULL, 2, "", ""
+    # A script path without a file name still names the script.
+    yield (
+        "check --script, a directory",
+        ["check", "--script", "/"],
+        PLAIN,
+        3,
+        exactly("WEBSOCKET UNKNOWN - /: cannot read script: is a directory\n"),
+        exactly("/: cannot read script: is a directory\n"),
+    )
     # What standard output cannot encode is escaped, JSON's way.
     yield (
         "run, ascii output",
