@@ -105,7 +105,9 @@ class Output:
         of a file name that are not UTF-8 show as U+FFFD)."""
         if path == "-":
             return "stdin"
-        return os.fsencode(os.path.basename(path)).decode(errors="replace")
+        # A path without a file name ("/", "dir/") is named by itself.
+        name = os.path.basename(path) or path
+        return os.fsencode(name).decode(errors="replace")
 
     def write(self, name: str, text: str) -> None:
         """A line the script printed."""
