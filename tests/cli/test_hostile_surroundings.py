@@ -605,3 +605,29 @@ print(changed, file=sys.stderr)
         timeout=60,
     )
     assert (done.returncode, done.stderr) == (0, "[]\n")
+
+
+def limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, resource.RLIM_INFINITY))
+
+
+@pytest.mark.slow
+def test_send_reads_a_bounded_message_from_an_endless_standard_input(servers: Servers) -> None:
+    """A standard input that never ends (/dev/zero, a stuck producer) is read only up
+    to the largest message worth sending, not until memory runs out."""
+    with open("/dev/zero", "rb") as zeros:
+        done = subprocess.run(
+            [*WSPROBE, "send", servers.ws + "/", "--max-size", "1000"],
+            stdin=zeros,
+            capture_output=True,
+            text=True,
+            env=unmeasured_environment(),
+            preexec_fn=limit_memory,
+            check=False,
+            timeout=60,
+        )
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2,
+        "",
+        "wsprobe: invalid argument MESSAGE: standard input is larger than --max-size (1000 bytes)\n",
+    )
