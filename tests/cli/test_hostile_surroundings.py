@@ -239,6 +239,14 @@ def rows(
     )
     for command in ("run", "send", "agent"):
         yield f"{command}, no arguments, stderr full", [command], STDERR_FULL, 2, "", ""
+    yield (
+        "serve, stdout full: it cannot say where it listens",
+        ["serve", "--port", "0"],
+        STDOUT_FULL,
+        1,
+        "",
+        exactly("wsprobe serve: cannot write to standard output: no space left on device\n"),
+    )
     # A script path without a file name still names the script.
     yield (
         "check --script, a directory",
@@ -631,3 +639,24 @@ def test_send_reads_a_bounded_message_from_an_endless_standard_input(servers: Se
         "",
         "wsprobe: invalid argument MESSAGE: standard input is larger than --max-size (1000 bytes)\n",
     )
+
+
+@pytest.mark.slow
+def test_serve_stops_cleanly_with_standard_error_full() -> None:
+    """`serve` stopped by SIGINT is a clean stop (0) even when its last line cannot
+    be written."""
+    with (
+        open("/dev/full", "wb") as full,
+        subprocess.Popen(
+            [*WSPROBE, "serve", "--port", "0"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=full,
+            env=unmeasured_environment(),
+            text=True,
+        ) as process,
+    ):
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("wsprobe serve: ws://")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
