@@ -107,6 +107,7 @@ class Files:
     returns_non_ascii: str
     not_utf8_name: bytes
     fails: str
+    line_break_name: str
     agent: str
     agent_four_workers: str
 
@@ -127,6 +128,7 @@ def files(tmp_path: Path, servers: Servers) -> Files:
         returns_non_ascii=write("r.lua", 'return "é😀"'),
         not_utf8_name=not_utf8,
         fails=write("fails.lua", 'error("boom")'),
+        line_break_name=write("x\ny\x01.lua", 'print("hi")'),
         agent=write("agent.yaml", monitors),
         agent_four_workers=write("four.yaml", "workers: 4\n" + monitors),
     )
@@ -246,6 +248,15 @@ def rows(
         1,
         "",
         exactly("wsprobe serve: cannot write to standard output: no space left on device\n"),
+    )
+    # A script's name is one printable line, whatever its file's name.
+    yield (
+        "run, a script name with a line break",
+        ["run", files.line_break_name, files.ok],
+        PLAIN,
+        0,
+        exactly("[x\\ny\\x01.lua] hi\n"),
+        "",
     )
     # A script path without a file name still names the script.
     yield (
