@@ -545,43 +545,6 @@ def test_sigint_ends_a_call_that_waits(
     assert process.returncode == code
 
 
-def blocked_writing_to_a_pipe(pid: int) -> bool:
-    """Whether ``pid``'s main thread waits for room in a pipe it writes to."""
-    return "pipe_write" in Path(f"/proc/{pid}/wchan").read_text()
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("number", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
-)
-def test_a_signal_ends_a_run_whose_output_is_not_read(
-    tmp_path: Path, number: int, code: int
-) -> None:
-    """A reader that stops reading (a pager left open, a stuck pipeline) neither holds
-    a run past SIGINT or SIGTERM nor makes it forget the signal."""
-    script = tmp_path / "loud.lua"
-    script.write_text('for i = 1, 20000 do print(string.rep("x", 100)) end')
-    with subprocess.Popen(
-        [*WSPROBE, "run", str(script)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=unmeasured_environment(),
-    ) as process:
-        try:
-            wait_for(lambda: blocked_writing_to_a_pipe(process.pid))
-            process.send_signal(number)
-            try:
-                process.wait(timeout=20)  # its output still unread
-                ended = True
-            except subprocess.TimeoutExpired:
-                ended = False
-            process.communicate(timeout=60)
-        finally:
-            process.kill()
-    assert (ended, process.returncode) == (True, code)
-
-
 # --- a program calling main() ---
 
 
