@@ -52,6 +52,14 @@ def _serve(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise _CannotListen(exc) from None
         try:
+            # Ctrl-C and a scheduler's SIGTERM both stop it cleanly, from the moment
+            # it says where it listens (a caller may signal as soon as it reads that);
+            # handling SIGINT here also covers shells that start background jobs
+            # with SIGINT ignored.
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
             behaviours = "echo; /binary /silent /close /delay?ms=N /greeting"
             print(f"wsprobe serve: {servers.url}/ ({behaviours})", flush=True)
             if servers.tls_url is not None:
@@ -59,12 +67,6 @@ def _serve(args: argparse.Namespace) -> int:
                     f"wsprobe serve: {servers.tls_url}/ (trust it with --cafile {servers.ca})",
                     flush=True,
                 )
-            # Ctrl-C and a scheduler's SIGTERM both stop it cleanly; handling SIGINT
-            # here also covers shells that start background jobs with SIGINT ignored.
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signum, stop.set)
             await stop.wait()
         finally:
             await servers.close()
