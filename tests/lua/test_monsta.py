@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import HttpServers, Run, Servers
+from tests.support.lua import run_lua
 from wsprobe.cli import main
 
 pytestmark = pytest.mark.slow
@@ -351,9 +352,7 @@ def test_store_defaults_to_the_per_user_state_dir(run: Run) -> None:
 TEXT = st.text(alphabet=st.sampled_from("ab ,\t\né"), max_size=12)
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=100, deadline=None)
 @given(
     cases=st.lists(st.tuples(TEXT, TEXT.filter(bool)), min_size=1, max_size=20),
     slices=st.lists(
@@ -363,14 +362,11 @@ TEXT = st.text(alphabet=st.sampled_from("ab ,\t\né"), max_size=12)
     ),
 )
 def test_split_trim_and_slice_against_python(
-    run: Run,
-    monkeypatch: pytest.MonkeyPatch,
-    cases: list[tuple[str, str]],
-    slices: list[tuple[list[int], int, int]],
+    cases: list[tuple[str, str]], slices: list[tuple[list[int], int, int]]
 ) -> None:
-    monkeypatch.setenv("CASES", json.dumps({"split": cases, "slice": slices}))
+    # In this process: the functions are the Lua state's, whatever runs the script.
     source = """
-local cases = json.decode(os.getenv("CASES"))
+local cases = json.decode([==[CASES]==])
 local out = {}
 for _, case in ipairs(cases.split) do
   local s, sep = case[1], case[2]
@@ -385,10 +381,11 @@ for _, case in ipairs(cases.slice) do
   end
 end
 return json.encode(out)
-"""
-    code, out, err = run.lua(source, "--env", "CASES")
-    assert code == 0, err
-    results = json.loads(out)
+""".replace("CASES", json.dumps({"split": cases, "slice": slices}))
+    outcome = run_lua(source).outcome
+    assert outcome.ok, outcome.error
+    assert isinstance(outcome.result, str)
+    results = json.loads(outcome.result)
     for (s, sep), (pieces, trimmed) in zip(cases, results, strict=False):
         assert pieces == s.split(sep)
         assert trimmed == s.strip(" \t\n\r\v\f")
