@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import Servers
-from tests.support.agent import AgentProcess, samples_of, value, wait_for
+from tests.support.agent import AgentProcess, agent_command, samples_of, value, wait_for
 from tests.support.hostile import (
     Switchable,
     continuation_flood,
@@ -709,7 +709,7 @@ def test_scheduled_checks_and_probes_share_one_concurrency(
 def refused_config(config: Path) -> tuple[int, str]:
     """``wsprobe agent CONFIG``'s exit status and stderr; a failed test if it starts."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "wsprobe", "agent", str(config), "--listen", "127.0.0.1:0"],
+        agent_command(config),
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
