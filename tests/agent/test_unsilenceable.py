@@ -751,10 +751,8 @@ def test_a_config_the_agent_must_refuse(
     assert named in stderr
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")
 def queried(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watch]:
-    """One agent for the bad queries (a query changes nothing the next one sees), its
-    log free of problems after each."""
     folder = tmp_path_factory.mktemp("queried")
     agent = AgentProcess(write_config(folder, servers), folder / "state")
     try:
@@ -763,21 +761,24 @@ def queried(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Itera
         agent.kill()
 
 
-@pytest.mark.parametrize(
-    "query",
-    ["limit=1" + "0" * 30, "limit=" + "9" * 5000, "since=" + "9" * 5000, "limit=%EF%BC%91"],
-    ids=["limit 10**30", "limit of 5000 digits", "since of 5000 digits", "fullwidth digit"],
-)
-def test_a_bad_results_query_is_a_400(query: str, queried: Watch) -> None:
-    watch = queried
-    status, _, body = watch.agent.get(f"/api/monitors/healthy-1/results?{query}")
-    if query.startswith("since"):
-        assert status in (200, 400), body[:300]
-    else:
-        assert status == 400, body[:300]
-    assert status != 200 or json.loads(body)["monitor"] == "healthy-1"
-    assert body.count("\n") <= 1 or status == 200
-    watch.quiet(problems=0)
+class TestBadResultsQueries:
+    """One agent for every bad query (a query changes nothing the next one sees), its
+    log free of problems after each; stopped once they are done."""
+
+    @pytest.mark.parametrize(
+        "query",
+        ["limit=1" + "0" * 30, "limit=" + "9" * 5000, "since=" + "9" * 5000, "limit=%EF%BC%91"],
+        ids=["limit 10**30", "limit of 5000 digits", "since of 5000 digits", "fullwidth digit"],
+    )
+    def test_a_bad_results_query_is_a_400(self, query: str, queried: Watch) -> None:
+        status, _, body = queried.agent.get(f"/api/monitors/healthy-1/results?{query}")
+        if query.startswith("since"):
+            assert status in (200, 400), body[:300]
+        else:
+            assert status == 400, body[:300]
+        assert status != 200 or json.loads(body)["monitor"] == "healthy-1"
+        assert body.count("\n") <= 1 or status == 200
+        queried.quiet(problems=0)
 
 
 class Recorder:
