@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -13,10 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Run, Servers
-from tests.support.lua import run_lua
-from wsprobe.lua.job import RunSettings
-from wsprobe.lua.runner import run_outcomes
-from wsprobe.options import make_options
+from tests.support.lua import run_as_one_run, run_lua
 
 pytestmark = pytest.mark.slow
 
@@ -635,27 +631,11 @@ ESCAPES = [
 
 @pytest.fixture(scope="module")
 def escaped(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bool, list[str]]]:
-    """Every escape tried by a script of one ``wsprobe run``, each in a state of its own
-    on one worker: by escape, whether its script succeeded and the lines it printed."""
-    folder = tmp_path_factory.mktemp("escapes")
-    paths = []
-    for index, source in enumerate(ESCAPES):
-        path = folder / f"e{index:02}.lua"
-        path.write_text(f"local ok, value = pcall(function() {source} end)\nprint(ok, value)")
-        paths.append(str(path))
-    stdout, stderr = io.StringIO(), io.StringIO()
-    outcomes, _ = run_outcomes(
-        paths, RunSettings(options=make_options()), stdout=stdout, stderr=stderr
-    )
-    ok = {outcome.name: outcome.ok for outcome in outcomes}
-    printed = stdout.getvalue().splitlines()
-    return {
-        source: (
-            ok[name],
-            [line.removeprefix(f"[{name}] ") for line in printed if line.startswith(f"[{name}] ")],
-        )
-        for source, name in zip(ESCAPES, (Path(path).name for path in paths), strict=True)
-    }
+    """Every escape tried by a script of one run: by escape, whether its script
+    succeeded and the lines it printed."""
+    sources = [f"local ok, value = pcall(function() {e} end)\nprint(ok, value)" for e in ESCAPES]
+    ran = run_as_one_run(sources, tmp_path_factory.mktemp("escapes"))
+    return dict(zip(ESCAPES, ran, strict=True))
 
 
 @pytest.mark.parametrize("source", ESCAPES)

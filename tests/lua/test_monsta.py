@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import HttpServers, Run, Servers
-from tests.support.lua import run_lua
+from tests.support.lua import run_as_one_run, run_lua
 from wsprobe.cli import main
 
 pytestmark = pytest.mark.slow
@@ -63,11 +63,25 @@ ARGUMENT_ERRORS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def argument_errors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bool, list[str]]]:
+    """Every call of the table made by a script of one run: by call, whether its
+    script succeeded and the lines it printed."""
+    calls = [call for call, _ in ARGUMENT_ERRORS]
+    sources = [
+        f"local ok, err = pcall(function() return {call} end)\nprint(ok, type(err), err)"
+        for call in calls
+    ]
+    folder = tmp_path_factory.mktemp("argument-errors")
+    ran = run_as_one_run(sources, folder, state_dir=folder / "state")
+    return dict(zip(calls, ran, strict=True))
+
+
 @pytest.mark.parametrize(("call", "message"), ARGUMENT_ERRORS, ids=[c for c, _ in ARGUMENT_ERRORS])
-def test_errors_are_plain_strings(run: Run, tmp_path: Path, call: str, message: str) -> None:
-    source = f"local ok, err = pcall(function() return {call} end)\nprint(ok, type(err), err)"
-    code, out, _ = run.lua(source, "--state-dir", str(tmp_path))
-    assert (code, out) == (0, f"false\tstring\t{message}\n")
+def test_errors_are_plain_strings(
+    argument_errors: dict[str, tuple[bool, list[str]]], call: str, message: str
+) -> None:
+    assert argument_errors[call] == (True, [f"false\tstring\t{message}"])
 
 
 def test_require_gives_every_module(run: Run) -> None:
