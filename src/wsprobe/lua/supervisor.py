@@ -19,10 +19,14 @@ replaced after a delay that doubles with each such death in a row, from
 :data:`RESTART_DELAY` up to :data:`RESTART_DELAY_MAX`, with one log line each time:
 a broken environment costs a start every few seconds, not a core.
 
-The other scripts that were on a lost worker run again on a fresh one, once; their
-record says so (``rerun``), and since a worker sends a script's lines only with its
-outcome, nothing of their first run was shown. A script whose second worker is
-lost too fails. Used by ``wsprobe run`` (:mod:`.runner`), the agent and any
+A worker with a step past its deadline (its script has its record; the step may be
+stuck in C) is given nothing more until the step ends or the worker is killed. The
+other scripts that were on a lost worker run again, once, on a worker running
+nothing from before the loss (a fresh one, or one whose older scripts have all
+ended: one of those may be stuck like the neighbour that took the first worker
+down); their record says so (``rerun``), and since a worker sends a script's lines
+only with its outcome, nothing of their first run was shown. A script whose second
+worker is lost too fails. Used by ``wsprobe run`` (:mod:`.runner`), the agent and any
 asyncio program: ``async with Supervisor(settings) as supervisor: await
 supervisor.run(job)``. What goes to and from a worker is :mod:`.wire`'s; the run's
 cache is served by :mod:`.cacheserver`.
@@ -85,6 +89,11 @@ class _Pending:
     job: Job
     future: asyncio.Future[Finished]
     rerun: str | None = None
+    # The supervisor's count of hand-overs when this one went to its worker and, for a
+    # rerun, when its first worker was lost: a rerun goes only to a worker running
+    # nothing handed over before that (see _dispatch).
+    handed: int = 0
+    lost_at: int = 0
 
 
 @dataclasses.dataclass(eq=False)
@@ -97,6 +106,8 @@ class _Worker:
     running: dict[int, _Pending] = dataclasses.field(default_factory=dict)
     culprits: set[int] = dataclasses.field(default_factory=set)
     killed: str | None = None
+    # A step of its is past its script's deadline (the watchdog's last look).
+    stuck: bool = False
     reader: asyncio.Task[None] | None = None
 
 
@@ -119,6 +130,7 @@ class Supervisor:
         self._watchdog: asyncio.Task[None] | None = None
         self._starting: set[asyncio.Task[None]] = set()
         self._numbers = itertools.count(1)
+        self._handed = 0
         # Workers lost in a row before their first heartbeat, and the signal that
         # ends a delayed start's wait when the supervisor closes.
         self._failed_starts = 0
@@ -294,6 +306,7 @@ class Supervisor:
                 )
             elif pending.rerun is None:
                 pending.rerun = f"its first worker was lost: {reason}"
+                pending.lost_at = self._handed
                 requeue.append(pending)
             else:
                 message = f"script lost its worker twice: {reason}"
@@ -329,29 +342,44 @@ class Supervisor:
             for worker in self._workers:
                 if worker.killed is not None:
                     continue
-                overdue = {
-                    number for number, deadline in worker.board.running() if now > deadline + GRACE
-                }
+                running = worker.board.running()
+                overdue = {number for number, deadline in running if now > deadline + GRACE}
                 if overdue:
                     worker.culprits = overdue
                     self._kill(worker, "a script on it overran its time limit")
                     continue
+                # A step past its deadline has had its record; if it is stuck in C, the
+                # worker is killed within the grace: nothing more goes to it meanwhile.
+                worker.stuck = any(now > deadline for _number, deadline in running)
                 heartbeat = worker.board.heartbeat()
                 if heartbeat and now - heartbeat > STALL:
                     self._kill(worker, "its event loop stopped responding")
+            # A worker no longer stuck takes what waited for it.
+            if self._queue:
+                self._dispatch()
 
     # --- scripts ---
 
     def _dispatch(self) -> None:
         while self._queue:
             # The least busy worker that takes more (the first of equals).
+            pending = self._queue[0]
             worker, busy = None, self._per_worker
             for candidate in self._workers:
-                if candidate.killed is None and len(candidate.running) < busy:
+                if (
+                    candidate.killed is None
+                    and not candidate.stuck
+                    and len(candidate.running) < busy
+                    and (not pending.lost_at or _clear_since(candidate, pending.lost_at))
+                ):
                     worker, busy = candidate, len(candidate.running)
             if worker is None:
+                # The head waits, and the scripts behind it: a record, a worker's start
+                # or the watchdog's next look dispatches again.
                 return
-            pending = self._queue.popleft()
+            self._queue.popleft()
+            self._handed += 1
+            pending.handed = self._handed
             worker.running[pending.number] = pending
             worker.outbox.put(Start(pending.number, pending.job))
 
@@ -371,6 +399,15 @@ class Supervisor:
         self._cache.release(pending.number)
         if not pending.future.done():
             pending.future.set_result(finished)
+
+
+def _clear_since(worker: _Worker, handed: int) -> bool:
+    # Whether ``worker`` runs nothing handed over before ``handed``: a script it ran
+    # then may be stuck like the one that took the rerun's first worker down, with a
+    # deadline before the rerun's, and the rerun would be lost twice for it.
+    # ``running`` keeps the order of hand-overs: its first is its oldest.
+    oldest = next(iter(worker.running.values()), None)
+    return oldest is None or oldest.handed > handed
 
 
 def _write(stdin: asyncio.StreamWriter, data: bytes) -> None:
