@@ -214,7 +214,7 @@ def test_a_rerun_is_not_taken_down_by_a_stuck_script_run_again_beside_it(
     # far from its deadline then, runs again with waiting.lua on the fresh worker, and
     # takes that one down before waiting.lua's replies have all come.
     waiting = "\n".join(
-        [f'ws.send_recv("{servers.ws}/delay", "{n}")' for n in range(4)]
+        [f'ws.send_recv("{servers.ws}/delay", "{n}")' for n in range(3)]
         + [f'return ws.send_recv("{servers.ws}/delay", "b")']
     ).encode()
 
@@ -232,3 +232,59 @@ def test_a_rerun_is_not_taken_down_by_a_stuck_script_run_again_beside_it(
     assert second.error == "script exceeded its time limit of 3s"
     assert (rerun.ok, rerun.result, rerun.error) == (True, "b", None)
     assert rerun.rerun == "its first worker was lost: a script on it overran its time limit"
+
+
+def test_a_script_whose_caller_stopped_waiting_before_its_hand_over_does_not_run(
+    servers: Servers,
+) -> None:
+    # One script at a time: dropped.lua waits behind first.lua; its caller stops
+    # waiting (an agent's monitor removed by a reload), and it never starts.
+    first = f'return ws.send_recv("{servers.ws}/delay", "first")'.encode()
+
+    async def scenario() -> tuple[ScriptOutcome, ScriptOutcome]:
+        settings = RunSettings(options=make_options(), workers=1, concurrency=1)
+        async with supervision.Supervisor(settings) as supervisor:
+            ahead = supervisor.submit(Job("first.lua", source=first))
+            dropped = supervisor.submit(
+                Job("dropped.lua", source=b'cache.put("ran", true, 60)\nreturn 1')
+            )
+            dropped.cancel()
+            after = supervisor.submit(Job("after.lua", source=b'return cache.get("ran")'))
+            (ahead_outcome, _), (after_outcome, _) = await asyncio.gather(ahead, after)
+        return ahead_outcome, after_outcome
+
+    ahead, after = run_event_loop(scenario())
+    assert (ahead.ok, ahead.result) == (True, "first")
+    assert (after.ok, after.result) == (True, None)
+
+
+def test_a_rerun_holds_scripts_with_shorter_limits_back_for_a_bounded_time(
+    servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One worker: first.lua takes it down, long.lua runs again on the fresh one for
+    # about 4 s with a 30 s limit. quick.lua, with a far shorter limit, is held back
+    # beside it only RERUN_SHIELD seconds, not until long.lua ends.
+    monkeypatch.setattr(supervision, "RERUN_SHIELD", 1.0)
+    long = "\n".join(
+        [f'ws.send_recv("{servers.ws}/delay", "{n}")' for n in range(3)]
+        + [f'return ws.send_recv("{servers.ws}/delay", "long")']
+    ).encode()
+
+    async def scenario() -> tuple[ScriptOutcome, bool, ScriptOutcome]:
+        settings = RunSettings(options=make_options(), workers=1, script_timeout=30)
+        async with supervision.Supervisor(settings) as supervisor:
+            first = supervisor.submit(Job("first.lua", source=STUCK, script_timeout=1))
+            rerun = supervisor.submit(Job("long.lua", source=long))
+            await first
+            quick, _ = await supervisor.run(
+                Job("quick.lua", source=b"return 1", script_timeout=0.2)
+            )
+            ended_first = not rerun.done()
+            long_outcome, _ = await rerun
+        return quick, ended_first, long_outcome
+
+    quick, ended_first, long_outcome = run_event_loop(scenario())
+    assert (quick.ok, quick.result, quick.rerun) == (True, 1, None)
+    assert ended_first
+    assert (long_outcome.ok, long_outcome.result) == (True, "long")
+    assert long_outcome.rerun == "its first worker was lost: a script on it overran its time limit"

@@ -26,7 +26,9 @@ other scripts that were on a lost worker run again, once; their record says so
 of their first run was shown. A script whose second worker is lost too fails, so a
 rerun shares its worker only with scripts that cannot take it down before its own
 deadline: those whose deadline comes at most :data:`GRACE` before its own (a fresh
-worker, often; scripts with shorter limits wait for it to end or go elsewhere).
+worker, often; scripts with shorter limits go elsewhere or wait, for at most
+:data:`RERUN_SHIELD` seconds). A script whose caller stopped waiting before it was
+handed over (a monitor a reload removed) is dropped.
 
 Used by ``wsprobe run`` (:mod:`.runner`), the agent and any
 asyncio program: ``async with Supervisor(settings) as supervisor: await
@@ -59,6 +61,7 @@ from .wire import Board, CacheAnswer, CacheCall, Outbox, Start, decode, frame, r
 
 __all__ = [
     "GRACE",
+    "RERUN_SHIELD",
     "RESTART_DELAY",
     "RESTART_DELAY_MAX",
     "STALL",
@@ -70,6 +73,9 @@ __all__ = [
 
 #: How long a Lua step may run past its script's deadline before its worker is killed.
 GRACE = 0.5
+#: How long a rerun keeps scripts with shorter time limits off its worker (they wait
+#: for it, and every script behind them too): at most this, whatever its own limit.
+RERUN_SHIELD = 5.0
 #: How long a worker's event loop may go without a heartbeat before it is killed.
 STALL = 5.0
 #: Lua steps one worker runs at once (each on its own thread).
@@ -405,6 +411,11 @@ class Supervisor:
         default = self._settings.script_timeout
         while self._queue:
             pending = self._queue[0]
+            if pending.future.done():
+                # Its caller stopped waiting (an agent's monitor a reload removed).
+                self._queue.popleft()
+                self._finish(pending, _interrupted(pending.job))
+                continue
             seconds = pending.job.script_timeout
             deadline = time.monotonic() + (default if seconds is None else seconds)
             # The least busy worker that takes more (the first of equals).
@@ -425,7 +436,7 @@ class Supervisor:
             pending.deadline = deadline
             worker.running[pending.number] = pending
             if pending.rerun is not None:
-                worker.reruns[pending.number] = deadline
+                worker.reruns[pending.number] = min(deadline, time.monotonic() + RERUN_SHIELD)
             worker.outbox.put(Start(pending.number, pending.job))
 
     @staticmethod
