@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -230,5 +231,37 @@ def test_a_rerun_is_not_taken_down_by_a_stuck_script_run_again_beside_it(
     first, rerun, second = run_event_loop(scenario())
     assert first.error == "script exceeded its time limit of 1s"
     assert second.error == "script exceeded its time limit of 3s"
+    assert (rerun.ok, rerun.result, rerun.error) == (True, "b", None)
+    assert rerun.rerun == "its first worker was lost: a script on it overran its time limit"
+
+
+def test_a_rerun_handed_to_a_worker_still_starting_is_not_taken_down_by_a_later_script(
+    servers: Servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Workers take 1.5 s more to start (as on a loaded machine). waiting.lua's rerun
+    # goes to the fresh worker at once, but its time limit runs from when that worker
+    # reads it, 1.5 s later than at the hand-over. late.lua, stuck, with a deadline
+    # GRACE before waiting.lua's as reckoned at the hand-over, takes the fresh worker
+    # down before waiting.lua's replies have all come, well within its time limit.
+    (tmp_path / "sitecustomize.py").write_text("import time\ntime.sleep(1.5)\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), *sys.path]))
+    waiting = "\n".join(
+        [f'ws.send_recv("{servers.ws}/delay", "{n}")' for n in range(2)]
+        + [f'return ws.send_recv("{servers.ws}/delay", "b")']
+    ).encode()
+
+    async def scenario() -> list[ScriptOutcome]:
+        settings = RunSettings(options=make_options(), workers=1, script_timeout=30)
+        async with supervision.Supervisor(settings) as supervisor:
+            first = supervisor.submit(Job("first.lua", source=STUCK, script_timeout=1))
+            rerun = supervisor.submit(Job("waiting.lua", source=waiting, script_timeout=4))
+            await first
+            late = supervisor.submit(Job("late.lua", source=STUCK, script_timeout=1))
+            finished = await asyncio.gather(first, rerun, late)
+        return [outcome for outcome, _ in finished]
+
+    first, rerun, late = run_event_loop(scenario())
+    assert first.error == "script exceeded its time limit of 1s"
+    assert late.error == "script exceeded its time limit of 1s"
     assert (rerun.ok, rerun.result, rerun.error) == (True, "b", None)
     assert rerun.rerun == "its first worker was lost: a script on it overran its time limit"

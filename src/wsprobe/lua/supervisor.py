@@ -99,7 +99,8 @@ class _Pending:
     future: asyncio.Future[Finished]
     rerun: str | None = None
     # When its time limit ends, as the supervisor reckons it at the hand-over (the
-    # worker's own comes a moment later).
+    # worker's own comes a moment later); on a worker not started yet, its time limit
+    # alone: it runs from that start, which may take long on a loaded machine.
     deadline: float = 0.0
 
 
@@ -113,6 +114,8 @@ class _Worker:
     running: dict[int, _Pending] = dataclasses.field(default_factory=dict)
     # The deadlines of the reruns among them.
     reruns: dict[int, float] = dataclasses.field(default_factory=dict)
+    # It has beaten once (the watchdog's look): it reads a start as soon as it comes.
+    started: bool = False
     culprits: set[int] = dataclasses.field(default_factory=set)
     killed: str | None = None
     # A step of its is past its script's deadline (the watchdog's last look).
@@ -393,6 +396,8 @@ class Supervisor:
                 # worker is killed within the grace: nothing more goes to it meanwhile.
                 worker.stuck = any(now > deadline for _number, deadline in running)
                 heartbeat = worker.board.heartbeat()
+                if heartbeat and not worker.started:
+                    self._began(worker, now)
                 if heartbeat and now - heartbeat > STALL:
                     self._kill(worker, "its event loop stopped responding")
             # A worker no longer stuck takes what waited for it.
@@ -401,12 +406,25 @@ class Supervisor:
 
     # --- scripts ---
 
+    @staticmethod
+    def _began(worker: _Worker, now: float) -> None:
+        # The time limits of the scripts it was handed before it started run from
+        # about now (a moment later, at worst, than its own reckoning: the watchdog's
+        # kill comes that much later too).
+        worker.started = True
+        for pending in worker.running.values():
+            pending.deadline += now
+        for number in worker.reruns:
+            worker.reruns[number] += now
+
+    def _seconds(self, pending: _Pending) -> float:
+        seconds = pending.job.script_timeout
+        return self._settings.script_timeout if seconds is None else seconds
+
     def _dispatch(self) -> None:
-        default = self._settings.script_timeout
         while self._queue:
             pending = self._queue[0]
-            seconds = pending.job.script_timeout
-            deadline = time.monotonic() + (default if seconds is None else seconds)
+            now, seconds = time.monotonic(), self._seconds(pending)
             # The least busy worker that takes more (the first of equals).
             worker, busy = None, self._per_worker
             for candidate in self._workers:
@@ -414,7 +432,7 @@ class Supervisor:
                     candidate.killed is None
                     and not candidate.stuck
                     and len(candidate.running) < busy
-                    and _safe_beside(candidate, pending, deadline)
+                    and _safe_beside(candidate, pending, _deadline(candidate, now, seconds))
                 ):
                     worker, busy = candidate, len(candidate.running)
             if worker is None:
@@ -422,10 +440,10 @@ class Supervisor:
                 # or the watchdog's next look dispatches again.
                 return
             self._queue.popleft()
-            pending.deadline = deadline
+            pending.deadline = _deadline(worker, now, seconds)
             worker.running[pending.number] = pending
             if pending.rerun is not None:
-                worker.reruns[pending.number] = deadline
+                worker.reruns[pending.number] = pending.deadline
             worker.outbox.put(Start(pending.number, pending.job))
 
     @staticmethod
@@ -444,6 +462,12 @@ class Supervisor:
         self._cache.release(pending.number)
         if not pending.future.done():
             pending.future.set_result(finished)
+
+
+def _deadline(worker: _Worker, now: float, seconds: float) -> float:
+    # A script's deadline on ``worker``, in the terms of its other scripts' (see
+    # _Pending.deadline).
+    return now + seconds if worker.started else seconds
 
 
 def _safe_beside(worker: _Worker, pending: _Pending, deadline: float) -> bool:
