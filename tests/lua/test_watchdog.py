@@ -265,3 +265,27 @@ def test_a_rerun_handed_to_a_worker_still_starting_is_not_taken_down_by_a_later_
     assert late.error == "script exceeded its time limit of 1s"
     assert (rerun.ok, rerun.result, rerun.error) == (True, "b", None)
     assert rerun.rerun == "its first worker was lost: a script on it overran its time limit"
+
+
+def test_a_script_whose_caller_stopped_waiting_before_its_hand_over_does_not_run(
+    servers: Servers,
+) -> None:
+    # One script at a time: dropped.lua waits behind first.lua; its caller stops
+    # waiting (an agent's monitor removed by a reload), and it never starts.
+    first = f'return ws.send_recv("{servers.ws}/delay", "first")'.encode()
+
+    async def scenario() -> tuple[ScriptOutcome, ScriptOutcome]:
+        settings = RunSettings(options=make_options(), workers=1, concurrency=1)
+        async with supervision.Supervisor(settings) as supervisor:
+            ahead = supervisor.submit(Job("first.lua", source=first))
+            dropped = supervisor.submit(
+                Job("dropped.lua", source=b'cache.put("ran", true, 60)\nreturn 1')
+            )
+            dropped.cancel()
+            after = supervisor.submit(Job("after.lua", source=b'return cache.get("ran")'))
+            (ahead_outcome, _), (after_outcome, _) = await asyncio.gather(ahead, after)
+        return ahead_outcome, after_outcome
+
+    ahead, after = run_event_loop(scenario())
+    assert (ahead.ok, ahead.result) == (True, "first")
+    assert (after.ok, after.result) == (True, None)

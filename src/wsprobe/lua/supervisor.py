@@ -424,6 +424,11 @@ class Supervisor:
     def _dispatch(self) -> None:
         while self._queue:
             pending = self._queue[0]
+            if pending.future.done():
+                # Its caller stopped waiting (an agent's monitor a reload removed).
+                self._queue.popleft()
+                self._finish(pending, _interrupted(pending.job))
+                continue
             now, seconds = time.monotonic(), self._seconds(pending)
             # The least busy worker that takes more (the first of equals).
             worker, busy = None, self._per_worker
