@@ -289,3 +289,27 @@ def test_a_script_whose_caller_stopped_waiting_before_its_hand_over_does_not_run
     ahead, after = run_event_loop(scenario())
     assert (ahead.ok, ahead.result) == (True, "first")
     assert (after.ok, after.result) == (True, None)
+
+
+def test_the_scripts_of_a_lost_worker_running_thousands_run_again_at_once() -> None:
+    # 8000 scripts wait beside a stuck one that takes their worker down: their reruns
+    # all go to the fresh worker in one dispatch, each checked against the others in
+    # constant time, and none starts after another has ended (as when the dispatch
+    # took longer than GRACE and those handed over last had to wait).
+    count = 8000
+    sleeper = (
+        b'local ended = cache.get("ended")\nsleep(15)\ncache.put("ended", true, 60)\n'
+        b"return ended == nil"
+    )
+
+    async def scenario() -> list[ScriptOutcome]:
+        settings = RunSettings(options=make_options(), workers=1, concurrency=count + 1)
+        async with supervision.Supervisor(settings) as supervisor:
+            stuck = supervisor.submit(Job("stuck.lua", source=STUCK, script_timeout=1))
+            waiting = [supervisor.submit(Job(f"s{n}.lua", source=sleeper)) for n in range(count)]
+            finished = await asyncio.gather(stuck, *waiting)
+        return [outcome for outcome, _ in finished]
+
+    stuck, *outcomes = run_event_loop(scenario())
+    assert stuck.error == "script exceeded its time limit of 1s"
+    assert {(o.ok, o.result, o.rerun is not None) for o in outcomes} == {(True, True, True)}

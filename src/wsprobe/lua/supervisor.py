@@ -41,6 +41,7 @@ import collections
 import contextlib
 import dataclasses
 import functools
+import heapq
 import itertools
 import logging
 import math
@@ -49,6 +50,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Mapping
 
 from .allocator import jemalloc, worker_environment
 from .cacheserver import CacheServer
@@ -98,10 +100,6 @@ class _Pending:
     job: Job
     future: asyncio.Future[Finished]
     rerun: str | None = None
-    # When its time limit ends, as the supervisor reckons it at the hand-over (the
-    # worker's own comes a moment later); on a worker not started yet, its time limit
-    # alone: it runs from that start, which may take long on a loaded machine.
-    deadline: float = 0.0
 
 
 @dataclasses.dataclass(eq=False)
@@ -112,10 +110,16 @@ class _Worker:
     # Starts and cache answers, sent as one frame per turn of the loop.
     outbox: Outbox
     running: dict[int, _Pending] = dataclasses.field(default_factory=dict)
-    # The deadlines of the reruns among them.
-    reruns: dict[int, float] = dataclasses.field(default_factory=dict)
-    # It has beaten once (the watchdog's look): it reads a start as soon as it comes.
+    # The deadlines of its scripts, earliest first, and of the reruns among them,
+    # latest first (negated): heaps whose entries of scripts that ended leave at the
+    # top, or when they outnumber the scripts running. A deadline is reckoned at the
+    # hand-over (the worker's own comes a moment later) and kept minus ``origin``:
+    # on a worker not started yet, a time limit runs from that start, which may take
+    # long on a loaded machine, and the watchdog sets ``origin`` when it sees it beat.
+    deadlines: list[tuple[float, int]] = dataclasses.field(default_factory=list)
+    reruns: list[tuple[float, int]] = dataclasses.field(default_factory=list)
     started: bool = False
+    origin: float = 0.0
     culprits: set[int] = dataclasses.field(default_factory=set)
     killed: str | None = None
     # A step of its is past its script's deadline (the watchdog's last look).
@@ -315,8 +319,6 @@ class Supervisor:
                             continue
                         pending = worker.running.pop(message.number, None)
                         if pending is not None:
-                            if pending.rerun is not None:
-                                del worker.reruns[message.number]
                             outcome = message.outcome
                             if not outcome.ok and not worker.stuck:
                                 # A record at the deadline of a step that runs on (stuck
@@ -397,7 +399,7 @@ class Supervisor:
                 worker.stuck = any(now > deadline for _number, deadline in running)
                 heartbeat = worker.board.heartbeat()
                 if heartbeat and not worker.started:
-                    self._began(worker, now)
+                    worker.started, worker.origin = True, now
                 if heartbeat and now - heartbeat > STALL:
                     self._kill(worker, "its event loop stopped responding")
             # A worker no longer stuck takes what waited for it.
@@ -405,17 +407,6 @@ class Supervisor:
                 self._dispatch()
 
     # --- scripts ---
-
-    @staticmethod
-    def _began(worker: _Worker, now: float) -> None:
-        # The time limits of the scripts it was handed before it started run from
-        # about now (a moment later, at worst, than its own reckoning: the watchdog's
-        # kill comes that much later too).
-        worker.started = True
-        for pending in worker.running.values():
-            pending.deadline += now
-        for number in worker.reruns:
-            worker.reruns[number] += now
 
     def _seconds(self, pending: _Pending) -> float:
         seconds = pending.job.script_timeout
@@ -445,10 +436,11 @@ class Supervisor:
                 # or the watchdog's next look dispatches again.
                 return
             self._queue.popleft()
-            pending.deadline = _deadline(worker, now, seconds)
             worker.running[pending.number] = pending
+            deadline = _deadline(worker, now, seconds)
+            _push(worker.deadlines, deadline, pending.number, worker.running)
             if pending.rerun is not None:
-                worker.reruns[pending.number] = pending.deadline
+                _push(worker.reruns, -deadline, pending.number, worker.running)
             worker.outbox.put(Start(pending.number, pending.job))
 
     @staticmethod
@@ -470,9 +462,25 @@ class Supervisor:
 
 
 def _deadline(worker: _Worker, now: float, seconds: float) -> float:
-    # A script's deadline on ``worker``, in the terms of its other scripts' (see
-    # _Pending.deadline).
-    return now + seconds if worker.started else seconds
+    # A script's deadline on ``worker``, as its heaps keep them: the worker's start
+    # (about ``origin``) is the same for the scripts handed over before it.
+    return now + seconds - worker.origin if worker.started else seconds
+
+
+def _push(
+    heap: list[tuple[float, int]], key: float, number: int, running: Mapping[int, _Pending]
+) -> None:
+    if len(heap) > 2 * len(running) + 16:
+        heap[:] = [entry for entry in heap if entry[1] in running]
+        heapq.heapify(heap)
+    heapq.heappush(heap, (key, number))
+
+
+def _top(heap: list[tuple[float, int]], running: Mapping[int, _Pending]) -> float | None:
+    # The first key of a script still running.
+    while heap and heap[0][1] not in running:
+        heapq.heappop(heap)
+    return heap[0][0] if heap else None
 
 
 def _safe_beside(worker: _Worker, pending: _Pending, deadline: float) -> bool:
@@ -480,11 +488,13 @@ def _safe_beside(worker: _Worker, pending: _Pending, deadline: float) -> bool:
     # worker down: a step stuck in C does so GRACE after its own deadline, so a rerun
     # shares a worker only with scripts whose deadline comes at most GRACE before its
     # own, whichever came first (an older neighbour, a newer one, or one lost with it).
-    if worker.reruns and deadline + GRACE < max(worker.reruns.values()):
+    latest = _top(worker.reruns, worker.running)
+    if latest is not None and deadline + GRACE < -latest:
         return False
     if pending.rerun is None:
         return True
-    return all(deadline <= other.deadline + GRACE for other in worker.running.values())
+    earliest = _top(worker.deadlines, worker.running)
+    return earliest is None or deadline <= earliest + GRACE
 
 
 def files_needed(workers: int) -> int:
