@@ -13,6 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+# The agent's command line is the tests' (tests/support/agent.py): the repository's
+# root, which holds the tests package, joins the path wherever the bench runs from.
+sys.path.append(str(Path(__file__).resolve().parent.parent))
+from tests.support.agent import agent_command
+
 
 @contextmanager
 def running_agent(
@@ -27,17 +32,7 @@ def running_agent(
     line), into ``log`` when given. ``env``: its environment, when not this process's.
     """
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "wsprobe",
-            "agent",
-            str(config),
-            "--listen",
-            "127.0.0.1:0",
-            "--state-dir",
-            str(state_dir),
-        ],
+        agent_command(config, "--state-dir", str(state_dir)),
         stderr=subprocess.PIPE,
         text=True,
         env=env,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +69,31 @@ monitors:
     script: warn.lua
   - name: broken-script
     script: fails.lua
-modules:
-  ws_echo: {{send: ping, expect: {{contains: ping}}, timeout: 5s}}
-  scripted: {{script: target.lua}}
-""",
+{MODULES}""",
     )
+
+
+MODULES = """modules:
+  ws_echo: {send: ping, expect: {contains: ping}, timeout: 5s}
+  scripted: {script: target.lua}
+"""
+
+
+@pytest.fixture(scope="module")
+def prober_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("prober")
+    (folder / "target.lua").write_text(SCRIPT_TARGET)
+    write_config(folder, f"defaults: {{interval: 0.2s, timeout: 5s}}\nmonitors: []\n{MODULES}")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def prober(prober_dir: Path) -> Iterator[AgentProcess]:
+    """One agent for the tests of ``/probe``: its modules and no monitors (a probe
+    leaves nothing behind that another would see)."""
+    agent = AgentProcess(prober_dir / "agent.yaml", prober_dir / "state")
+    yield agent
+    agent.kill()
 
 
 MONITORS = ["echo", "closing", "slow", "secure", "scripted", "broken-script"]
@@ -230,9 +251,9 @@ def test_api_lists_monitors_and_their_results(
 
 
 def test_probe_like_blackbox_exporter(
-    servers: Servers, tmp_path: Path, agents: list[AgentProcess]
+    servers: Servers, prober: AgentProcess, prober_dir: Path
 ) -> None:
-    agent = start(agents, full_config(servers, tmp_path), tmp_path / "state")
+    agent = prober
     status, _, body = agent.get(f"/probe?target={servers.ws}/&module=ws_echo")
     assert status == 200
     samples = samples_of(body)
@@ -250,7 +271,7 @@ def test_probe_like_blackbox_exporter(
     assert value(samples_of(scripted), "wsprobe_monitor_value") == int(port)
 
     _, _, scripted_debug = agent.get(f"/probe?target={servers.ws}/&module=scripted&debug=true")
-    assert f"running script {tmp_path / 'target.lua'} (timeout 5s)" in scripted_debug
+    assert f"running script {prober_dir / 'target.lua'} (timeout 5s)" in scripted_debug
     assert f"probing\t{servers.ws}/\n" in scripted_debug
     assert "WARN about to return\n" in scripted_debug
     assert f"OK: scripted: {port}\n" in scripted_debug
@@ -269,11 +290,8 @@ def test_probe_like_blackbox_exporter(
     assert "\nprobe_success 0.0\n" in debug
 
 
-def test_probe_honours_the_scrape_timeout(
-    servers: Servers, tmp_path: Path, agents: list[AgentProcess]
-) -> None:
-    agent = start(agents, full_config(servers, tmp_path), tmp_path / "state")
-    status, _, body = agent.get(
+def test_probe_honours_the_scrape_timeout(servers: Servers, prober: AgentProcess) -> None:
+    status, _, body = prober.get(
         f"/probe?target={servers.ws}/silent&module=ws_echo&debug=true",
         {"X-Prometheus-Scrape-Timeout-Seconds": "1.5"},
     )
@@ -309,15 +327,9 @@ def test_probe_honours_the_scrape_timeout(
     ],
 )
 def test_probe_refuses_with_one_line(
-    query: str,
-    headers: dict[str, str],
-    message: str,
-    servers: Servers,
-    tmp_path: Path,
-    agents: list[AgentProcess],
+    query: str, headers: dict[str, str], message: str, prober: AgentProcess
 ) -> None:
-    agent = start(agents, full_config(servers, tmp_path), tmp_path / "state")
-    status, _, body = agent.get(f"/probe?{query}", headers)
+    status, _, body = prober.get(f"/probe?{query}", headers)
     assert (status, body) == (400, message + "\n")
 
 

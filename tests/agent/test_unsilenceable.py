@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import Servers
-from tests.support.agent import AgentProcess, samples_of, value, wait_for
+from tests.support.agent import AgentProcess, agent_command, samples_of, value, wait_for
 from tests.support.hostile import (
     Switchable,
     continuation_flood,
@@ -234,96 +234,91 @@ CORPUS: dict[str, tuple[RawHandler, str]] = {
     ),
     "invalid UTF-8 text frame": (replies(b"\xff\xfe\xc0"), "expect: {contains: ok}"),
     "reserved opcode": (replies(b"x", opcode=0x3), ""),
+    # A regex a backtracking engine would take exponential time over on this reply.
+    "backtracking regex": (replies(b"a" * 30), "expect: {regex: '(a*)*b'}"),
 }
 
 
-@pytest.mark.parametrize("case", list(CORPUS), ids=list(CORPUS))
-def test_a_hostile_server_beside_healthy_monitors(
-    case: str,
+def test_hostile_servers_beside_healthy_monitors(
     raw_server: Callable[[RawHandler], str],
     servers: Servers,
     tmp_path: Path,
     agents: list[AgentProcess],
 ) -> None:
-    handler, expect = CORPUS[case]
-    url = raw_server(handler)
-    entry = f"  - {{name: hostile, url: '{url}', interval: 0.5s, timeout: 2s, {expect}}}\n"
-    agent = start(agents, write_config(tmp_path, servers, entry), tmp_path / "state")
-    watch = Watch(agent, ("hostile",))
-    after = watch.kept_going(3)
-    assert value(after, "probe_success", monitor="hostile") == 0
-    last = history(agent, "hostile")[-1]
-    assert isinstance(last["error"], str)
-    assert len(last["error"]) <= 4096, "an error is one bounded line"
-    watch.quiet()
-    watch.stops_cleanly()
+    # Every server of the corpus at once, each a monitor of its own: one agent and one
+    # observation for all (an agent a case would cost the suite ~40 s).
+    names = {f"hostile-{index}": case for index, case in enumerate(CORPUS)}
+    entries = "".join(
+        f"  - {{name: {name}, url: '{raw_server(CORPUS[case][0])}', interval: 0.5s, "
+        f"timeout: 2s, {CORPUS[case][1]}}}\n"
+        for name, case in names.items()
+    )
+    agent = start(agents, write_config(tmp_path, servers, entries), tmp_path / "state")
+    watch = Watch(agent, tuple(names))
+    after = watch.kept_going(4)
+    for name, case in names.items():
+        assert value(after, "probe_success", monitor=name) == 0, case
+        last = history(agent, name)[-1]
+        assert isinstance(last["error"], str), case
+        assert len(last["error"]) <= 4096, f"{case}: an error is one bounded line"
+    watch.quiet(problems=len(names))
+    watch.stops_cleanly(problems=len(names))
 
 
 @pytest.mark.slow
-def test_an_8_mib_reply_every_run_stays_out_of_the_state_and_the_page(
+def test_8_mib_every_run_stays_out_of_the_state_and_the_pages(
     raw_server: Callable[[RawHandler], str],
     servers: Servers,
     tmp_path: Path,
     agents: list[AgentProcess],
 ) -> None:
-    url = raw_server(replies(b"x" * 8 * MiB))
-    entry = f"  - {{name: hostile, url: '{url}', interval: 0.5s, timeout: 4s}}\n"
-    agent = start(agents, write_config(tmp_path, servers, entry), tmp_path / "state")
-    watch = Watch(agent, ("hostile",))
+    # 8 MiB each run from a server and from a script, at once: one agent for both.
+    (tmp_path / "huge.lua").write_text('return string.rep("x", 8 * 1024 * 1024)\n')
+    reply = raw_server(replies(b"x" * 8 * MiB))
+    entries = (
+        f"  - {{name: huge-reply, url: '{reply}', interval: 0.5s, timeout: 4s}}\n"
+        "  - {name: huge-script, script: huge.lua, interval: 0.5s, timeout: 4s}\n"
+    )
+    agent = start(agents, write_config(tmp_path, servers, entries), tmp_path / "state")
+    watch = Watch(agent, ("huge-reply", "huge-script"))
     size = directory_bytes(tmp_path / "state")
     watch.kept_going(4, hostile_runs=3)
-    assert directory_bytes(tmp_path / "state") - size < 2 * MiB
-    for path in ("", "api/monitors", "api/monitors/hostile", "api/monitors/hostile/results"):
-        answer = fetch_within(agent.url + path, 30)
-        assert answer is not None
-        assert len(answer[1]) < MiB, f"/{path} is {len(answer[1])} bytes"
+    grown = directory_bytes(tmp_path / "state") - size
+    assert grown < 2 * MiB, f"the state dir grew {grown / MiB:.0f} MiB"
+    for name in watch.hostile:
+        for path in ("", "api/monitors", f"api/monitors/{name}", f"api/monitors/{name}/results"):
+            answer = fetch_within(agent.url + path, 30)
+            assert answer is not None
+            assert len(answer[1]) < MiB, f"/{path} is {len(answer[1]) / MiB:.0f} MiB"
     assert watch.peak_rss - watch.start_rss < RSS_GROWTH
-    watch.quiet()
-    watch.stops_cleanly()
+    watch.quiet(problems=2)
+    watch.stops_cleanly(problems=2)
 
 
 @pytest.mark.slow
-def test_a_backtracking_regex_does_not_freeze_the_agent(
+def test_flooding_servers_are_cut_at_the_timeout(
     raw_server: Callable[[RawHandler], str],
     servers: Servers,
     tmp_path: Path,
     agents: list[AgentProcess],
 ) -> None:
-    url = raw_server(replies(b"a" * 30))
-    entry = (
-        f"  - {{name: hostile, url: '{url}', interval: 0.5s, timeout: 2s, "
-        "expect: {regex: '(a*)*b'}}\n"
+    # Both floods at once, a monitor each: one agent and one observation for both.
+    floods = {"continuation": continuation_flood, "ping": ping_flood}
+    entries = "".join(
+        f"  - {{name: {name}, url: '{raw_server(flood)}', interval: 1s, timeout: 5s}}\n"
+        for name, flood in floods.items()
     )
-    # The healthy monitors run first: the hostile one starts a little later.
-    agent = start(agents, write_config(tmp_path, servers, entry), tmp_path / "state")
-    watch = Watch(agent, ("hostile",))
-    watch.kept_going(4)
-    assert value(scrape(agent), "probe_success", monitor="hostile") == 0
-    watch.quiet()
-    watch.stops_cleanly()
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("flood", [continuation_flood, ping_flood], ids=["continuation", "ping"])
-def test_a_flooding_server_is_cut_at_the_timeout(
-    flood: RawHandler,
-    raw_server: Callable[[RawHandler], str],
-    servers: Servers,
-    tmp_path: Path,
-    agents: list[AgentProcess],
-) -> None:
-    url = raw_server(flood)
-    entry = f"  - {{name: hostile, url: '{url}', interval: 1s, timeout: 5s}}\n"
-    agent = start(agents, write_config(tmp_path, servers, entry), tmp_path / "state")
-    watch = Watch(agent, ("hostile",))
+    agent = start(agents, write_config(tmp_path, servers, entries), tmp_path / "state")
+    watch = Watch(agent, tuple(floods))
     watch.kept_going(6, hostile_runs=1)
-    durations = [float(str(result["duration"])) for result in history(agent, "hostile")]
-    assert max(durations) < 6, f"a 5 s check took {max(durations):.1f}s"
+    for name in floods:
+        durations = [float(str(result["duration"])) for result in history(agent, name)]
+        assert max(durations) < 6, f"{name}: a 5 s check took {max(durations):.1f}s"
     assert watch.peak_rss - watch.start_rss < RSS_GROWTH, (
         f"RSS grew {(watch.peak_rss - watch.start_rss) / MiB:.0f} MiB"
     )
-    watch.quiet()
-    watch.stops_cleanly()
+    watch.quiet(problems=len(floods))
+    watch.stops_cleanly(problems=len(floods))
 
 
 # --- what Hypothesis makes of status lines, headers and frames ---
@@ -705,7 +700,7 @@ def test_scheduled_checks_and_probes_share_one_concurrency(
 def refused_config(config: Path) -> tuple[int, str]:
     """``wsprobe agent CONFIG``'s exit status and stderr; a failed test if it starts."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "wsprobe", "agent", str(config), "--listen", "127.0.0.1:0"],
+        agent_command(config),
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
@@ -744,24 +739,34 @@ def test_a_config_the_agent_must_refuse(
     assert named in stderr
 
 
-@pytest.mark.parametrize(
-    "query",
-    ["limit=1" + "0" * 30, "limit=" + "9" * 5000, "since=" + "9" * 5000, "limit=%EF%BC%91"],
-    ids=["limit 10**30", "limit of 5000 digits", "since of 5000 digits", "fullwidth digit"],
-)
-def test_a_bad_results_query_is_a_400(
-    query: str, servers: Servers, tmp_path: Path, agents: list[AgentProcess]
-) -> None:
-    agent = start(agents, write_config(tmp_path, servers), tmp_path / "state")
-    watch = Watch(agent)
-    status, _, body = agent.get(f"/api/monitors/healthy-1/results?{query}")
-    if query.startswith("since"):
-        assert status in (200, 400), body[:300]
-    else:
-        assert status == 400, body[:300]
-    assert status != 200 or json.loads(body)["monitor"] == "healthy-1"
-    assert body.count("\n") <= 1 or status == 200
-    watch.quiet(problems=0)
+@pytest.fixture(scope="class")
+def queried(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watch]:
+    folder = tmp_path_factory.mktemp("queried")
+    agent = AgentProcess(write_config(folder, servers), folder / "state")
+    try:
+        yield Watch(agent)
+    finally:
+        agent.kill()
+
+
+class TestBadResultsQueries:
+    """One agent for every bad query (a query changes nothing the next one sees), its
+    log free of problems after each; stopped once they are done."""
+
+    @pytest.mark.parametrize(
+        "query",
+        ["limit=1" + "0" * 30, "limit=" + "9" * 5000, "since=" + "9" * 5000, "limit=%EF%BC%91"],
+        ids=["limit 10**30", "limit of 5000 digits", "since of 5000 digits", "fullwidth digit"],
+    )
+    def test_a_bad_results_query_is_a_400(self, query: str, queried: Watch) -> None:
+        status, _, body = queried.agent.get(f"/api/monitors/healthy-1/results?{query}")
+        if query.startswith("since"):
+            assert status in (200, 400), body[:300]
+        else:
+            assert status == 400, body[:300]
+        assert status != 200 or json.loads(body)["monitor"] == "healthy-1"
+        assert body.count("\n") <= 1 or status == 200
+        queried.quiet(problems=0)
 
 
 class Recorder:
@@ -841,27 +846,6 @@ def test_a_script_printing_in_a_loop_is_bounded(
     assert watch.peak_rss - watch.start_rss < RSS_GROWTH, (
         f"RSS grew {(watch.peak_rss - watch.start_rss) / MiB:.0f} MiB"
     )
-    watch.quiet()
-    watch.stops_cleanly()
-
-
-@pytest.mark.slow
-def test_a_script_returning_8_mib_is_bounded(
-    servers: Servers, tmp_path: Path, agents: list[AgentProcess]
-) -> None:
-    (tmp_path / "huge.lua").write_text('return string.rep("x", 8 * 1024 * 1024)\n')
-    entry = "  - {name: hostile, script: huge.lua, interval: 0.5s, timeout: 4s}\n"
-    agent = start(agents, write_config(tmp_path, servers, entry), tmp_path / "state")
-    watch = Watch(agent, ("hostile",))
-    size = directory_bytes(tmp_path / "state")
-    watch.kept_going(4, hostile_runs=3)
-    grown = directory_bytes(tmp_path / "state") - size
-    assert grown < 2 * MiB, f"the state dir grew {grown / MiB:.0f} MiB"
-    for path in ("", "api/monitors", "api/monitors/hostile", "api/monitors/hostile/results"):
-        answer = fetch_within(agent.url + path, 30)
-        assert answer is not None
-        assert len(answer[1]) < MiB, f"/{path} is {len(answer[1]) / MiB:.0f} MiB"
-    assert watch.peak_rss - watch.start_rss < RSS_GROWTH
     watch.quiet()
     watch.stops_cleanly()
 

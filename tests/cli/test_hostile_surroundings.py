@@ -48,12 +48,14 @@ BROKEN = re.compile(r"internal error|Traceback|Exception ignored|Fatal Python er
 
 @dataclasses.dataclass(frozen=True)
 class Surroundings:
-    """What the process starts with: descriptors closed, ``PYTHONIOENCODING``, and
-    the open-file limit (soft, hard; ``None``: the hard limit as it is)."""
+    """What the process starts with: descriptors closed, descriptors on ``/dev/full``
+    (every write fails: no space left on device), ``PYTHONIOENCODING``, and the
+    open-file limit (soft, hard; ``None``: the hard limit as it is)."""
 
     closed: tuple[int, ...] = ()
     encoding: str | None = None
     nofile: tuple[int, int | None] | None = None
+    full: tuple[int, ...] = ()
 
     def prepare(self) -> None:
         if self.nofile is not None:
@@ -62,6 +64,11 @@ class Surroundings:
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft, current if hard is None else hard))
         for fd in self.closed:
             os.close(fd)
+        if self.full:
+            full = os.open("/dev/full", os.O_WRONLY)
+            for fd in self.full:
+                os.dup2(full, fd)
+            os.close(full)
 
     def environment(self) -> dict[str, str]:
         env = unmeasured_environment()
@@ -99,6 +106,8 @@ class Files:
     non_ascii: str
     returns_non_ascii: str
     not_utf8_name: bytes
+    fails: str
+    line_break_name: str
     agent: str
     agent_four_workers: str
 
@@ -118,6 +127,8 @@ def files(tmp_path: Path, servers: Servers) -> Files:
         non_ascii=write("u.lua", 'print("héllo ✓ 😀")'),
         returns_non_ascii=write("r.lua", 'return "é😀"'),
         not_utf8_name=not_utf8,
+        fails=write("fails.lua", 'error("boom")'),
+        line_break_name=write("x\ny\x01.lua", 'print("hi")'),
         agent=write("agent.yaml", monitors),
         agent_four_workers=write("four.yaml", "workers: 4\n" + monitors),
     )
@@ -128,6 +139,10 @@ def exactly(text: str) -> str:
 
 
 ASCII = Surroundings(encoding="ascii")
+STDOUT_FULL = Surroundings(full=(1,))
+STDERR_FULL = Surroundings(full=(2,))
+BOTH_FULL = Surroundings(full=(1, 2))
+NO_SPACE = "wsprobe: standard input or output failed: no space left on device\n"
 NOFILE_16 = Surroundings(nofile=(16, 16))
 TIMINGS = r" \| time=.*\n"
 
@@ -196,6 +211,61 @@ def rows(
         0,
         "",
         "",
+    )
+    # Standard streams that cannot be written (a full disk): a plugin still answers
+    # UNKNOWN (never 1, WARNING), a usage error is still one.
+    yield (
+        "check, bad flag, stdout full",
+        ["check", "--bogus"],
+        STDOUT_FULL,
+        3,
+        "",
+        exactly(NO_SPACE),
+    )
+    yield "check, stdout and stderr full", ["check", ws], BOTH_FULL, 3, "", ""
+    yield (
+        "check --script, stdout and stderr full",
+        ["check", "--script", files.says_hi],
+        BOTH_FULL,
+        3,
+        "",
+        "",
+    )
+    yield (
+        "check --script, an error the script's stderr cannot take",
+        ["check", "--script", files.fails],
+        STDERR_FULL,
+        3,
+        exactly("WEBSOCKET UNKNOWN - cannot write to standard error: no space left on device\n"),
+        "",
+    )
+    for command in ("run", "send", "agent"):
+        yield f"{command}, no arguments, stderr full", [command], STDERR_FULL, 2, "", ""
+    yield (
+        "serve, stdout full: it cannot say where it listens",
+        ["serve", "--port", "0"],
+        STDOUT_FULL,
+        1,
+        "",
+        exactly("wsprobe serve: cannot write to standard output: no space left on device\n"),
+    )
+    # A script's name is one printable line, whatever its file's name.
+    yield (
+        "run, a script name with a line break",
+        ["run", files.line_break_name, files.ok],
+        PLAIN,
+        0,
+        exactly("[x\\ny\\x01.lua] hi\n"),
+        "",
+    )
+    # A script path without a file name still names the script.
+    yield (
+        "check --script, a directory",
+        ["check", "--script", "/"],
+        PLAIN,
+        3,
+        exactly("WEBSOCKET UNKNOWN - /: cannot read script: is a directory\n"),
+        exactly("/: cannot read script: is a directory\n"),
     )
     # What standard output cannot encode is escaped, JSON's way.
     yield (
@@ -356,6 +426,9 @@ SURROUNDINGS = {
     "all closed": Surroundings(closed=(0, 1, 2)),
     "ascii": ASCII,
     "latin-1": Surroundings(encoding="latin-1"),
+    "stdout full": STDOUT_FULL,
+    "stderr full": STDERR_FULL,
+    "stdout and stderr full": BOTH_FULL,
     "8 files": Surroundings(nofile=(8, 8)),
     "16 files, ascii, stdin closed": Surroundings(closed=(0,), encoding="ascii", nofile=(16, 16)),
 }
@@ -373,7 +446,7 @@ def test_no_command_breaks_in_hostile_surroundings(
         command = str(argv[0])
         if code not in DOCUMENTED[command] or BROKEN.search(out + err):
             failures.append((argv, code, out, err))
-        if command == "check" and 1 not in where.closed:
+        if command == "check" and 1 not in where.closed + where.full:
             # One status line, then only what a script printed.
             assert re.match(r"WEBSOCKET (OK|WARNING|CRITICAL|UNKNOWN) - ", out), (argv, out)
     assert not failures, failures
@@ -470,3 +543,94 @@ def test_sigint_ends_a_call_that_waits(
     process.send_signal(signal.SIGINT)
     assert process.communicate(timeout=20) == (out, err)
     assert process.returncode == code
+
+
+# --- a program calling main() ---
+
+
+@pytest.mark.slow
+def test_a_program_calling_main_keeps_its_process_as_it_was(files: Files) -> None:
+    """main() is the command line for a program too: run twice in one process, each
+    command leaves the process's open-file limit, signal handlers, standard streams
+    and descriptors as they were."""
+    program = f"""
+import io, os, resource, signal, sys
+from wsprobe.cli import main
+
+def state():
+    return (
+        resource.getrlimit(resource.RLIMIT_NOFILE),
+        signal.getsignal(signal.SIGINT),
+        signal.getsignal(signal.SIGTERM),
+        sys.stdout.encoding, sys.stdout.errors, sys.stderr.errors,
+        sorted(os.listdir("/proc/self/fd")),
+    )
+
+main(["run", {files.ok!r}])  # what importing the commands opens stays
+_, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+before = state()
+changed = []
+for argv in (["run", {files.says_hi!r}], ["check", "--script", {files.says_hi!r}]) * 2:
+    main(argv)
+    if state() != before:
+        changed.append((argv, before, state()))
+print(changed, file=sys.stderr)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=unmeasured_environment(),
+        check=False,
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr) == (0, "[]\n")
+
+
+def limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, resource.RLIM_INFINITY))
+
+
+@pytest.mark.slow
+def test_send_reads_a_bounded_message_from_an_endless_standard_input(servers: Servers) -> None:
+    """A standard input that never ends (/dev/zero, a stuck producer) is read only up
+    to the largest message worth sending, not until memory runs out."""
+    with open("/dev/zero", "rb") as zeros:
+        done = subprocess.run(
+            [*WSPROBE, "send", servers.ws + "/", "--max-size", "1000"],
+            stdin=zeros,
+            capture_output=True,
+            text=True,
+            env=unmeasured_environment(),
+            preexec_fn=limit_memory,
+            check=False,
+            timeout=60,
+        )
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2,
+        "",
+        "wsprobe: invalid argument MESSAGE: standard input is larger than --max-size (1000 bytes)\n",
+    )
+
+
+@pytest.mark.slow
+def test_serve_stops_cleanly_with_standard_error_full() -> None:
+    """`serve` stopped by SIGINT is a clean stop (0) even when its last line cannot
+    be written."""
+    with (
+        open("/dev/full", "wb") as full,
+        subprocess.Popen(
+            [*WSPROBE, "serve", "--port", "0"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=full,
+            env=unmeasured_environment(),
+            text=True,
+        ) as process,
+    ):
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("wsprobe serve: ws://")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0

@@ -87,8 +87,21 @@ def test_send_and_check_print_and_exit_as_in_process(
         ["check"],
         ["--version"],
     ]
-    for argv in cases:
-        assert same(in_a_process(*argv)) == same(cli(capsys, *argv)), argv
+    # The processes all start at once; meanwhile each command runs in process.
+    processes = [
+        subprocess.Popen(
+            [*WSPROBE, *argv],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for argv in cases
+    ]
+    for argv, process in zip(cases, processes, strict=True):
+        in_process = cli(capsys, *argv)
+        out, err = process.communicate("", timeout=60)
+        assert same((process.returncode, out, err)) == same(in_process), argv
 
 
 def test_send_reads_standard_input_in_a_process(servers: Servers) -> None:

@@ -371,14 +371,20 @@ monitors: [{{name: api, url: "{parts.service.url}", labels: {{team: core}}}}]
         assert agent.stop() == 0
 
 
-def _test_notify(config: Path, name: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+def _test_notify(config: Path, name: str) -> subprocess.Popen[str]:
+    """``wsprobe agent CONFIG --test-notify NAME``, started."""
+    return subprocess.Popen(
         [sys.executable, "-m", "wsprobe", "agent", str(config), "--test-notify", name],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=120,
-        check=False,
     )
+
+
+def _ended(process: subprocess.Popen[str]) -> tuple[int, str, str]:
+    """The exit status, standard output and error of ``process``, once it ended."""
+    out, err = process.communicate(timeout=120)
+    return process.returncode, out, err
 
 
 def test_test_notify_exits_zero_or_says_why_in_one_line(parts: Parts, tmp_path: Path) -> None:
@@ -392,33 +398,34 @@ notifiers:
   dead: {{urls: ["json://u:dead-secret@127.0.0.1:{down}/"]}}
 """
     )
-    sent = _test_notify(config, "good")
-    assert (sent.returncode, sent.stdout, sent.stderr) == (
-        0,
-        "wsprobe agent: test notification sent through good\n",
-        "",
-    )
+    broken = tmp_path / "broken.yaml"
+    broken.write_text('notifiers: {bad: {urls: ["nosuchscheme://u:bad-secret@host/"]}}\n')
+    # The four run at once: each is a process of its own, most of whose time is loading.
+    started = [
+        _test_notify(config, "good"),
+        _test_notify(config, "dead"),
+        _test_notify(config, "nosuch"),
+        _test_notify(broken, "bad"),
+    ]
+    sent, dead, unknown, refused = (_ended(process) for process in started)
+    assert sent == (0, "wsprobe agent: test notification sent through good\n", "")
     assert parts.receiver.titles() == ["[TEST] wsprobe test notification"]
 
-    dead = _test_notify(config, "dead")
-    assert dead.returncode == 1
-    assert dead.stderr.startswith(
+    assert dead[0] == 1
+    assert dead[2].startswith(
         f"wsprobe agent: test notification failed: json://u:****@127.0.0.1:{down}"
     )
-    assert dead.stderr.count("\n") == 1
-    assert "dead-secret" not in dead.stderr
+    assert dead[2].count("\n") == 1
+    assert "dead-secret" not in dead[2]
 
-    unknown = _test_notify(config, "nosuch")
-    assert (unknown.returncode, unknown.stderr) == (
+    assert (unknown[0], unknown[2]) == (
         1,
         "wsprobe agent: test notification failed: no notifier 'nosuch' (configured: dead, good)\n",
     )
 
-    config.write_text('notifiers: {bad: {urls: ["nosuchscheme://u:bad-secret@host/"]}}\n')
-    broken = _test_notify(config, "bad")
-    assert (broken.returncode, broken.stderr) == (
+    assert (refused[0], refused[2]) == (
         2,
-        f"wsprobe agent: {config}: notifiers.bad.urls[0]: not a URL Apprise can send to "
+        f"wsprobe agent: {broken}: notifiers.bad.urls[0]: not a URL Apprise can send to "
         '("nosuchscheme"://…)\n',
     )
     assert len(parts.receiver.bodies) == 1

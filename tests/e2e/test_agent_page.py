@@ -125,8 +125,10 @@ def read(dom: str) -> Page:
     return page
 
 
-@pytest.fixture
-def agent(servers: Servers, tmp_path: Path) -> Iterator[AgentProcess]:
+@pytest.fixture(scope="module")
+def agent(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentProcess]:
+    """One agent for the module's pages (the browser only reads them)."""
+    tmp_path = tmp_path_factory.mktemp("agent")
     (tmp_path / "warn.lua").write_text(
         'print("checked <b>the queue</b>")\nreturn {value = 42, status = "MetricWarning"}\n'
     )

@@ -19,6 +19,11 @@ from wsprobe.lua.supervisor import Supervisor
 from wsprobe.options import make_options
 
 LIBRARY = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+#: A library of glibc's that Python does not load, for the operator to preload.
+OWN = str(Path("/usr/lib", sysconfig.get_config_var("MULTIARCH"), "libanl.so.1"))
+#: The operator's preloads in the longest variable a process can be started with:
+#: with jemalloc's path added, the kernel would refuse to start the worker.
+CROWDED = ":" * (32 * os.sysconf("SC_PAGE_SIZE") - len("LD_PRELOAD=") - 1 - len(OWN)) + OWN
 
 
 @pytest.mark.parametrize(
@@ -35,6 +40,7 @@ LIBRARY = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
         ({SWITCH: " 0\n"}, None),
         ({"LD_PRELOAD": f"/opt/a.so:{LIBRARY}"}, None),
         ({"LD_PRELOAD": f"{LIBRARY} /opt/a.so"}, None),
+        ({"LD_PRELOAD": CROWDED}, None),
     ],
 )
 def test_the_environment_of_a_worker(
@@ -77,37 +83,39 @@ def library() -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("library")
-def test_a_worker_runs_with_jemalloc(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(SWITCH, raising=False)
-    maps, _ = _worker_maps()
-    assert "libjemalloc.so" in maps
-
-
-@pytest.mark.slow
-@pytest.mark.usefixtures("library")
-def test_a_worker_runs_with_the_systems_allocator_when_jemalloc_is_off(
+@pytest.mark.parametrize(
+    ("environ", "preload", "mapped", "unmapped"),
+    [
+        ({}, "LD_PRELOAD={library}", ["libjemalloc.so"], []),
+        ({SWITCH: "0"}, "", [], ["libjemalloc.so"]),
+        ({"LD_PRELOAD": OWN}, f"LD_PRELOAD={OWN} {{library}}", [OWN, "libjemalloc.so"], []),
+        ({"LD_PRELOAD": CROWDED}, f"LD_PRELOAD={CROWDED}", [OWN], ["libjemalloc.so"]),
+    ],
+    ids=[
+        "jemalloc by default",
+        "jemalloc turned off",
+        "the operator's preloads kept",
+        "no room left for jemalloc",
+    ],
+)
+def test_what_a_real_worker_preloads_and_maps(
+    environ: dict[str, str],
+    preload: str,
+    mapped: list[str],
+    unmapped: list[str],
+    library: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv(SWITCH, "0")
-    maps, preload = _worker_maps()
-    assert "libjemalloc.so" not in maps
-    assert "libjemalloc.so" not in preload
-
-
-@pytest.mark.slow
-def test_a_worker_keeps_the_operators_preloads(
-    library: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A library of glibc's that Python does not load: mapped only if preloaded.
-    own = str(Path("/usr/lib", sysconfig.get_config_var("MULTIARCH"), "libanl.so.1"))
-    assert own not in Path("/proc/self/maps").read_text()
-    monkeypatch.delenv(SWITCH, raising=False)
-    monkeypatch.setenv("LD_PRELOAD", own)
-    maps, preload = _worker_maps()
-    assert preload == f"LD_PRELOAD={own} {library}"
-    assert own in maps
-    assert "libjemalloc.so" in maps
+    # Python does not load the operator's library: mapped in a worker only if preloaded.
+    assert OWN not in Path("/proc/self/maps").read_text()
+    for name in (SWITCH, "LD_PRELOAD"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    maps, seen = _worker_maps()
+    assert seen == preload.format(library=library)
+    assert [name for name in mapped if name not in maps] == []
+    assert [name for name in unmapped if name in maps] == []
 
 
 @pytest.mark.slow
@@ -130,23 +138,6 @@ def test_workers_that_jemalloc_aborts_at_start_fail_their_scripts(
     for _ in range(3):  # how soon the worker dies varies: each round another race
         errors = run_event_loop(scenario())
         assert errors == ["script lost its worker twice: killed by SIGABRT"] * 8
-
-
-@pytest.mark.slow
-def test_a_worker_starts_when_the_operators_preloads_leave_no_room_for_jemalloc(
-    library: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The longest variable a process can be started with; with jemalloc's path added
-    # the kernel would refuse to start the worker.
-    longest = 32 * os.sysconf("SC_PAGE_SIZE") - len("LD_PRELOAD=") - 1
-    own = str(Path("/usr/lib", sysconfig.get_config_var("MULTIARCH"), "libanl.so.1"))
-    preloads = ":" * (longest - len(own)) + own
-    assert worker_environment({"LD_PRELOAD": preloads}, library) is None
-    monkeypatch.delenv(SWITCH, raising=False)
-    monkeypatch.setenv("LD_PRELOAD", preloads)
-    maps, preload = _worker_maps()
-    assert preload == f"LD_PRELOAD={preloads}"
-    assert own in maps
 
 
 def test_workers_that_die_before_starting_are_replaced_ever_more_slowly(

@@ -10,12 +10,15 @@ shows no password, and the script itself runs to its end.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvloop
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -23,8 +26,9 @@ from tests.conftest import Servers
 from tests.support.fuzz import FUZZ, leaks, secrets, urls
 from tests.support.lua import run_lua
 from tests.support.net import ports
-from wsprobe.lua.job import RunSettings
-from wsprobe.lua.runner import run_scripts
+from wsprobe.lua.job import Job, RunSettings
+from wsprobe.lua.output import Output
+from wsprobe.lua.supervisor import Supervisor
 from wsprobe.options import make_options
 
 pytestmark = pytest.mark.slow
@@ -143,10 +147,52 @@ def script_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("fuzz-lua")
 
 
+SETTINGS = RunSettings(options=make_options(timeout=2), script_timeout=20, json_output=True)
+
+
+class Workers:
+    """One supervisor and its worker process for every example, as ``wsprobe run``
+    runs them (a worker runs many scripts, each in a state of its own): starting a
+    worker for each example would cost more than the example."""
+
+    def __init__(self) -> None:
+        self._runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+        self._supervisor = Supervisor(SETTINGS, workers=1)
+        self._runner.run(self._supervisor.start())
+
+    def run(self, path: Path, stdout: io.StringIO, stderr: io.StringIO) -> int:
+        """Run the script at ``path``, writing its lines and record as ``wsprobe run``
+        does; 0 when it succeeded, else 1."""
+        output = Output(
+            [str(path)],
+            json_output=SETTINGS.json_output,
+            log_level=SETTINGS.log_level,
+            stdout=stdout,
+            stderr=stderr,
+        )
+        job = Job(output.name_of(str(path)), path=str(path))
+        outcome, lines = self._runner.run(self._supervisor.run(job))
+        output.lines(outcome.name, lines)
+        output.finished(outcome)
+        output.flush()
+        return 0 if outcome.ok else 1
+
+    def close(self) -> None:
+        self._runner.run(self._supervisor.close())
+        self._runner.close()
+
+
+@pytest.fixture(scope="module")
+def workers() -> Iterator[Workers]:
+    running = Workers()
+    yield running
+    running.close()
+
+
 @FUZZ
 @given(secret=secrets, data=st.data())
 def test_every_lua_function(
-    servers: Servers, script_dir: Path, secret: str, data: st.DataObject
+    servers: Servers, script_dir: Path, workers: Workers, secret: str, data: st.DataObject
 ) -> None:
     def lua_url(text: str) -> str:
         return lua_string(text.encode())
@@ -165,8 +211,7 @@ def test_every_lua_function(
     path = script_dir / "fuzz.lua"
     path.write_text(source)
     stdout, stderr = io.StringIO(), io.StringIO()
-    settings = RunSettings(options=make_options(timeout=2), script_timeout=20, json_output=True)
-    code = run_scripts([str(path)], settings, stdout=stdout, stderr=stderr)
+    code = workers.run(path, stdout, stderr)
     report = json.loads(stdout.getvalue())
     assert (code, report["error"]) == (0, None), source
     assert isinstance(report["result"], list), report

@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import HttpServers, Run, Servers
+from tests.support.lua import run_as_one_run, run_lua
 from wsprobe.cli import main
 
 pytestmark = pytest.mark.slow
@@ -62,11 +63,25 @@ ARGUMENT_ERRORS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def argument_errors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bool, list[str]]]:
+    """Every call of the table made by a script of one run: by call, whether its
+    script succeeded and the lines it printed."""
+    calls = [call for call, _ in ARGUMENT_ERRORS]
+    sources = [
+        f"local ok, err = pcall(function() return {call} end)\nprint(ok, type(err), err)"
+        for call in calls
+    ]
+    folder = tmp_path_factory.mktemp("argument-errors")
+    ran = run_as_one_run(sources, folder, state_dir=folder / "state")
+    return dict(zip(calls, ran, strict=True))
+
+
 @pytest.mark.parametrize(("call", "message"), ARGUMENT_ERRORS, ids=[c for c, _ in ARGUMENT_ERRORS])
-def test_errors_are_plain_strings(run: Run, tmp_path: Path, call: str, message: str) -> None:
-    source = f"local ok, err = pcall(function() return {call} end)\nprint(ok, type(err), err)"
-    code, out, _ = run.lua(source, "--state-dir", str(tmp_path))
-    assert (code, out) == (0, f"false\tstring\t{message}\n")
+def test_errors_are_plain_strings(
+    argument_errors: dict[str, tuple[bool, list[str]]], call: str, message: str
+) -> None:
+    assert argument_errors[call] == (True, [f"false\tstring\t{message}"])
 
 
 def test_require_gives_every_module(run: Run) -> None:
@@ -351,9 +366,7 @@ def test_store_defaults_to_the_per_user_state_dir(run: Run) -> None:
 TEXT = st.text(alphabet=st.sampled_from("ab ,\t\né"), max_size=12)
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=100, deadline=None)
 @given(
     cases=st.lists(st.tuples(TEXT, TEXT.filter(bool)), min_size=1, max_size=20),
     slices=st.lists(
@@ -363,14 +376,11 @@ TEXT = st.text(alphabet=st.sampled_from("ab ,\t\né"), max_size=12)
     ),
 )
 def test_split_trim_and_slice_against_python(
-    run: Run,
-    monkeypatch: pytest.MonkeyPatch,
-    cases: list[tuple[str, str]],
-    slices: list[tuple[list[int], int, int]],
+    cases: list[tuple[str, str]], slices: list[tuple[list[int], int, int]]
 ) -> None:
-    monkeypatch.setenv("CASES", json.dumps({"split": cases, "slice": slices}))
+    # In this process: the functions are the Lua state's, whatever runs the script.
     source = """
-local cases = json.decode(os.getenv("CASES"))
+local cases = json.decode([==[CASES]==])
 local out = {}
 for _, case in ipairs(cases.split) do
   local s, sep = case[1], case[2]
@@ -385,10 +395,11 @@ for _, case in ipairs(cases.slice) do
   end
 end
 return json.encode(out)
-"""
-    code, out, err = run.lua(source, "--env", "CASES")
-    assert code == 0, err
-    results = json.loads(out)
+""".replace("CASES", json.dumps({"split": cases, "slice": slices}))
+    outcome = run_lua(source).outcome
+    assert outcome.ok, outcome.error
+    assert isinstance(outcome.result, str)
+    results = json.loads(outcome.result)
     for (s, sep), (pieces, trimmed) in zip(cases, results, strict=False):
         assert pieces == s.split(sep)
         assert trimmed == s.strip(" \t\n\r\v\f")

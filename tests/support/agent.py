@@ -22,6 +22,21 @@ T = TypeVar("T")
 _LISTENING = re.compile(r"listening on (http://\S+/)")
 
 
+def agent_command(config: Path, *flags: str) -> list[str]:
+    """``python -m wsprobe agent CONFIG --listen 127.0.0.1:0 FLAGS``: an agent on a free
+    loopback port, which says its URL in its log, as the tests and the bench start one."""
+    return [
+        sys.executable,
+        "-m",
+        "wsprobe",
+        "agent",
+        str(config),
+        "--listen",
+        "127.0.0.1:0",
+        *flags,
+    ]
+
+
 class AgentProcess:
     """``python -m wsprobe agent CONFIG --listen 127.0.0.1:0``, its stderr collected.
 
@@ -38,18 +53,7 @@ class AgentProcess:
     ) -> None:
         state = ["--state-dir", str(state_dir)] if state_dir is not None else []
         self.process = subprocess.Popen(
-            [
-                *under,
-                sys.executable,
-                "-m",
-                "wsprobe",
-                "agent",
-                str(config),
-                "--listen",
-                "127.0.0.1:0",
-                *state,
-                *extra,
-            ],
+            [*under, *agent_command(config, *state, *extra)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

@@ -1,10 +1,13 @@
 """Lua scripts run in-process: :func:`~wsprobe.lua.execute.run_one` on this process's
 own event loop, no worker process, for tests that need only a script's outcome and
-lines (what the supervisor adds is tested through ``wsprobe run`` and the agent)."""
+lines (what the supervisor adds is tested through ``wsprobe run`` and the agent); and
+many scripts of a table as one run, through its workers."""
 
 from __future__ import annotations
 
 import asyncio
+import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,10 +16,11 @@ from wsprobe.lua.eventloop import run_event_loop
 from wsprobe.lua.execute import RunContext, inline_step, run_collected
 from wsprobe.lua.job import Job, RunSettings
 from wsprobe.lua.output import Line, ScriptOutcome
+from wsprobe.lua.runner import run_outcomes
 from wsprobe.options import make_options
 from wsprobe.services.shared import RunServices
 
-__all__ = ["Ran", "run_lua", "run_together"]
+__all__ = ["Ran", "run_as_one_run", "run_lua", "run_together"]
 
 
 @dataclass(frozen=True)
@@ -78,3 +82,32 @@ def run_together(
             await services.close()
 
     return [Ran(*ran) for ran in run_event_loop(scenario())]
+
+
+def run_as_one_run(
+    sources: Sequence[str], folder: Path, **settings: Any
+) -> list[tuple[bool, list[str]]]:
+    """Each of ``sources`` as a script (written to ``folder``) of one ``wsprobe run``
+    with ``settings``: the runner, the supervisor and its workers, each script in a
+    state of its own. Per source, whether its script succeeded and the lines it
+    printed (a table's cases at the cost of one run)."""
+    names = []
+    for index, source in enumerate(sources):
+        names.append(f"s{index:03}.lua")
+        (folder / names[-1]).write_text(source)
+    stdout = io.StringIO()
+    outcomes, _ = run_outcomes(
+        [str(folder / name) for name in names],
+        RunSettings(options=make_options(), **settings),
+        stdout=stdout,
+        stderr=io.StringIO(),
+    )
+    succeeded = {outcome.name: outcome.ok for outcome in outcomes}
+    printed = stdout.getvalue().splitlines()
+    return [
+        (
+            succeeded[name],
+            [line.removeprefix(f"[{name}] ") for line in printed if line.startswith(f"[{name}] ")],
+        )
+        for name in names
+    ]

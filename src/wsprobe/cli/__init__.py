@@ -9,10 +9,11 @@ needs them: a scheduler starts ``wsprobe check`` once per check, and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 # First: every command's module imports argparse.
 from ._english import argparse  # isort: skip
@@ -73,7 +74,10 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (without the program name); return the exit code."""
-    return _run(argv)[0]
+    try:
+        return _run(argv)[0]
+    finally:
+        fdlimit.restore_open_files()
 
 
 def _run(argv: Sequence[str] | None) -> tuple[int, bool]:
@@ -93,7 +97,7 @@ def _run(argv: Sequence[str] | None) -> tuple[int, bool]:
         if check:
             _unknown(str(exc))
         else:
-            print(exc, file=sys.stderr)
+            _complain(str(exc))
         return usage_exit, False
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0), False
@@ -112,17 +116,17 @@ def _run(argv: Sequence[str] | None) -> tuple[int, bool]:
         if check:
             _unknown("interrupted")
             return 3, False
-        print("wsprobe: interrupted", file=sys.stderr)
+        _complain("wsprobe: interrupted")
         return 130, False
     except Exception as exc:
         if isinstance(exc, OSError) and not fdlimit.too_many_open_files(exc):
             # Every OSError of the library is mapped to a wsprobe error: one that
             # escapes is our own standard streams (a full disk, a closed pipe).
-            _discard_stdout()
-            reason = (exc.strerror or str(exc)).lower()
-            print(f"wsprobe: standard input or output failed: {reason}", file=sys.stderr)
+            if sys.stdout is not None:
+                _discard(sys.stdout)
+            _failed_output(exc)
         else:  # out of descriptors wherever (uvloop reports it as another error), or a bug
-            print(f"wsprobe: {fdlimit.unexpected(exc)}", file=sys.stderr)
+            _complain(f"wsprobe: {fdlimit.unexpected(exc)}")
         return failed_exit, False
     return code, bool(getattr(args, "lean_exit", False))
 
@@ -131,15 +135,41 @@ def _unknown(text: str) -> None:
     from ..plugin import State, Verdict
 
     # Through Verdict.line(): the text may hold a | or a line break.
-    print(Verdict(State.UNKNOWN, text).line(), file=sys.stdout)
+    try:
+        _write(sys.stdout, Verdict(State.UNKNOWN, text).line())
+    except (OSError, ValueError) as exc:
+        _failed_output(exc)
 
 
-def _discard_stdout() -> None:
+def _complain(line: str) -> None:
+    """Write ``line`` to standard error; one that cannot be written leaves the exit
+    code to say what happened."""
+    with contextlib.suppress(OSError, ValueError):
+        _write(sys.stderr, line)
+
+
+def _failed_output(exc: OSError | ValueError) -> None:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    _complain(f"wsprobe: standard input or output failed: {reason.lower()}")
+
+
+def _write(stream: TextIO | None, line: str) -> None:
+    # None: a closed descriptor (held on /dev/null), which has nothing to say.
+    if stream is None:
+        return
+    try:
+        print(line, file=stream, flush=True)
+    except (OSError, ValueError):
+        _discard(stream)
+        raise
+
+
+def _discard(stream: TextIO) -> None:
     # What could not be written stays buffered, and the interpreter would try again
     # at exit and fail with a traceback: send the rest nowhere.
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, stream.fileno())
         os.close(devnull)
     except (OSError, ValueError):  # no real descriptor (a test's StringIO)
         pass

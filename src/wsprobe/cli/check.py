@@ -17,6 +17,7 @@ from ..errors import Error, InvalidOption, InvalidURL
 from .fdlimit import enough_open_files, unexpected
 from .oneshot import load_client
 from .options import add_call_options, add_state_dir, call_options
+from .streams import hold
 
 if TYPE_CHECKING:
     from ..lua.output import ScriptOutcome
@@ -142,6 +143,7 @@ def _check_script(args: argparse.Namespace) -> int:
     import io
     from pathlib import Path
 
+    from ..lua.output import OutputError
     from ..lua.runner import RunSettings, run_outcomes
     from ..lua.supervisor import files_needed
     from ..plugin import State, Verdict
@@ -166,6 +168,10 @@ def _check_script(args: argparse.Namespace) -> int:
     printed = io.StringIO()
     try:
         [outcome], _ = run_outcomes([args.script], settings, stdout=printed, stderr=sys.stderr)
+    except OutputError as exc:
+        # Standard error (the script's log) failed: the answer still goes out.
+        hold(exc.stream)
+        verdict = Verdict(State.UNKNOWN, str(exc))
     except Exception as exc:  # a plugin must never crash into CRITICAL's exit code
         verdict = Verdict(State.UNKNOWN, unexpected(exc))
     else:

@@ -10,9 +10,13 @@ one line that says what to do.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 
-__all__ = ["enough_open_files", "too_many_open_files", "unexpected"]
+__all__ = ["enough_open_files", "restore_open_files", "too_many_open_files", "unexpected"]
+
+#: The limit (soft, hard) before :func:`enough_open_files` raised it.
+_raised_from: list[tuple[int, int]] = []
 
 
 def enough_open_files(needed: int) -> str | None:
@@ -24,9 +28,22 @@ def enough_open_files(needed: int) -> str | None:
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
+        _raised_from.append((soft, hard))
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     limit = open_file_limit()
     return too_few_files(limit, needed) if limit < needed else None
+
+
+def restore_open_files() -> None:
+    """Put back the limit :func:`enough_open_files` raised: a program that ran a
+    command through :func:`wsprobe.cli.main` keeps its own."""
+    if _raised_from:
+        import resource
+
+        # A program that lowered its hard limit since keeps the lower one.
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, _raised_from[0])
+        _raised_from.clear()
 
 
 def too_many_open_files(exc: BaseException) -> bool:

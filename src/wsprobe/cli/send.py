@@ -44,7 +44,7 @@ def _send(args: argparse.Namespace) -> int:
 
     try:
         options = call_options(args)
-        message = _stdin_text() if args.message == "-" else args.message
+        message = _stdin_text(options.max_size) if args.message == "-" else args.message
         result = probe_with(args.url, message, options)
     except Error as exc:
         if args.json:
@@ -67,10 +67,26 @@ def _send(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stdin_text() -> str:
+def _stdin_text(largest: int) -> str:
     # Read as bytes: the text layer would turn undecodable bytes into surrogates. A
     # closed standard input (None; held on /dev/null) reads as empty, as /dev/null.
-    data = sys.stdin.buffer.read() if sys.stdin is not None else b""
+    # Bounded: an input that never ends (/dev/zero) would take every byte of memory;
+    # a message is no larger than the reply it may get (plus its newline). In chunks:
+    # read(n) allocates n bytes first, and --max-size may be huge.
+    chunks, size = [], 0
+    while sys.stdin is not None and size <= largest + 1:
+        chunk = sys.stdin.buffer.read(1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    data = b"".join(chunks)
+    if size > largest + 1 or (size == largest + 1 and not data.endswith(b"\n")):
+        raise InvalidOption(
+            "MESSAGE",
+            f"standard input is larger than --max-size ({largest} bytes)",
+            kind="argument",
+        )
     try:
         return data.decode().removesuffix("\n")
     except UnicodeDecodeError:

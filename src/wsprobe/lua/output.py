@@ -102,10 +102,14 @@ class Output:
     @staticmethod
     def name_of(path: str) -> str:
         """The name a script's lines and records carry (always printable text: bytes
-        of a file name that are not UTF-8 show as U+FFFD)."""
+        of a file name that are not UTF-8 show as U+FFFD, a control character as its
+        escape, ``\\n``)."""
         if path == "-":
             return "stdin"
-        return os.fsencode(os.path.basename(path)).decode(errors="replace")
+        # A path without a file name ("/", "dir/") is named by itself; a line break
+        # or a control character in it would split or garble the lines it tags.
+        name = os.fsencode(os.path.basename(path) or path).decode(errors="replace")
+        return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in name)
 
     def write(self, name: str, text: str) -> None:
         """A line the script printed."""
