@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -179,34 +180,6 @@ def test_a_script_waiting_does_not_go_to_the_worker_whose_stuck_step_just_had_it
     )
 
 
-def test_a_rerun_is_not_taken_down_by_a_stuck_script_handed_over_after_it(
-    servers: Servers,
-) -> None:
-    # One worker: first.lua and waiting.lua on it; first.lua's step sticks and takes
-    # the worker down GRACE after its deadline. late.lua, handed over after that
-    # deadline, is stuck too, with a shorter time limit than waiting.lua's run again
-    # needs: on the fresh worker beside the rerun, it takes that worker down too.
-    waiting = (
-        f'ws.send_recv("{servers.ws}/delay", "a")\nreturn ws.send_recv("{servers.ws}/delay", "b")'
-    ).encode()
-
-    async def scenario() -> list[ScriptOutcome]:
-        settings = RunSettings(options=make_options(), workers=1, script_timeout=30)
-        async with supervision.Supervisor(settings) as supervisor:
-            first = supervisor.submit(Job("first.lua", source=STUCK, script_timeout=1))
-            rerun = supervisor.submit(Job("waiting.lua", source=waiting))
-            await first
-            late = supervisor.submit(Job("late.lua", source=STUCK, script_timeout=0.5))
-            finished = await asyncio.gather(first, rerun, late)
-        return [outcome for outcome, _ in finished]
-
-    first, rerun, late = run_event_loop(scenario())
-    assert first.error == "script exceeded its time limit of 1s"
-    assert late.error == "script exceeded its time limit of 0.5s"
-    assert (rerun.ok, rerun.result, rerun.error) == (True, "b", None)
-    assert rerun.rerun == "its first worker was lost: a script on it overran its time limit"
-
-
 def test_a_rerun_is_not_taken_down_by_a_stuck_script_run_again_beside_it(
     servers: Servers,
 ) -> None:
@@ -230,6 +203,54 @@ def test_a_rerun_is_not_taken_down_by_a_stuck_script_run_again_beside_it(
     first, rerun, second = run_event_loop(scenario())
     assert first.error == "script exceeded its time limit of 1s"
     assert second.error == "script exceeded its time limit of 3s"
+    assert (rerun.ok, rerun.result, rerun.error) == (True, "b", None)
+    assert rerun.rerun == "its first worker was lost: a script on it overran its time limit"
+
+
+# One worker: first.lua and waiting.lua on it; first.lua's step sticks and takes the
+# worker down GRACE after its deadline. late.lua, handed over after that deadline, is
+# stuck too, with a shorter time limit than waiting.lua's run again needs: on the fresh
+# worker beside the rerun, it would take that worker down too. When workers take 1.5 s
+# more to start (as on a loaded machine), waiting.lua's time limit on the fresh worker
+# runs from that start, not from its hand-over: late.lua, with a deadline GRACE before
+# the one reckoned at the hand-over, would still take it down.
+@pytest.mark.parametrize(
+    ("start_delay", "replies", "waiting_timeout", "late_timeout"),
+    [(0, 2, None, 0.5), (1.5, 3, 4, 1)],
+    ids=["started", "starting"],
+)
+def test_a_rerun_is_not_taken_down_by_a_stuck_script_handed_over_after_it(
+    servers: Servers,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    start_delay: float,
+    replies: int,
+    waiting_timeout: float | None,
+    late_timeout: float,
+) -> None:
+    if start_delay:
+        (tmp_path / "sitecustomize.py").write_text(f"import time\ntime.sleep({start_delay})\n")
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), *sys.path]))
+    waiting = "\n".join(
+        [f'ws.send_recv("{servers.ws}/delay", "{n}")' for n in range(replies - 1)]
+        + [f'return ws.send_recv("{servers.ws}/delay", "b")']
+    ).encode()
+
+    async def scenario() -> list[ScriptOutcome]:
+        settings = RunSettings(options=make_options(), workers=1, script_timeout=30)
+        async with supervision.Supervisor(settings) as supervisor:
+            first = supervisor.submit(Job("first.lua", source=STUCK, script_timeout=1))
+            rerun = supervisor.submit(
+                Job("waiting.lua", source=waiting, script_timeout=waiting_timeout)
+            )
+            await first
+            late = supervisor.submit(Job("late.lua", source=STUCK, script_timeout=late_timeout))
+            finished = await asyncio.gather(first, rerun, late)
+        return [outcome for outcome, _ in finished]
+
+    first, rerun, late = run_event_loop(scenario())
+    assert first.error == "script exceeded its time limit of 1s"
+    assert late.error == f"script exceeded its time limit of {late_timeout:g}s"
     assert (rerun.ok, rerun.result, rerun.error) == (True, "b", None)
     assert rerun.rerun == "its first worker was lost: a script on it overran its time limit"
 
@@ -288,3 +309,27 @@ def test_a_rerun_holds_scripts_with_shorter_limits_back_for_a_bounded_time(
     assert ended_first
     assert (long_outcome.ok, long_outcome.result) == (True, "long")
     assert long_outcome.rerun == "its first worker was lost: a script on it overran its time limit"
+
+
+def test_the_scripts_of_a_lost_worker_running_thousands_run_again_at_once() -> None:
+    # 8000 scripts wait beside a stuck one that takes their worker down: their reruns
+    # all go to the fresh worker in one dispatch, each checked against the others in
+    # constant time, and none starts after another has ended (as when the dispatch
+    # took longer than GRACE and those handed over last had to wait).
+    count = 8000
+    sleeper = (
+        b'local ended = cache.get("ended")\nsleep(15)\ncache.put("ended", true, 60)\n'
+        b"return ended == nil"
+    )
+
+    async def scenario() -> list[ScriptOutcome]:
+        settings = RunSettings(options=make_options(), workers=1, concurrency=count + 1)
+        async with supervision.Supervisor(settings) as supervisor:
+            stuck = supervisor.submit(Job("stuck.lua", source=STUCK, script_timeout=1))
+            waiting = [supervisor.submit(Job(f"s{n}.lua", source=sleeper)) for n in range(count)]
+            finished = await asyncio.gather(stuck, *waiting)
+        return [outcome for outcome, _ in finished]
+
+    stuck, *outcomes = run_event_loop(scenario())
+    assert stuck.error == "script exceeded its time limit of 1s"
+    assert {(o.ok, o.result, o.rerun is not None) for o in outcomes} == {(True, True, True)}

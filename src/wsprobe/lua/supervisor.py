@@ -43,6 +43,7 @@ import collections
 import contextlib
 import dataclasses
 import functools
+import heapq
 import itertools
 import logging
 import math
@@ -51,6 +52,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Mapping
 
 from .allocator import jemalloc, worker_environment
 from .cacheserver import CacheServer
@@ -104,9 +106,6 @@ class _Pending:
     job: Job
     future: asyncio.Future[Finished]
     rerun: str | None = None
-    # When its time limit ends, as the supervisor reckons it at the hand-over (the
-    # worker's own comes a moment later).
-    deadline: float = 0.0
 
 
 @dataclasses.dataclass(eq=False)
@@ -117,8 +116,16 @@ class _Worker:
     # Starts and cache answers, sent as one frame per turn of the loop.
     outbox: Outbox
     running: dict[int, _Pending] = dataclasses.field(default_factory=dict)
-    # The deadlines of the reruns among them.
-    reruns: dict[int, float] = dataclasses.field(default_factory=dict)
+    # The deadlines of its scripts, earliest first, and of the reruns among them,
+    # latest first (negated): heaps whose entries of scripts that ended leave at the
+    # top, or when they outnumber the scripts running. A deadline is reckoned at the
+    # hand-over (the worker's own comes a moment later) and kept minus ``origin``:
+    # on a worker not started yet, a time limit runs from that start, which may take
+    # long on a loaded machine, and the watchdog sets ``origin`` when it sees it beat.
+    deadlines: list[tuple[float, int]] = dataclasses.field(default_factory=list)
+    reruns: list[tuple[float, int]] = dataclasses.field(default_factory=list)
+    started: bool = False
+    origin: float = 0.0
     culprits: set[int] = dataclasses.field(default_factory=set)
     killed: str | None = None
     # A step of its is past its script's deadline (the watchdog's last look).
@@ -318,8 +325,6 @@ class Supervisor:
                             continue
                         pending = worker.running.pop(message.number, None)
                         if pending is not None:
-                            if pending.rerun is not None:
-                                worker.reruns.pop(message.number, None)
                             outcome = message.outcome
                             if not outcome.ok and not worker.stuck:
                                 # A record at the deadline of a step that runs on (stuck
@@ -399,6 +404,8 @@ class Supervisor:
                 # worker is killed within the grace: nothing more goes to it meanwhile.
                 worker.stuck = any(now > deadline for _number, deadline in running)
                 heartbeat = worker.board.heartbeat()
+                if heartbeat and not worker.started:
+                    worker.started, worker.origin = True, now
                 if heartbeat and now - heartbeat > STALL:
                     self._kill(worker, "its event loop stopped responding")
             # A worker no longer stuck takes what waited for it.
@@ -407,8 +414,11 @@ class Supervisor:
 
     # --- scripts ---
 
+    def _seconds(self, pending: _Pending) -> float:
+        seconds = pending.job.script_timeout
+        return self._settings.script_timeout if seconds is None else seconds
+
     def _dispatch(self) -> None:
-        default = self._settings.script_timeout
         while self._queue:
             pending = self._queue[0]
             if pending.future.done():
@@ -416,8 +426,7 @@ class Supervisor:
                 self._queue.popleft()
                 self._finish(pending, _interrupted(pending.job))
                 continue
-            seconds = pending.job.script_timeout
-            deadline = time.monotonic() + (default if seconds is None else seconds)
+            now, seconds = time.monotonic(), self._seconds(pending)
             # The least busy worker that takes more (the first of equals).
             worker, busy = None, self._per_worker
             for candidate in self._workers:
@@ -425,7 +434,7 @@ class Supervisor:
                     candidate.killed is None
                     and not candidate.stuck
                     and len(candidate.running) < busy
-                    and _safe_beside(candidate, pending, deadline)
+                    and _safe_beside(candidate, pending, _deadline(candidate, now, seconds))
                 ):
                     worker, busy = candidate, len(candidate.running)
             if worker is None:
@@ -433,10 +442,12 @@ class Supervisor:
                 # or the watchdog's next look dispatches again.
                 return
             self._queue.popleft()
-            pending.deadline = deadline
             worker.running[pending.number] = pending
+            deadline = _deadline(worker, now, seconds)
+            _push(worker.deadlines, deadline, pending.number, worker.running)
             if pending.rerun is not None:
-                worker.reruns[pending.number] = min(deadline, time.monotonic() + RERUN_SHIELD)
+                shield = _deadline(worker, now, min(seconds, RERUN_SHIELD))
+                _push(worker.reruns, -shield, pending.number, worker.running)
             worker.outbox.put(Start(pending.number, pending.job))
 
     @staticmethod
@@ -457,16 +468,40 @@ class Supervisor:
             pending.future.set_result(finished)
 
 
+def _deadline(worker: _Worker, now: float, seconds: float) -> float:
+    # A script's deadline on ``worker``, as its heaps keep them: the worker's start
+    # (about ``origin``) is the same for the scripts handed over before it.
+    return now + seconds - worker.origin if worker.started else seconds
+
+
+def _push(
+    heap: list[tuple[float, int]], key: float, number: int, running: Mapping[int, _Pending]
+) -> None:
+    if len(heap) > 2 * len(running) + 16:
+        heap[:] = [entry for entry in heap if entry[1] in running]
+        heapq.heapify(heap)
+    heapq.heappush(heap, (key, number))
+
+
+def _top(heap: list[tuple[float, int]], running: Mapping[int, _Pending]) -> float | None:
+    # The first key of a script still running.
+    while heap and heap[0][1] not in running:
+        heapq.heappop(heap)
+    return heap[0][0] if heap else None
+
+
 def _safe_beside(worker: _Worker, pending: _Pending, deadline: float) -> bool:
     # Whether a rerun on ``worker`` ends before any script beside it could take the
     # worker down: a step stuck in C does so GRACE after its own deadline, so a rerun
     # shares a worker only with scripts whose deadline comes at most GRACE before its
     # own, whichever came first (an older neighbour, a newer one, or one lost with it).
-    if worker.reruns and deadline + GRACE < max(worker.reruns.values()):
+    latest = _top(worker.reruns, worker.running)
+    if latest is not None and deadline + GRACE < -latest:
         return False
     if pending.rerun is None:
         return True
-    return all(deadline <= other.deadline + GRACE for other in worker.running.values())
+    earliest = _top(worker.deadlines, worker.running)
+    return earliest is None or deadline <= earliest + GRACE
 
 
 def files_needed(workers: int) -> int:
