@@ -98,6 +98,15 @@ def test_a_worker_whose_loop_stopped_is_replaced() -> None:
 STUCK = b'return string.find(string.rep("a", 30000), ".-.-.-.-.-b")'
 
 
+def waits_for_replies(servers: Servers, count: int, last: str) -> bytes:
+    """A script that waits for ``count`` held replies (about a second each) and
+    returns the last one, ``last``."""
+    return "\n".join(
+        [f'ws.send_recv("{servers.ws}/delay", "{n}")' for n in range(count - 1)]
+        + [f'return ws.send_recv("{servers.ws}/delay", "{last}")']
+    ).encode()
+
+
 def test_a_rerun_waits_for_a_worker_whose_older_scripts_cannot_take_it_down(
     servers: Servers,
 ) -> None:
@@ -186,10 +195,7 @@ def test_a_rerun_is_not_taken_down_by_a_stuck_script_run_again_beside_it(
     # One worker: first.lua's step sticks and takes it down; second.lua, stuck too but
     # far from its deadline then, runs again with waiting.lua on the fresh worker, and
     # takes that one down before waiting.lua's replies have all come.
-    waiting = "\n".join(
-        [f'ws.send_recv("{servers.ws}/delay", "{n}")' for n in range(3)]
-        + [f'return ws.send_recv("{servers.ws}/delay", "b")']
-    ).encode()
+    waiting = waits_for_replies(servers, 4, "b")
 
     async def scenario() -> list[ScriptOutcome]:
         settings = RunSettings(options=make_options(), workers=1, script_timeout=30)
@@ -231,10 +237,7 @@ def test_a_rerun_is_not_taken_down_by_a_stuck_script_handed_over_after_it(
     if start_delay:
         (tmp_path / "sitecustomize.py").write_text(f"import time\ntime.sleep({start_delay})\n")
         monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), *sys.path]))
-    waiting = "\n".join(
-        [f'ws.send_recv("{servers.ws}/delay", "{n}")' for n in range(replies - 1)]
-        + [f'return ws.send_recv("{servers.ws}/delay", "b")']
-    ).encode()
+    waiting = waits_for_replies(servers, replies, "b")
 
     async def scenario() -> list[ScriptOutcome]:
         settings = RunSettings(options=make_options(), workers=1, script_timeout=30)
@@ -286,10 +289,7 @@ def test_a_rerun_holds_scripts_with_shorter_limits_back_for_a_bounded_time(
     # about 4 s with a 30 s limit. quick.lua, with a far shorter limit, is held back
     # beside it only RERUN_SHIELD seconds, not until long.lua ends.
     monkeypatch.setattr(supervision, "RERUN_SHIELD", 1.0)
-    long = "\n".join(
-        [f'ws.send_recv("{servers.ws}/delay", "{n}")' for n in range(3)]
-        + [f'return ws.send_recv("{servers.ws}/delay", "long")']
-    ).encode()
+    long = waits_for_replies(servers, 4, "long")
 
     async def scenario() -> tuple[ScriptOutcome, bool, ScriptOutcome]:
         settings = RunSettings(options=make_options(), workers=1, script_timeout=30)
